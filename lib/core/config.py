@@ -1,0 +1,485 @@
+"""Experiment configuration: the original SimMRPose key tree and defaults, merged strictly from YAML.
+
+The module keeps the original public names: a module-level ``config`` object, ``update_config``,
+``update_dir``, ``gen_config`` and ``get_model_name`` (spec/models.md §1). What changed:
+
+* YAML is read with ``yaml.safe_load``;
+* merging is strict at every depth, ``MODEL.EXTRA`` included: an unknown key or a value of the
+  wrong type raises :class:`ConfigError` naming the file, the dotted key and the closest valid key;
+* ``MODEL.EXTRA`` keys that a YAML leaves out keep their defaults (the original dropped them; every
+  shipped YAML gives all nine keys, so the resolved configs are identical);
+* trailing ``KEY VALUE`` pairs from the command line (HRNet-style ``opts``) are applied after the
+  YAML with :func:`update_config_from_list`;
+* a few keys were added, all defaulting to the original behaviour (see ``_ADDED_KEYS``).
+
+``MODEL.IMAGE_SIZE`` and ``MODEL.EXTRA.HEATMAP_SIZE`` become integer NumPy arrays ``[W, H]`` after a
+merge, as in the original (an int ``n`` means ``[n, n]``).
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import yaml
+
+__all__ = [
+    "AttrDict",
+    "ConfigError",
+    "MODEL_NAMES",
+    "config",
+    "dump_config",
+    "gen_config",
+    "get_default_config",
+    "get_model_name",
+    "load_config",
+    "update_config",
+    "update_config_from_list",
+    "update_dir",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that does not fit the key tree."""
+
+
+class AttrDict(dict):
+    """A dict whose keys are also attributes (like EasyDict), with an optional freeze."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for key, value in list(self.items()):
+            if isinstance(value, dict) and not isinstance(value, AttrDict):
+                dict.__setitem__(self, key, AttrDict(value))
+        object.__setattr__(self, "_frozen", False)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if self._frozen:
+            raise ConfigError(f"config is frozen; cannot set {key!r} (change it before freeze())")
+        if isinstance(value, dict) and not isinstance(value, AttrDict):
+            value = AttrDict(value)
+        super().__setitem__(key, value)
+
+    def __deepcopy__(self, memo: dict) -> "AttrDict":
+        return AttrDict({k: copy.deepcopy(v, memo) for k, v in self.items()})
+
+    def freeze(self, frozen: bool = True) -> "AttrDict":
+        """Make this node and every sub-node read-only (or writable again with ``frozen=False``)."""
+        object.__setattr__(self, "_frozen", frozen)
+        for value in self.values():
+            if isinstance(value, AttrDict):
+                value.freeze(frozen)
+        return self
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    def to_dict(self) -> dict:
+        """Plain nested dicts and lists (NumPy arrays become lists), e.g. for YAML dumps."""
+
+        def plain(v: Any) -> Any:
+            if isinstance(v, dict):
+                return {k: plain(x) for k, x in v.items()}
+            if isinstance(v, np.ndarray):
+                return v.tolist()
+            if isinstance(v, (list, tuple)):
+                return [plain(x) for x in v]
+            if isinstance(v, np.generic):
+                return v.item()
+            return v
+
+        return plain(self)
+
+
+# The five networks; also the whitelist of get_model_name.
+MODEL_NAMES = (
+    "pose_resnet",
+    "mrfea1_pose_resnet",
+    "mrfea2_pose_resnet",
+    "mrheat1_pose_resnet",
+    "mrheat2_pose_resnet",
+)
+
+# The original takes the default MODEL.EXTRA from a registry that holds only 'pose_resnet'.
+POSE_RESNET_EXTRA = {
+    "NUM_LAYERS": 50,
+    "DECONV_WITH_BIAS": False,
+    "NUM_DECONV_LAYERS": 3,
+    "NUM_DECONV_FILTERS": [256, 256, 256],
+    "NUM_DECONV_KERNELS": [4, 4, 4],
+    "FINAL_CONV_KERNEL": 1,
+    "TARGET_TYPE": "gaussian",
+    "HEATMAP_SIZE": [64, 64],
+    "SIGMA": 2,
+}
+MODEL_EXTRAS = {"pose_resnet": POSE_RESNET_EXTRA}
+
+_DEFAULTS: dict[str, Any] = {
+    "OUTPUT_DIR": "",
+    "LOG_DIR": "",
+    "DATA_DIR": "",
+    "GPUS": "0",
+    "WORKERS": 4,
+    "PRINT_FREQ": 20,
+    "CUDNN": {"BENCHMARK": True, "DETERMINISTIC": False, "ENABLED": True},
+    "MODEL": {
+        "NAME": "pose_resnet",
+        "INIT_WEIGHTS": True,
+        "PRETRAINED": "",
+        "CHECKPOINT": "",
+        "NUM_JOINTS": 16,
+        "IMAGE_SIZE": [256, 256],  # [W, H]
+        "STYLE": "pytorch",
+        "EXTRA": copy.deepcopy(MODEL_EXTRAS["pose_resnet"]),
+    },
+    "LOSS": {"USE_TARGET_WEIGHT": True},
+    "DATASET": {
+        "ROOT": "",
+        "DATASET": "mpii",
+        "TRAIN_SET": "train",
+        "TEST_SET": "valid",
+        "DATA_FORMAT": "jpg",
+        "HYBRID_JOINTS_TYPE": "",
+        "SELECT_DATA": False,
+        "FLIP": True,
+        "SCALE_FACTOR": 0.25,
+        "ROT_FACTOR": 30,
+        # --- added (defaults = original behaviour) ---
+        "COLOR_RGB": False,  # True: convert BGR->RGB after reading (HRNet's switch, spec §12.1)
+        "FIX_BOX_CLEANING": False,  # True: cut boxes at the image border instead of shifting them, no 1-px shrink
+        "PROB_HALF_BODY": 0.0,  # HRNet half-body augmentation probability (0: off)
+        "NUM_JOINTS_HALF_BODY": 8,
+    },
+    "TRAIN": {
+        "LR_FACTOR": 0.1,
+        "LR_STEP": [90, 110],
+        "LR": 0.001,
+        "OPTIMIZER": "adam",
+        "MOMENTUM": 0.9,
+        "WD": 0.0001,
+        "NESTEROV": False,
+        "GAMMA1": 0.99,
+        "GAMMA2": 0.0,
+        "BEGIN_EPOCH": 0,
+        "END_EPOCH": 140,
+        "RESUME": False,
+        "CHECKPOINT": "",
+        "BATCH_SIZE": 32,  # per GPU (per process under torchrun)
+        "SHUFFLE": True,
+        # --- added (defaults = original behaviour or a pure speed switch) ---
+        "AUTO_RESUME": True,  # resume from <output dir>/checkpoint.pth.tar when it exists
+        "SEED": -1,  # >= 0: seed Python, NumPy and torch (per rank) for repeatable runs
+        "AMP": False,  # CUDA autocast for the training step
+        "AMP_DTYPE": "bf16",  # 'bf16' or 'fp16' (fp16 uses a gradient scaler)
+        "CHANNELS_LAST": False,
+        "SYNC_BN": False,  # SyncBatchNorm under DistributedDataParallel
+        "PIN_MEMORY": True,
+        "PERSISTENT_WORKERS": False,
+        "CHECKPOINT_EVERY": 30,  # the original's checkpoint_epoch<E> / model_best_until_epoch<E> snapshots
+    },
+    "TEST": {
+        "BATCH_SIZE": 32,
+        "FLIP_TEST": False,
+        "POST_PROCESS": True,
+        "SHIFT_HEATMAP": True,
+        "USE_GT_BBOX": False,
+        "OKS_THRE": 0.5,
+        "IN_VIS_THRE": 0.0,
+        "COCO_BBOX_FILE": "",
+        "BBOX_THRE": 1.0,
+        "MODEL_FILE": "",
+        "IMAGE_THRE": 0.0,
+        "NMS_THRE": 1.0,
+        # --- added (defaults = original behaviour) ---
+        "FIX_ACCURACY_NORM": False,  # True: normalise x by W/10 and y by H/10 in core.evaluate.accuracy
+    },
+    "DEBUG": {
+        "DEBUG": False,
+        "SAVE_BATCH_IMAGES_GT": False,
+        "SAVE_BATCH_IMAGES_PRED": False,
+        "SAVE_HEATMAPS_GT": False,
+        "SAVE_HEATMAPS_PRED": False,
+    },
+}
+
+# Keys that the original does not have (documented in the README).
+_ADDED_KEYS = (
+    "DATASET.COLOR_RGB",
+    "DATASET.FIX_BOX_CLEANING",
+    "DATASET.PROB_HALF_BODY",
+    "DATASET.NUM_JOINTS_HALF_BODY",
+    "TRAIN.AUTO_RESUME",
+    "TRAIN.SEED",
+    "TRAIN.AMP",
+    "TRAIN.AMP_DTYPE",
+    "TRAIN.CHANNELS_LAST",
+    "TRAIN.SYNC_BN",
+    "TRAIN.PIN_MEMORY",
+    "TRAIN.PERSISTENT_WORKERS",
+    "TRAIN.CHECKPOINT_EVERY",
+    "TEST.FIX_ACCURACY_NORM",
+)
+
+# Integer-valued defaults that may legitimately be given as floats.
+_REAL_KEYS = {"MODEL.EXTRA.SIGMA", "DATASET.ROT_FACTOR", "DATASET.SCALE_FACTOR"}
+# [W, H] sizes: an int n means [n, n]; stored as integer NumPy arrays.
+_SIZE_KEYS = {"MODEL.IMAGE_SIZE", "MODEL.EXTRA.HEATMAP_SIZE"}
+# Allowed values of a few string keys.
+_CHOICES = {
+    "MODEL.NAME": MODEL_NAMES,
+    "MODEL.STYLE": ("pytorch", "caffe"),
+    "MODEL.EXTRA.TARGET_TYPE": ("gaussian",),
+    "DATASET.DATA_FORMAT": ("jpg", "zip"),
+    "TRAIN.OPTIMIZER": ("adam", "sgd"),
+    "TRAIN.AMP_DTYPE": ("bf16", "fp16"),
+}
+
+
+def get_default_config() -> AttrDict:
+    """A fresh copy of the default key tree (lists stay lists, as in the original)."""
+    return AttrDict(copy.deepcopy(_DEFAULTS))
+
+
+# The module-level object that the original's entry points mutate in place.
+config = get_default_config()
+
+
+# ----------------------------------------------------------------------------------------------
+# merging
+
+
+def _all_keys(node: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in node.items():
+        dotted = f"{prefix}{k}"
+        keys.append(dotted)
+        if isinstance(v, dict):
+            keys.extend(_all_keys(v, dotted + "."))
+    return keys
+
+
+def _unknown_key_error(source: str, dotted: str, root: dict) -> ConfigError:
+    candidates = _all_keys(root)
+    close = difflib.get_close_matches(dotted, candidates, n=1, cutoff=0.5)
+    if not close:  # compare the last component within the same section
+        parent, _, leaf = dotted.rpartition(".")
+        siblings = [c for c in candidates if c.rpartition(".")[0] == parent]
+        close = difflib.get_close_matches(dotted, siblings, n=1, cutoff=0.0)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"{source}: unknown config key {dotted!r}{hint}")
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _check_value(source: str, dotted: str, default: Any, value: Any) -> Any:
+    """Return ``value`` converted to the default's type, or raise a ConfigError that says why."""
+
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(
+            f"{source}: {dotted} = {value!r} has type {_type_name(value)}; expected {expected}"
+        )
+
+    if dotted in _SIZE_KEYS:
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return np.array([int(value), int(value)])
+        if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 2 and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
+        ):
+            return np.array([int(v) for v in value])
+        raise fail("an int or a list of two ints [W, H]")
+    if isinstance(default, bool):
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        raise fail("bool (true/false)")
+    if isinstance(default, int):
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return int(value)
+        if dotted in _REAL_KEYS and isinstance(value, (float, np.floating)):
+            return float(value)
+        raise fail("int" if dotted not in _REAL_KEYS else "a number")
+    if isinstance(default, float):
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            return float(value)
+        raise fail("a number")
+    if isinstance(default, str):
+        if dotted == "GPUS" and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # `GPUS: 0` is a common way to write '0'
+        if not isinstance(value, str):
+            raise fail("str")
+        choices = _CHOICES.get(dotted)
+        if choices is not None and value not in choices:
+            close = difflib.get_close_matches(value, choices, n=1, cutoff=0.0)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"{source}: {dotted} = {value!r} is not valid; expected one of {list(choices)}{hint}"
+            )
+        return value
+    if isinstance(default, (list, tuple)):
+        if isinstance(value, (list, tuple, np.ndarray)) and all(
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in value
+        ):
+            return list(value.tolist() if isinstance(value, np.ndarray) else value)
+        raise fail("a list of numbers")
+    return value
+
+
+def _merge(source: str, dst: AttrDict, src: dict, root: AttrDict, prefix: str = "") -> None:
+    if not isinstance(src, dict):
+        raise ConfigError(f"{source}: expected a mapping at {prefix.rstrip('.') or 'the top level'}, got {_type_name(src)}")
+    for key, value in src.items():
+        dotted = f"{prefix}{key}"
+        if not isinstance(key, str) or key not in dst:
+            raise _unknown_key_error(source, dotted, root)
+        default = dst[key]
+        if isinstance(default, dict):
+            if value is None:  # an empty section in YAML
+                continue
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"{source}: {dotted} must be a section (mapping), got {_type_name(value)} {value!r}"
+                )
+            _merge(source, default, value, root, dotted + ".")
+        else:
+            dst[key] = _check_value(source, dotted, default, value)
+
+
+def _normalise_sizes(cfg: AttrDict) -> None:
+    """Sizes become NumPy arrays after a merge, as in the original."""
+    cfg.MODEL.IMAGE_SIZE = np.array(cfg.MODEL.IMAGE_SIZE).astype(int)
+    cfg.MODEL.EXTRA.HEATMAP_SIZE = np.array(cfg.MODEL.EXTRA.HEATMAP_SIZE).astype(int)
+
+
+def update_config(config_file: str | os.PathLike, cfg: AttrDict | None = None) -> AttrDict:
+    """Merge a YAML experiment file into ``cfg`` (the module-level ``config`` by default).
+
+    Raises FileNotFoundError for a missing file and ConfigError for unknown keys, wrong types or
+    invalid values, naming the file and the dotted key.
+    """
+    cfg = config if cfg is None else cfg
+    path = Path(config_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if data is None:
+        data = {}
+    _merge(str(path), cfg, data, cfg)
+    _normalise_sizes(cfg)
+    return cfg
+
+
+def _parse_override(raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def update_config_from_list(
+    opts: Sequence[str], cfg: AttrDict | None = None, source: str = "command line"
+) -> AttrDict:
+    """Apply ``KEY VALUE`` pairs, e.g. ``["TEST.FLIP_TEST", "False", "MODEL.IMAGE_SIZE", "[192,256]"]``.
+
+    Values are parsed as YAML scalars/lists; a string-valued key takes the raw text.
+    """
+    cfg = config if cfg is None else cfg
+    opts = list(opts or [])
+    if len(opts) % 2:
+        raise ConfigError(
+            f"{source}: overrides must come in KEY VALUE pairs; got {len(opts)} items: {opts}"
+        )
+    for dotted, raw in zip(opts[0::2], opts[1::2]):
+        node: Any = cfg
+        parts = dotted.split(".")
+        for i, part in enumerate(parts):
+            if not isinstance(node, dict) or part not in node:
+                raise _unknown_key_error(source, dotted, cfg)
+            if i < len(parts) - 1:
+                node = node[part]
+        leaf = parts[-1]
+        default = node[leaf]
+        if isinstance(default, dict):
+            raise ConfigError(f"{source}: {dotted} is a section; give one of its keys, e.g. {dotted}.{next(iter(default))}")
+        value = raw if isinstance(default, str) and dotted != "GPUS" else _parse_override(raw)
+        if dotted == "GPUS":
+            value = str(raw)
+        node[leaf] = _check_value(source, dotted, default, value)
+    if opts:
+        _normalise_sizes(cfg)
+    return cfg
+
+
+def load_config(
+    config_file: str | os.PathLike | None = None, opts: Iterable[str] = (), cfg: AttrDict | None = None
+) -> AttrDict:
+    """A fresh config: defaults, then the YAML (if any), then ``KEY VALUE`` overrides."""
+    cfg = get_default_config() if cfg is None else cfg
+    if config_file is not None:
+        update_config(config_file, cfg)
+    update_config_from_list(list(opts), cfg)
+    return cfg
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers kept from the original module
+
+
+def update_dir(model_dir: str, log_dir: str, data_dir: str, cfg: AttrDict | None = None) -> None:
+    """Set OUTPUT_DIR / LOG_DIR / DATA_DIR and prefix DATA_DIR onto the data paths (unused by the scripts)."""
+    cfg = config if cfg is None else cfg
+    if model_dir:
+        cfg.OUTPUT_DIR = model_dir
+    if log_dir:
+        cfg.LOG_DIR = log_dir
+    if data_dir:
+        cfg.DATA_DIR = data_dir
+    cfg.DATASET.ROOT = os.path.join(cfg.DATA_DIR, cfg.DATASET.ROOT)
+    cfg.TEST.COCO_BBOX_FILE = os.path.join(cfg.DATA_DIR, cfg.TEST.COCO_BBOX_FILE)
+    cfg.MODEL.PRETRAINED = os.path.join(cfg.DATA_DIR, cfg.MODEL.PRETRAINED)
+
+
+def dump_config(cfg: AttrDict, path: str | os.PathLike) -> None:
+    """Write the resolved config as YAML (sizes as lists), e.g. beside the outputs of a run."""
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(cfg.to_dict(), f, default_flow_style=False, sort_keys=False)
+
+
+def gen_config(config_file: str | os.PathLike) -> None:
+    """Write the default config to a YAML file."""
+    dump_config(get_default_config(), config_file)
+
+
+def get_model_name(cfg: AttrDict) -> tuple[str, str]:
+    """``(name, full_name)``, e.g. ``('mrheat1_pose_resnet_50', '256x192_mrheat1_pose_resnet_50_d256d256d256')``."""
+    name = cfg.MODEL.NAME
+    if name not in MODEL_NAMES:
+        raise ConfigError(f"MODEL.NAME={name!r}; expected one of {sorted(MODEL_NAMES)}")
+    extra = cfg.MODEL.EXTRA
+    name = f"{name}_{extra.NUM_LAYERS}"
+    deconv_suffix = "".join(f"d{num_filters}" for num_filters in extra.NUM_DECONV_FILTERS)
+    full_name = f"{cfg.MODEL.IMAGE_SIZE[1]}x{cfg.MODEL.IMAGE_SIZE[0]}_{name}_{deconv_suffix}"
+    return name, full_name
+
+
+if __name__ == "__main__":
+    import sys
+
+    gen_config(sys.argv[1])
