@@ -1,0 +1,38 @@
+# Everything runs inside the project's virtual environment at .venv (created on first use).
+#   make quickstart   set up, generate synthetic data, train a small network on the CPU, validate, draw
+#   make test         set up and run the test suite (what CI runs)
+#   make bench        the speed benchmarks in bench/
+SHELL := /bin/bash
+BOOTSTRAP_PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: all setup nms test quickstart bench clean
+
+all: test
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(BOOTSTRAP_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP) nms
+
+nms: $(STAMP)
+	$(MAKE) -C lib PYTHON=$(abspath $(PY))
+
+test: setup
+	$(PY) -m pytest -q tests
+
+quickstart: setup
+	bash scripts/quickstart.sh
+
+bench: setup
+	$(PY) bench/bench_oks_nms.py
+	$(PY) bench/bench_dataset.py
+	$(PY) bench/bench_train_step.py
+
+clean:
+	$(MAKE) -C lib clean

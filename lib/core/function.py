@@ -1,0 +1,325 @@
+"""The training and validation loops (spec/pipeline.md §8.2–8.5), device-agnostic and DDP-aware.
+
+Every network returns one heatmap tensor (N, J, H/4, W/4), so the loops treat all five alike.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections import OrderedDict
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from core.config import AttrDict, get_model_name
+from core.evaluate import accuracy
+from core.inference import get_final_preds, get_max_preds
+from utils.distributed import all_gather_objects, broadcast_object
+from utils.transforms import flip_back_torch
+from utils.vis import save_debug_images, save_debug_images_test
+
+logger = logging.getLogger(__name__)
+
+
+class AverageMeter:
+    """Running value, sum, count and average (``avg`` is 0 while ``count`` is 0)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.val = 0.0
+        self.avg = 0.0
+        self.sum = 0.0
+        self.count = 0
+
+    def update(self, val: float, n: int = 1) -> None:
+        self.val = val
+        self.sum += val * n
+        self.count += n
+        self.avg = self.sum / self.count if self.count != 0 else 0.0
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def autocast_context(cfg: AttrDict, device: torch.device):
+    """CUDA autocast when ``TRAIN.AMP`` is on; a no-op otherwise (and always on the CPU)."""
+    if cfg.TRAIN.AMP and device.type == "cuda":
+        dtype = torch.bfloat16 if cfg.TRAIN.AMP_DTYPE == "bf16" else torch.float16
+        return torch.autocast(device_type="cuda", dtype=dtype)
+    return nullcontext()
+
+
+def _to_device(cfg: AttrDict, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    x = x.to(device, non_blocking=True)
+    if cfg.TRAIN.CHANNELS_LAST:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def train(
+    config: AttrDict,
+    train_loader: DataLoader,
+    model: torch.nn.Module,
+    criterion: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epoch: int,
+    output_dir: str,
+    tb_log_dir: str,
+    writer_dict: dict[str, Any] | None,
+    scaler: torch.amp.GradScaler | None = None,
+    is_main: bool = True,
+) -> dict[str, float]:
+    """Train one epoch; returns ``{'loss': avg, 'acc': avg}``.
+
+    Logs the original's TAB-separated line every ``PRINT_FREQ`` iterations and writes the
+    original's TensorBoard scalars (``train_loss``/``train_acc`` at a step that restarts every
+    epoch, spec §12.18, and one ``add_scalars('train', ...)`` point per epoch).
+    Raises :class:`NonFiniteLossError` naming the epoch and iteration when the loss is NaN/Inf.
+    """
+    batch_time, data_time, losses, acc = AverageMeter(), AverageMeter(), AverageMeter(), AverageMeter()
+    device = _device_of(model)
+    model.train()
+    local_steps = 0
+    num_batches = len(train_loader)
+    progress = tqdm(
+        total=num_batches, desc=f"Epoch {epoch}", disable=not is_main, leave=False, dynamic_ncols=True, mininterval=2.0
+    )
+    end = time.time()
+    for i, (inputs, target, target_weight, meta) in enumerate(train_loader):
+        data_time.update(time.time() - end)
+        inputs = _to_device(config, inputs, device)
+        target = target.to(device, non_blocking=True)
+        target_weight = target_weight.to(device, non_blocking=True)
+
+        with autocast_context(config, device):
+            output = model(inputs)
+        loss = criterion(output.float(), target, target_weight)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            progress.close()
+            raise NonFiniteLossError(
+                f"training loss is {loss_value} at epoch {epoch}, iteration {i}/{num_batches}; stopping. "
+                f"The last good checkpoint in {output_dir} is kept unchanged."
+            )
+
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+
+        n = inputs.size(0)
+        losses.update(loss_value, n)
+        output_np = output.detach().float().cpu().numpy()
+        target_np = target.cpu().numpy()
+        _, avg_acc, cnt, pred = accuracy(output_np, target_np, fix_norm=config.TEST.FIX_ACCURACY_NORM)
+        acc.update(avg_acc, cnt)
+
+        batch_time.update(time.time() - end)
+        end = time.time()
+        progress.update(1)
+
+        if i % config.PRINT_FREQ == 0 and is_main:
+            msg = (
+                f"Epoch: [{epoch}][{i}/{num_batches}]\t"
+                f"Time {batch_time.val:.3f}s ({batch_time.avg:.3f}s)\t"
+                f"Speed {n / max(batch_time.val, 1e-12):.1f} samples/s\t"
+                f"Data {data_time.val:.3f}s ({data_time.avg:.3f}s)\t"
+                f"Loss {losses.val:.5f} ({losses.avg:.5f})\t"
+                f"Accuracy {acc.val:.3f} ({acc.avg:.3f})"
+            )
+            logger.info(msg)
+            if writer_dict is not None:
+                writer = writer_dict["writer"]
+                writer.add_scalar("train_loss", losses.val, local_steps)
+                writer.add_scalar("train_acc", acc.val, local_steps)
+                local_steps += 1
+            prefix = os.path.join(output_dir, f"train_{i}")
+            save_debug_images(config, inputs.float().cpu(), meta, target.cpu(), pred * 4, output.detach().float().cpu(), prefix)
+    progress.close()
+
+    if writer_dict is not None and is_main:
+        writer = writer_dict["writer"]
+        writer.add_scalars("train", {"train_loss": losses.avg, "train_acc": acc.avg}, writer_dict["train_global_steps"])
+        writer_dict["train_global_steps"] += 1
+    return {"loss": losses.avg, "acc": acc.avg}
+
+
+@torch.no_grad()
+def inference_heatmaps(
+    config: AttrDict, model: torch.nn.Module, inputs: torch.Tensor, flip_pairs: list | None
+) -> torch.Tensor:
+    """Heatmaps (N, J, H, W) for a normalised input batch, with the flip test when ``TEST.FLIP_TEST``.
+
+    Flip test (spec §7.3): run the mirrored input, mirror the maps back and swap left/right
+    joints, optionally shift one column right (``TEST.SHIFT_HEATMAP``; column 0 keeps its value,
+    spec §12.17), then average with the plain output. Done on the model's device.
+    """
+    output = model(inputs)
+    if config.TEST.FLIP_TEST:
+        flipped = model(torch.flip(inputs, dims=[3]))
+        flipped = flip_back_torch(flipped, flip_pairs or [])
+        if config.TEST.SHIFT_HEATMAP:
+            shifted = flipped.clone()
+            shifted[:, :, :, 1:] = flipped[:, :, :, :-1]
+            flipped = shifted
+        output = (output + flipped) * 0.5
+    return output
+
+
+def _shard_indices(loader: DataLoader) -> np.ndarray:
+    """Dataset indices this process visits, in loader order (the loader must not shuffle)."""
+    sampler = loader.batch_sampler.sampler if loader.batch_sampler is not None else loader.sampler
+    return np.fromiter(iter(sampler), dtype=np.int64)
+
+
+@torch.no_grad()
+def validate(
+    config: AttrDict,
+    val_loader: DataLoader,
+    val_dataset: Any,
+    model: torch.nn.Module,
+    criterion: torch.nn.Module,
+    output_dir: str,
+    tb_log_dir: str,
+    writer_dict: dict[str, Any] | None = None,
+    is_main: bool = True,
+) -> float:
+    """Run the validation split, evaluate with the dataset's metric and return the perf indicator.
+
+    Under DDP each rank runs its shard; predictions are gathered on rank 0, which evaluates (COCO
+    AP or MPII PCKh Mean), prints the results table and writes TensorBoard; the perf value is
+    broadcast back so every rank returns the same number.
+    """
+    batch_time, losses, acc = AverageMeter(), AverageMeter(), AverageMeter()
+    device = _device_of(model)
+    model.eval()
+
+    indices = _shard_indices(val_loader)
+    num_local = len(indices)
+    num_joints = config.MODEL.NUM_JOINTS
+    local_preds = np.zeros((num_local, num_joints, 3), dtype=np.float32)
+    local_boxes = np.zeros((num_local, 6))
+    image_path: list[str] = []
+    filenames: list[str] = []
+    imgnums: list[Any] = []
+    flip_pairs = getattr(val_dataset, "flip_pairs", None)
+    num_batches = len(val_loader)
+    idx = 0
+    progress = tqdm(total=num_batches, desc="Test", disable=not is_main, leave=False, dynamic_ncols=True, mininterval=2.0)
+    end = time.time()
+    for i, (inputs, target, target_weight, meta) in enumerate(val_loader):
+        inputs = _to_device(config, inputs, device)
+        output = inference_heatmaps(config, model, inputs, flip_pairs).float()
+        target = target.to(device, non_blocking=True)
+        target_weight = target_weight.to(device, non_blocking=True)
+        loss = criterion(output, target, target_weight)
+
+        n = inputs.size(0)
+        losses.update(loss.item(), n)
+        output_np = output.cpu().numpy()
+        _, avg_acc, cnt, pred = accuracy(output_np, target.cpu().numpy(), fix_norm=config.TEST.FIX_ACCURACY_NORM)
+        acc.update(avg_acc, cnt)
+        batch_time.update(time.time() - end)
+        end = time.time()
+
+        c = meta["center"].numpy()
+        s = meta["scale"].numpy()
+        score = meta["score"].numpy()
+        preds, maxvals = get_final_preds(config, output_np, c, s)
+        local_preds[idx : idx + n, :, 0:2] = preds[:, :, 0:2]
+        local_preds[idx : idx + n, :, 2:3] = maxvals
+        local_boxes[idx : idx + n, 0:2] = c[:, 0:2]
+        local_boxes[idx : idx + n, 2:4] = s[:, 0:2]
+        local_boxes[idx : idx + n, 4] = np.prod(s * 200, 1)
+        local_boxes[idx : idx + n, 5] = score
+        image_path.extend(meta["image"])
+        if config.DATASET.DATASET == "posetrack":
+            filenames.extend(meta["filename"])
+            imgnums.extend(meta["imgnum"])
+        idx += n
+        progress.update(1)
+
+        if i % config.PRINT_FREQ == 0 and is_main:
+            logger.info(
+                f"Test: [{i}/{num_batches}]\t"
+                f"Time {batch_time.val:.3f} ({batch_time.avg:.3f})\t"
+                f"Loss {losses.val:.4f} ({losses.avg:.4f})\t"
+                f"Accuracy {acc.val:.3f} ({acc.avg:.3f})"
+            )
+            prefix = os.path.join(output_dir, f"val_{i}")
+            save_debug_images(config, inputs.float().cpu(), meta, target.cpu(), pred * 4, output.cpu(), prefix)
+    progress.close()
+
+    shards = all_gather_objects((indices[:idx], local_preds[:idx], local_boxes[:idx], image_path, filenames, imgnums))
+    perf = 0.0
+    if is_main:
+        order = np.concatenate([s[0] for s in shards])
+        all_preds = np.concatenate([s[1] for s in shards])
+        all_boxes = np.concatenate([s[2] for s in shards])
+        paths = [p for s in shards for p in s[3]]
+        names = [p for s in shards for p in s[4]]
+        nums = [p for s in shards for p in s[5]]
+        if len(shards) > 1:  # restore dataset order
+            sort = np.argsort(order, kind="stable")
+            all_preds, all_boxes = all_preds[sort], all_boxes[sort]
+            paths = [paths[k] for k in sort]
+            if names:
+                names = [names[k] for k in sort]
+                nums = [nums[k] for k in sort]
+        name_values, perf = val_dataset.evaluate(config, all_preds, output_dir, all_boxes, paths, names, nums)
+        _, full_arch_name = get_model_name(config)
+        if isinstance(name_values, list):
+            for name_value in name_values:
+                _print_name_value(name_value, full_arch_name)
+        else:
+            _print_name_value(name_values, full_arch_name)
+        if writer_dict is not None:
+            writer = writer_dict["writer"]
+            step = writer_dict["valid_global_steps"]
+            writer.add_scalar("valid_loss", losses.avg, step)
+            writer.add_scalar("valid_acc", acc.avg, step)
+            if isinstance(name_values, list):
+                for name_value in name_values:
+                    writer.add_scalars("valid", dict(name_value), step)
+            else:
+                writer.add_scalars("valid", dict(name_values), step)
+            writer_dict["valid_global_steps"] = step + 1
+    return float(broadcast_object(float(perf)))
+
+
+def _print_name_value(name_value: "OrderedDict[str, float]", full_arch_name: str) -> None:
+    """The original's markdown results table (spec/pipeline.md §8.4)."""
+    names = name_value.keys()
+    values = name_value.values()
+    num_values = len(name_value)
+    logger.info("| Arch " + " ".join([f"| {name}" for name in names]) + " |")
+    logger.info("|---" * (num_values + 1) + "|")
+    logger.info(f"| {full_arch_name} " + " ".join([f"| {value:.3f}" for value in values]) + " |")
+
+
+@torch.no_grad()
+def test(config: AttrDict, inputs: torch.Tensor, model: torch.nn.Module, output_dir: str, idx: int) -> np.ndarray:
+    """The original folder-inference helper: arg-max joints ×4 and debug pictures ``test_<idx>_*``."""
+    model.eval()
+    output = model(inputs.to(_device_of(model))).float().cpu()
+    pred, _ = get_max_preds(output.numpy())
+    prefix = os.path.join(output_dir, f"test_{idx}")
+    save_debug_images_test(config, inputs.cpu(), pred * 4, output, prefix)
+    return pred * 4

@@ -1,0 +1,78 @@
+"""Shared pieces of the command-line entry points: flags → config, and clean error exits."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Callable
+
+from core.config import AttrDict, ConfigError, load_config
+
+logger = logging.getLogger(__name__)
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The original's ``--cfg --frequent --gpus --workers`` plus trailing ``KEY VALUE`` overrides."""
+    parser.add_argument("--cfg", required=True, type=str, help="experiment configure file name")
+    parser.add_argument("--frequent", type=int, default=None, help="frequency of logging (sets PRINT_FREQ)")
+    parser.add_argument("--gpus", type=str, default=None, help="gpus, e.g. 0,1 (or cpu)")
+    parser.add_argument("--workers", type=int, default=None, help="num of dataloader workers (0 allowed)")
+    return parser
+
+
+def add_test_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The original valid.py flags; store-true flags switch on, ``KEY VALUE`` pairs switch off."""
+    parser.add_argument("--model-file", help="model state file (TEST.MODEL_FILE)", type=str)
+    parser.add_argument("--use-detect-bbox", help="use detected boxes (TEST.USE_GT_BBOX False)", action="store_true")
+    parser.add_argument("--flip-test", help="use flip test (TEST.FLIP_TEST)", action="store_true")
+    parser.add_argument("--post-process", help="use quarter-offset post-process (TEST.POST_PROCESS)", action="store_true")
+    parser.add_argument("--shift-heatmap", help="shift flipped heatmaps (TEST.SHIFT_HEATMAP)", action="store_true")
+    parser.add_argument("--coco-bbox-file", help="COCO detection file (TEST.COCO_BBOX_FILE)", type=str)
+    return parser
+
+
+def add_opts(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument(
+        "opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs, e.g. TEST.FLIP_TEST False"
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> AttrDict:
+    """Defaults, YAML, then one key per given flag, then the trailing ``KEY VALUE`` pairs."""
+    flags: list[str] = []
+    if args.frequent is not None:
+        flags += ["PRINT_FREQ", str(args.frequent)]
+    if args.gpus is not None:
+        flags += ["GPUS", args.gpus]
+    if args.workers is not None:
+        flags += ["WORKERS", str(args.workers)]
+    if getattr(args, "model_file", None):
+        flags += ["TEST.MODEL_FILE", args.model_file]
+    if getattr(args, "use_detect_bbox", False):
+        flags += ["TEST.USE_GT_BBOX", "false"]
+    if getattr(args, "flip_test", False):
+        flags += ["TEST.FLIP_TEST", "true"]
+    if getattr(args, "post_process", False):
+        flags += ["TEST.POST_PROCESS", "true"]
+    if getattr(args, "shift_heatmap", False):
+        flags += ["TEST.SHIFT_HEATMAP", "true"]
+    if getattr(args, "coco_bbox_file", None):
+        flags += ["TEST.COCO_BBOX_FILE", args.coco_bbox_file]
+    return load_config(args.cfg, flags + list(args.opts or []))
+
+
+def run_cli(main: Callable[[], int | None]) -> None:
+    """Run an entry point; user errors end with one clear line instead of a traceback.
+
+    Set ``SIMMRPOSE_TRACEBACK=1`` to see the full traceback.
+    """
+    try:
+        code = main()
+    except (ConfigError, FileNotFoundError, ValueError, RuntimeError) as e:
+        if os.environ.get("SIMMRPOSE_TRACEBACK"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code or 0)

@@ -1,0 +1,109 @@
+"""What exact resuming needs beyond the weights: RNG states, the LR of an epoch, and safe loading.
+
+Training checkpoints are loaded with ``weights_only=True``. NumPy scalars (which the original
+stored as ``perf``/``best_perf``) are allowed explicitly so that the original's
+``checkpoint.pth.tar`` files load too (spec/models.md §5 row 4); nothing else is unpickled.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.config import AttrDict
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch RNG states in a ``weights_only``-loadable form."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "name": np_state[0],
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(_as_tuple(state["python"]))
+    np_state = state["numpy"]
+    np.random.set_state(
+        (
+            np_state["name"],
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(x: Any) -> Any:
+    if isinstance(x, list):
+        return tuple(_as_tuple(v) for v in x)
+    if isinstance(x, tuple):
+        return tuple(_as_tuple(v) for v in x)
+    return x
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def lr_at_epoch(cfg: AttrDict, epoch: int) -> float:
+    """The original's schedule: ``LR * LR_FACTOR ** #(milestones <= epoch)`` (spec/models.md §1.6 e)."""
+    drops = sum(1 for m in cfg.TRAIN.LR_STEP if m <= epoch)
+    return cfg.TRAIN.LR * cfg.TRAIN.LR_FACTOR**drops
+
+
+def set_schedule_epoch(
+    cfg: AttrDict, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.MultiStepLR, epoch: int
+) -> None:
+    """Put optimizer and MultiStepLR where a continuous run would be at the start of ``epoch``."""
+    lr = lr_at_epoch(cfg, epoch)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+        group["initial_lr"] = cfg.TRAIN.LR
+    scheduler.last_epoch = epoch
+    scheduler._last_lr = [lr for _ in optimizer.param_groups]  # what get_last_lr() reports
+
+
+def load_training_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a ``checkpoint.pth.tar`` (ours or the original's) without unpickling arbitrary objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    allowed = [np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.float32))]
+    core = np._core if hasattr(np, "_core") else np.core  # NumPy 2 renamed the module
+    allowed.append(core.multiarray.scalar)  # np.float64 values are pickled through this
+    try:
+        with torch.serialization.safe_globals(allowed):
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - re-raised with the file name
+        raise RuntimeError(
+            f"could not load training checkpoint {path}: {e}. It is not a checkpoint written by "
+            "train.py (or it contains objects other than tensors, numbers, strings and containers)."
+        ) from e
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "epoch" not in ckpt:
+        raise RuntimeError(
+            f"{path} is not a training checkpoint: expected a dict with 'epoch' and 'state_dict' "
+            f"(got {type(ckpt).__name__} with keys {list(ckpt)[:5] if isinstance(ckpt, dict) else '-'}); "
+            "to start from weights only, use MODEL.PRETRAINED or TEST.MODEL_FILE"
+        )
+    return ckpt

@@ -1,0 +1,133 @@
+"""Logging set-up, optimizer factory and checkpoint files, with the original names and layout.
+
+``create_logger`` makes the original output tree (spec/models.md §1.5)::
+
+    OUTPUT_DIR/<dataset>/<MODEL.NAME>_<NUM_LAYERS>/<cfg name>/<cfg name>_<YYYY-MM-DD-HH-MM>_<phase>.log
+    LOG_DIR/<dataset>/<MODEL.NAME>_<NUM_LAYERS>/<cfg name>_<YYYY-MM-DD-HH-MM>/   (TensorBoard)
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.config import AttrDict, get_model_name
+from utils.checkpoint import save_atomic
+
+logger = logging.getLogger(__name__)
+
+_LOG_FORMAT = "%(asctime)-15s %(message)s"
+
+
+def _configure_logging(log_file: Path | None, is_main: bool) -> logging.Logger:
+    """Root logger: INFO to ``log_file`` (with time) and to the console (message only).
+
+    Called once per entry point; handlers from an earlier call are replaced, so repeated calls (as
+    in tests) never duplicate console lines (spec/models.md §5 row 15). Non-main ranks of a
+    distributed run log warnings and errors only.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_simmrpose", False):
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(logging.INFO if is_main else logging.WARNING)
+    console = logging.StreamHandler()
+    console._simmrpose = True  # type: ignore[attr-defined]
+    root.addHandler(console)
+    if log_file is not None:
+        file_handler = logging.FileHandler(log_file)
+        file_handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+        file_handler._simmrpose = True  # type: ignore[attr-defined]
+        root.addHandler(file_handler)
+    return root
+
+
+def output_dirs(cfg: AttrDict, cfg_name: str | os.PathLike) -> tuple[Path, Path, str]:
+    """``(final_output_dir, tensorboard_parent, cfg_name)`` without creating anything."""
+    dataset = cfg.DATASET.DATASET
+    if cfg.DATASET.HYBRID_JOINTS_TYPE:
+        dataset = f"{dataset}_{cfg.DATASET.HYBRID_JOINTS_TYPE}"
+    dataset = dataset.replace(":", "_")
+    model, _ = get_model_name(cfg)
+    name = os.path.basename(str(cfg_name)).split(".")[0]
+    final_output_dir = Path(cfg.OUTPUT_DIR) / dataset / model / name
+    tb_parent = Path(cfg.LOG_DIR) / dataset / model
+    return final_output_dir, tb_parent, name
+
+
+def create_logger(
+    cfg: AttrDict, cfg_name: str | os.PathLike, phase: str = "train", is_main: bool = True
+) -> tuple[logging.Logger, str, str]:
+    """Create the output and TensorBoard folders and configure logging.
+
+    Returns ``(root logger, final_output_dir, tensorboard_log_dir)`` as strings, like the original.
+    Only the main process (rank 0) creates folders and writes the log file.
+    """
+    final_output_dir, tb_parent, name = output_dirs(cfg, cfg_name)
+    time_str = time.strftime("%Y-%m-%d-%H-%M")
+    tensorboard_log_dir = tb_parent / f"{name}_{time_str}"
+    log_file = None
+    if is_main:
+        print(f"=> creating {final_output_dir}")
+        final_output_dir.mkdir(parents=True, exist_ok=True)
+        print(f"=> creating {tensorboard_log_dir}")
+        tensorboard_log_dir.mkdir(parents=True, exist_ok=True)
+        log_file = final_output_dir / f"{name}_{time_str}_{phase}.log"
+    root = _configure_logging(log_file, is_main)
+    return root, str(final_output_dir), str(tensorboard_log_dir)
+
+
+def get_optimizer(cfg: AttrDict, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The original's optimizers: SGD with momentum/WD/nesterov, or Adam with PyTorch defaults.
+
+    Adam gets no weight decay: the original ignores ``TRAIN.WD`` for Adam (spec/pipeline.md §10.2).
+    """
+    name = cfg.TRAIN.OPTIMIZER
+    if name == "sgd":
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=cfg.TRAIN.LR,
+            momentum=cfg.TRAIN.MOMENTUM,
+            weight_decay=cfg.TRAIN.WD,
+            nesterov=cfg.TRAIN.NESTEROV,
+        )
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.TRAIN.LR)
+    raise ValueError(f"TRAIN.OPTIMIZER={name!r}; expected 'adam' or 'sgd'")
+
+
+def save_checkpoint(
+    states: dict[str, Any],
+    is_best: bool,
+    output_dir: str | os.PathLike,
+    filename: str = "checkpoint.pth.tar",
+    every: int = 30,
+) -> None:
+    """Write ``checkpoint.pth.tar`` (and ``model_best.pth.tar`` when ``is_best``), atomically.
+
+    As the original (spec/pipeline.md §10.3), after every ``every``-th epoch (1-based
+    ``states['epoch']``) the full dict is also saved as ``checkpoint_epoch<E>.pth.tar`` and the
+    current best model copied to ``model_best_until_epoch<E>.pth.tar`` with E = epoch - 1. The copy
+    is a checked file copy, not the original's asynchronous shell ``cp``.
+    """
+    output_dir = Path(output_dir)
+    save_atomic(states, output_dir / filename)
+    best = output_dir / "model_best.pth.tar"
+    if is_best and "state_dict" in states:
+        save_atomic(states["state_dict"], best)
+    epoch = int(states.get("epoch", 0))
+    if every > 0 and epoch > 0 and epoch % every == 0:
+        save_atomic(states, output_dir / f"checkpoint_epoch{epoch - 1}.pth.tar")
+        if best.is_file():
+            target = output_dir / f"model_best_until_epoch{epoch - 1}.pth.tar"
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.copyfile(best, tmp)
+            os.replace(tmp, target)
+        else:
+            logger.info("=> no model_best.pth.tar yet; model_best_until_epoch%d not written", epoch - 1)

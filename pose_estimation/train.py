@@ -1,0 +1,232 @@
+"""Train a pose network: ``python pose_estimation/train.py --cfg <yaml> [KEY VALUE ...]``.
+
+Single process (CPU or one GPU) as is, or several GPUs / nodes under torchrun::
+
+    torchrun --nproc_per_node 4 pose_estimation/train.py --cfg <yaml> GPUS 0,1,2,3
+
+``TRAIN.BATCH_SIZE`` is per GPU (per process), as in the original. Resuming is exact: model,
+optimizer, LR schedule, epoch, best score, RNG states and the sampler's epoch are restored from
+``MODEL.CHECKPOINT`` or, with ``TRAIN.AUTO_RESUME``, from ``<output dir>/checkpoint.pth.tar``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import pprint
+import secrets
+import shutil
+import sys
+from collections import OrderedDict
+from pathlib import Path
+
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from core.config import AttrDict, dump_config, get_model_name
+from core.function import NonFiniteLossError, train, validate
+from core.loss import JointsMSELoss
+from dataset import build_dataset, build_transform
+from dataset.sampler import ShardSampler
+from models import build_pose_net
+from utils.cli import add_common_args, add_opts, config_from_args, run_cli
+from utils.checkpoint import load_model_weights, save_atomic, unwrap_model
+from utils.device import configure_cudnn, resolve_device
+from utils.distributed import barrier, cleanup, init_distributed
+from utils.train_state import (
+    capture_rng_state,
+    load_training_checkpoint,
+    restore_rng_state,
+    seed_everything,
+    set_schedule_epoch,
+)
+from utils.utils import create_logger, get_optimizer, save_checkpoint
+
+logger = logging.getLogger(__name__)
+MODELS_DIR = Path(__file__).resolve().parents[1] / "lib" / "models"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train keypoints network")
+    add_opts(add_common_args(parser))
+    return parser.parse_args(argv)
+
+
+def make_loaders(cfg: AttrDict, world_size: int, rank: int, sampler_seed: int, device: torch.device):
+    transform = build_transform()
+    train_dataset = build_dataset(cfg, cfg.DATASET.TRAIN_SET, True, transform)
+    valid_dataset = build_dataset(cfg, cfg.DATASET.TEST_SET, False, transform)
+    # One sampler type for one and many processes: the order is a function of (seed, epoch) only,
+    # which is what makes a resumed run see the same batches as an uninterrupted one.
+    train_sampler = DistributedSampler(
+        train_dataset, num_replicas=world_size, rank=rank, shuffle=cfg.TRAIN.SHUFFLE, seed=sampler_seed
+    )
+    common = dict(
+        num_workers=cfg.WORKERS,
+        pin_memory=cfg.TRAIN.PIN_MEMORY and device.type == "cuda",
+        persistent_workers=cfg.TRAIN.PERSISTENT_WORKERS and cfg.WORKERS > 0,
+    )
+    train_loader = DataLoader(train_dataset, batch_size=cfg.TRAIN.BATCH_SIZE, sampler=train_sampler, **common)
+    valid_loader = DataLoader(
+        valid_dataset,
+        batch_size=cfg.TEST.BATCH_SIZE,
+        sampler=ShardSampler(len(valid_dataset), world_size, rank),
+        **common,
+    )
+    return train_dataset, valid_dataset, train_loader, valid_loader, train_sampler
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = config_from_args(args)
+
+    device = resolve_device(cfg.GPUS)
+    dist_info = init_distributed(device)
+    if dist_info.enabled and device.type == "cuda" and device.index != dist_info.local_rank:
+        device = resolve_device(cfg.GPUS, dist_info.local_rank)
+    is_main = dist_info.is_main
+    _, final_output_dir, tb_log_dir = create_logger(cfg, args.cfg, "train", is_main=is_main)
+    if is_main:
+        print(final_output_dir)
+    logger.info(pprint.pformat(args))
+    logger.info(pprint.pformat(cfg.to_dict()))
+    logger.info("=> device %s, world size %d", device, dist_info.world_size)
+    configure_cudnn(cfg)
+    if cfg.TRAIN.SEED >= 0:
+        seed_everything(cfg.TRAIN.SEED + dist_info.rank)
+
+    model = build_pose_net(cfg, is_train=True)
+    if is_main:
+        dump_config(cfg, Path(final_output_dir) / "config_train.yaml")
+        for source in (MODELS_DIR / f"{cfg.MODEL.NAME}.py", MODELS_DIR / "resnet.py"):
+            shutil.copy2(source, final_output_dir)
+
+    model.to(device)
+    if cfg.TRAIN.CHANNELS_LAST:
+        model.to(memory_format=torch.channels_last)
+    if dist_info.enabled:
+        if cfg.TRAIN.SYNC_BN:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if cfg.TRAIN.AMP and device.type != "cuda":
+        logger.info("=> TRAIN.AMP is for CUDA; training in float32 on %s", device)
+
+    criterion = JointsMSELoss(use_target_weight=cfg.LOSS.USE_TARGET_WEIGHT).to(device)
+    optimizer = get_optimizer(cfg, model)
+    lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.TRAIN.LR_STEP, cfg.TRAIN.LR_FACTOR)
+    use_scaler = cfg.TRAIN.AMP and cfg.TRAIN.AMP_DTYPE == "fp16" and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+
+    writer_dict = None
+    if is_main:
+        from tensorboardX import SummaryWriter
+
+        writer_dict = {"writer": SummaryWriter(log_dir=tb_log_dir), "train_global_steps": 0, "valid_global_steps": 0}
+
+    # ---------------------------------------------------------------- resume
+    begin_epoch = cfg.TRAIN.BEGIN_EPOCH
+    best_perf, best_epoch = 0.0, 0
+    sampler_seed = cfg.TRAIN.SEED if cfg.TRAIN.SEED >= 0 else secrets.randbelow(2**31)
+    history: list[dict] = []
+    checkpoint_file = cfg.MODEL.CHECKPOINT
+    auto_file = Path(final_output_dir) / "checkpoint.pth.tar"
+    if not checkpoint_file and cfg.TRAIN.AUTO_RESUME and auto_file.is_file():
+        checkpoint_file = str(auto_file)
+    if checkpoint_file:
+        if not Path(checkpoint_file).is_file():
+            raise FileNotFoundError(f"MODEL.CHECKPOINT={checkpoint_file!r}: file not found")
+        ckpt = load_training_checkpoint(checkpoint_file, map_location="cpu")
+        load_model_weights(unwrap_model(model), ckpt["state_dict"], source=checkpoint_file)
+        begin_epoch = int(ckpt["epoch"])
+        best_perf = float(ckpt.get("best_perf", ckpt.get("perf", 0.0)))
+        best_epoch = int(ckpt.get("best_epoch", 0))
+        if "optimizer" in ckpt:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        if scaler is not None and "scaler" in ckpt:
+            scaler.load_state_dict(ckpt["scaler"])
+        sampler_seed = int(ckpt.get("sampler_seed", sampler_seed))
+        history = list(ckpt.get("history", []))
+        if "rng" in ckpt and dist_info.rank == 0:
+            restore_rng_state(ckpt["rng"])
+        if writer_dict is not None:
+            writer_dict["train_global_steps"] = int(ckpt.get("train_global_steps", begin_epoch))
+            writer_dict["valid_global_steps"] = int(ckpt.get("valid_global_steps", begin_epoch))
+        logger.info(
+            "=> resumed from %s: epoch %d, best perf %.4f (epoch %d)", checkpoint_file, begin_epoch, best_perf, best_epoch
+        )
+    set_schedule_epoch(cfg, optimizer, lr_scheduler, begin_epoch)
+
+    train_dataset, valid_dataset, train_loader, valid_loader, train_sampler = make_loaders(
+        cfg, dist_info.world_size, dist_info.rank, sampler_seed, device
+    )
+
+    # ---------------------------------------------------------------- loop
+    for epoch in range(begin_epoch, cfg.TRAIN.END_EPOCH):
+        train_sampler.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        logger.info("=> epoch %d, lr %.3g", epoch, lr)
+        try:
+            stats = train(
+                cfg, train_loader, model, criterion, optimizer, epoch, final_output_dir, tb_log_dir, writer_dict,
+                scaler=scaler, is_main=is_main,
+            )
+        except NonFiniteLossError as e:
+            logger.error("=> %s", e)
+            cleanup()
+            return 1
+        lr_scheduler.step()
+        perf = validate(
+            cfg, valid_loader, valid_dataset, model, criterion, final_output_dir, tb_log_dir, writer_dict,
+            is_main=is_main,
+        )
+        if perf > best_perf:  # strict: ties keep the older epoch (spec/pipeline.md §12.24)
+            best_perf, best_epoch, best_model = perf, epoch, True
+            logger.info("=> best model so far: epoch %d, perf %.4f", epoch, perf)
+        else:
+            best_model = False
+        history.append({"epoch": epoch, "lr": lr, "train_loss": stats["loss"], "train_acc": stats["acc"], "perf": perf})
+
+        if is_main:
+            logger.info("=> saving checkpoint to %s", final_output_dir)
+            state_dict = unwrap_model(model).state_dict()
+            save_checkpoint(
+                {
+                    "epoch": epoch + 1,
+                    "model": get_model_name(cfg),
+                    # 'module.' keys, like the original DataParallel files (readable by the original valid.py)
+                    "state_dict": OrderedDict((f"module.{k}", v) for k, v in state_dict.items()),
+                    "perf": float(perf),
+                    "best_perf": float(best_perf),
+                    "best_epoch": int(best_epoch),
+                    "optimizer": optimizer.state_dict(),
+                    "scaler": scaler.state_dict() if scaler is not None else {},
+                    "rng": capture_rng_state(),
+                    "sampler_seed": int(sampler_seed),
+                    "train_global_steps": writer_dict["train_global_steps"] if writer_dict else epoch + 1,
+                    "valid_global_steps": writer_dict["valid_global_steps"] if writer_dict else epoch + 1,
+                    "history": history,
+                },
+                best_model,
+                final_output_dir,
+                every=cfg.TRAIN.CHECKPOINT_EVERY,
+            )
+            with open(Path(final_output_dir) / "history.json", "w", encoding="utf-8") as f:
+                json.dump(history, f, indent=1)
+        barrier()
+
+    if is_main:
+        final_model_state_file = os.path.join(final_output_dir, "final_state.pth.tar")
+        logger.info("=> saving final model state to %s", final_model_state_file)
+        save_atomic(unwrap_model(model).state_dict(), final_model_state_file)
+        logger.info("=> best perf %.4f at epoch %d", best_perf, best_epoch)
+        writer_dict["writer"].close()
+    cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,81 @@
+"""Validate a trained network: ``python pose_estimation/valid.py --cfg <yaml> --model-file <file> [KEY VALUE ...]``.
+
+Reads checkpoints with or without the ``module.`` prefix (the original needed valid.py for one and
+valid_baseline.py for the other), on the CPU or CUDA; under torchrun the split is sharded over
+ranks and rank 0 evaluates. Results: ``<output dir>/results/keypoints_<TEST_SET>_results.json``
+(COCO) or ``<output dir>/pred.mat`` (MPII), and the metrics table in the log.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import pprint
+from pathlib import Path
+
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
+import torch
+from torch.utils.data import DataLoader
+
+from core.config import dump_config
+from core.function import validate
+from core.loss import JointsMSELoss
+from dataset import build_dataset, build_transform
+from dataset.sampler import ShardSampler
+from models import build_pose_net
+from utils.checkpoint import load_model_weights
+from utils.cli import add_common_args, add_opts, add_test_args, config_from_args, run_cli
+from utils.device import configure_cudnn, resolve_device
+from utils.distributed import cleanup, init_distributed
+from utils.utils import create_logger
+
+logger = logging.getLogger(__name__)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Validate keypoints network")
+    add_opts(add_test_args(add_common_args(parser)))
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = config_from_args(args)
+
+    device = resolve_device(cfg.GPUS)
+    dist_info = init_distributed(device)
+    if dist_info.enabled and device.type == "cuda" and device.index != dist_info.local_rank:
+        device = resolve_device(cfg.GPUS, dist_info.local_rank)
+    _, final_output_dir, tb_log_dir = create_logger(cfg, args.cfg, "valid", is_main=dist_info.is_main)
+    logger.info(pprint.pformat(args))
+    logger.info(pprint.pformat(cfg.to_dict()))
+    configure_cudnn(cfg)
+
+    model = build_pose_net(cfg, is_train=False)
+    model_file = cfg.TEST.MODEL_FILE or str(Path(final_output_dir) / "model_best.pth.tar")
+    if not Path(model_file).is_file():
+        source = "TEST.MODEL_FILE / --model-file" if cfg.TEST.MODEL_FILE else "the default <output dir>/model_best.pth.tar"
+        raise FileNotFoundError(f"model file not found: {model_file} (from {source})")
+    logger.info("=> loading model from %s", model_file)
+    load_model_weights(model, model_file)
+    model.to(device)
+    if cfg.TRAIN.CHANNELS_LAST:
+        model.to(memory_format=torch.channels_last)
+    if dist_info.is_main:
+        dump_config(cfg, Path(final_output_dir) / "config_valid.yaml")
+
+    criterion = JointsMSELoss(use_target_weight=cfg.LOSS.USE_TARGET_WEIGHT).to(device)
+    valid_dataset = build_dataset(cfg, cfg.DATASET.TEST_SET, False, build_transform())
+    valid_loader = DataLoader(
+        valid_dataset,
+        batch_size=cfg.TEST.BATCH_SIZE,
+        sampler=ShardSampler(len(valid_dataset), dist_info.world_size, dist_info.rank),
+        num_workers=cfg.WORKERS,
+        pin_memory=cfg.TRAIN.PIN_MEMORY and device.type == "cuda",
+    )
+    validate(cfg, valid_loader, valid_dataset, model, criterion, final_output_dir, tb_log_dir, None, is_main=dist_info.is_main)
+    cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
