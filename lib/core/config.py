@@ -315,6 +315,11 @@ def _check_value(source: str, dotted: str, default: Any, value: Any) -> Any:
     if isinstance(default, float):
         if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # PyYAML reads `1e-3` (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise fail("a number")
     if isinstance(default, str):
         if dotted == "GPUS" and isinstance(value, int) and not isinstance(value, bool):
