@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from core.config import AttrDict, dump_config, get_model_name
-from core.function import NonFiniteLossError, train, validate
+from core.function import NonFiniteLossError, amp_enabled, train, validate
 from core.loss import JointsMSELoss
 from dataset import build_dataset, build_transform
 from dataset.sampler import ShardSampler
@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    if cfg.TRAIN.AMP and device.type != "cuda":
-        logger.info("=> TRAIN.AMP is for CUDA; training in float32 on %s", device)
+    if cfg.TRAIN.AMP and not amp_enabled(cfg, device):
+        logger.info("=> TRAIN.AMP with %s is for CUDA; training in float32 on %s", cfg.TRAIN.AMP_DTYPE, device)
 
     criterion = JointsMSELoss(use_target_weight=cfg.LOSS.USE_TARGET_WEIGHT).to(device)
     optimizer = get_optimizer(cfg, model)

@@ -54,11 +54,16 @@ def _device_of(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def amp_enabled(cfg: AttrDict, device: torch.device) -> bool:
+    """``TRAIN.AMP`` applies on CUDA (bf16 or fp16) and on the CPU with bf16 only."""
+    return bool(cfg.TRAIN.AMP) and (device.type == "cuda" or cfg.TRAIN.AMP_DTYPE == "bf16")
+
+
 def autocast_context(cfg: AttrDict, device: torch.device):
-    """CUDA autocast when ``TRAIN.AMP`` is on; a no-op otherwise (and always on the CPU)."""
-    if cfg.TRAIN.AMP and device.type == "cuda":
+    """Autocast for the training forward pass when :func:`amp_enabled`; a no-op otherwise."""
+    if amp_enabled(cfg, device):
         dtype = torch.bfloat16 if cfg.TRAIN.AMP_DTYPE == "bf16" else torch.float16
-        return torch.autocast(device_type="cuda", dtype=dtype)
+        return torch.autocast(device_type=device.type, dtype=dtype)
     return nullcontext()
 
 

@@ -1,0 +1,49 @@
+"""Plot training loss and validation AP (or PCKh) per epoch from a run's ``history.json``.
+
+    python tools/plot_history.py output/coco/pose_resnet_18/<cfg>/history.json [--out curves.png]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_history(history_file: str | Path, out_file: str | Path, metric_name: str = "val AP") -> Path:
+    history = json.loads(Path(history_file).read_text())
+    if not history:
+        raise ValueError(f"{history_file}: no epochs recorded yet")
+    epochs = [h["epoch"] for h in history]
+    fig, ax_loss = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:blue", label="train loss")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("train loss (JointsMSE)", color="tab:blue")
+    ax_perf = ax_loss.twinx()
+    ax_perf.plot(epochs, [h["perf"] for h in history], "s-", color="tab:red", label=metric_name)
+    ax_perf.set_ylabel(metric_name, color="tab:red")
+    ax_perf.set_ylim(0, max(1.0, max(h["perf"] for h in history)))
+    ax_loss.set_title("training loss and validation score per epoch")
+    fig.tight_layout()
+    out_file = Path(out_file)
+    fig.savefig(out_file)
+    plt.close(fig)
+    return out_file
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("history", help="history.json written by pose_estimation/train.py")
+    parser.add_argument("--out", default=None, help="PNG to write (default: curves.png beside the history)")
+    parser.add_argument("--metric", default="val AP", help="label of the validation score")
+    args = parser.parse_args()
+    out = args.out or Path(args.history).with_name("curves.png")
+    print(plot_history(args.history, out, args.metric))
+
+
+if __name__ == "__main__":
+    main()
