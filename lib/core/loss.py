@@ -1,0 +1,56 @@
+"""Heat-map regression loss (spec/pipeline.md §5)."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["JointsMSELoss"]
+
+
+class JointsMSELoss(nn.Module):
+    """Half the mean squared error between predicted and target heat-maps, weighted per joint.
+
+    ``loss = 0.5 * mean_{n, j, p} (w[n, j] * (output[n, j, p] - target[n, j, p]))**2``, the mean taken
+    over all N x J x (H*W) entries. A joint with weight 0 contributes 0 but still counts in the
+    denominator. This equals the original per-joint loop (``0.5 * MSELoss`` per joint, averaged
+    over joints), computed in one pass.
+    """
+
+    def __init__(self, use_target_weight: bool) -> None:
+        super().__init__()
+        self.use_target_weight = use_target_weight
+
+    def forward(
+        self, output: torch.Tensor, target: torch.Tensor, target_weight: torch.Tensor
+    ) -> torch.Tensor:
+        """
+        Args:
+            output: (N, J, H, W) predicted heat-maps.
+            target: (N, J, H, W) target heat-maps.
+            target_weight: (N, J, 1) per-joint weights (ignored unless ``use_target_weight``).
+
+        Returns:
+            A scalar tensor, in float32 (or float64 for float64 inputs) even under autocast.
+        """
+        if output.shape != target.shape or output.dim() < 2:
+            raise ValueError(
+                "JointsMSELoss expects output and target of the same shape (N, J, H, W); "
+                f"got {tuple(output.shape)} and {tuple(target.shape)}"
+            )
+        n, j = output.shape[:2]
+        # Reduced precision (fp16/bf16 under autocast) would lose the tiny heat-map differences.
+        dtype = torch.promote_types(torch.promote_types(output.dtype, target.dtype), torch.float32)
+        pred = output.reshape(n, j, -1).to(dtype)
+        gt = target.reshape(n, j, -1).to(dtype)
+        if self.use_target_weight:
+            if target_weight.numel() != n * j:
+                raise ValueError(
+                    f"target_weight must hold one weight per joint, shape (N, J, 1) = ({n}, {j}, 1); "
+                    f"got {tuple(target_weight.shape)}"
+                )
+            weight = target_weight.reshape(n, j, 1).to(device=pred.device, dtype=dtype)
+            # Weight both sides before the difference, as the original does.
+            pred = pred * weight
+            gt = gt * weight
+        return 0.5 * F.mse_loss(pred, gt, reduction="mean")
