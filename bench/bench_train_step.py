@@ -1,0 +1,142 @@
+"""Training-step and eval-forward speed on the CPU: the original's way vs our best CPU settings.
+
+    python bench/bench_train_step.py [--names pose_resnet ...] [--batch 8] [--threads 2] [--iters 5]
+
+"Original way": float32, NCHW, the per-joint Python loop of the original JointsMSELoss, accuracy
+in NumPy — what the original train() does per iteration. "Ours": the same network with
+channels_last memory and bfloat16 autocast (``TRAIN.CHANNELS_LAST True TRAIN.AMP True``), the
+vectorised loss. Loss values of the two are printed side by side; they agree within bf16
+precision. Input 256x192 (COCO), ResNet-50 trunk, random data (speed does not depend on it).
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from core.config import load_config  # noqa: E402
+from core.evaluate import accuracy  # noqa: E402
+from core.loss import JointsMSELoss  # noqa: E402
+from models import POSE_NETS, build_pose_net  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CFG = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
+ORIGINAL_IMG_PER_S = {"train": 3.6, "eval": 10.6}  # original pose_resnet R50, batch 8, 2 threads (issue #4)
+
+
+class OriginalJointsMSELoss(nn.Module):
+    """The original loss: one MSELoss call per joint in a Python loop (spec/pipeline.md §5)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.criterion = nn.MSELoss(reduction="mean")
+
+    def forward(self, output, target, target_weight):
+        batch_size, num_joints = output.size(0), output.size(1)
+        pred = output.reshape((batch_size, num_joints, -1)).split(1, 1)
+        gt = target.reshape((batch_size, num_joints, -1)).split(1, 1)
+        loss = 0
+        for idx in range(num_joints):
+            p, g = pred[idx].squeeze(), gt[idx].squeeze()
+            loss += 0.5 * self.criterion(p.mul(target_weight[:, idx]), g.mul(target_weight[:, idx]))
+        return loss / num_joints
+
+
+def time_train(model, loss_fn, batch, iters, channels_last=False, bf16=False):
+    inputs, target, weight = batch
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    losses, times = [], []
+    for i in range(iters + 2):
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            output = model(inputs)
+        loss = loss_fn(output.float(), target, weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        accuracy(output.detach().float().numpy(), target.numpy())
+        if i >= 2:  # warm-up iterations excluded
+            times.append(time.perf_counter() - start)
+        losses.append(loss.item())
+    return inputs.size(0) / float(np.median(times)), losses
+
+
+@torch.no_grad()
+def time_eval(model, inputs, iters, channels_last=False, bf16=False):
+    model.eval()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    times = []
+    for i in range(iters + 1):
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            model(inputs)
+        if i >= 1:
+            times.append(time.perf_counter() - start)
+    return inputs.size(0) / float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--names", nargs="*", default=sorted(POSE_NETS))
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"machine : {platform.processor() or platform.machine()}, {platform.platform()}")
+    print(f"torch   : {torch.__version__}, threads {torch.get_num_threads()}, oneDNN {torch.backends.mkldnn.is_available()}")
+    print(f"setting : 256x192 input, batch {args.batch}, ResNet-50 trunk, median of {args.iters} steps after warm-up")
+    print()
+    header = f"{'network':22s} {'train orig':>11s} {'train ours':>11s} {'speed-up':>9s} {'eval orig':>10s} {'eval ours':>10s}  loss orig / ours (first step)"
+    print(header)
+    print("-" * len(header))
+    results = {}
+    for name in args.names:
+        cfg = load_config(CFG, ["MODEL.NAME", name])
+        torch.manual_seed(0)
+        model = build_pose_net(cfg, is_train=False)
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        g = torch.Generator().manual_seed(1)
+        inputs = torch.randn(args.batch, 3, 256, 192, generator=g)
+        target = torch.rand(args.batch, 17, 64, 48, generator=g) * 0.1
+        weight = torch.ones(args.batch, 17, 1)
+        batch = (inputs, target, weight)
+
+        def fresh() -> nn.Module:  # same weights, default memory format, for every measurement
+            m = build_pose_net(cfg, is_train=False)
+            m.load_state_dict(state)
+            return m
+
+        orig_train, orig_losses = time_train(fresh(), OriginalJointsMSELoss(), batch, args.iters)
+        ours_train, ours_losses = time_train(fresh(), JointsMSELoss(True), batch, args.iters, channels_last=True, bf16=True)
+        orig_eval = time_eval(fresh(), inputs, args.iters)
+        ours_eval = time_eval(fresh(), inputs, args.iters, channels_last=True, bf16=True)
+        results[name] = (orig_train, ours_train)
+        print(
+            f"{name:22s} {orig_train:9.2f}/s {ours_train:9.2f}/s {ours_train / orig_train:8.2f}x "
+            f"{orig_eval:8.2f}/s {ours_eval:8.2f}/s  {orig_losses[0]:.6f} / {ours_losses[0]:.6f}"
+        )
+    if "pose_resnet" in results:
+        orig, ours = results["pose_resnet"]
+        target = 1.3 * ORIGINAL_IMG_PER_S["train"]
+        verdict = "PASS" if ours >= target and ours >= 1.3 * orig else "FAIL"
+        print()
+        print(f"{verdict}: pose_resnet training step {ours:.2f} img/s with our CPU settings; target >= 1.3x the "
+              f"original's ({ORIGINAL_IMG_PER_S['train']} img/s quoted, {orig:.2f} img/s measured here)")
+
+
+if __name__ == "__main__":
+    main()
