@@ -11,6 +11,7 @@ optimizer, LR schedule, epoch, best score, RNG states and the sampler's epoch ar
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -34,7 +35,7 @@ from models import build_pose_net
 from utils.cli import add_common_args, add_opts, config_from_args, run_cli
 from utils.checkpoint import load_model_weights, save_atomic, unwrap_model
 from utils.device import configure_cudnn, resolve_device
-from utils.distributed import barrier, cleanup, init_distributed
+from utils.distributed import all_gather_objects, barrier, cleanup, init_distributed
 from utils.train_state import (
     capture_rng_state,
     load_training_checkpoint,
@@ -52,6 +53,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train keypoints network")
     add_opts(add_common_args(parser))
     return parser.parse_args(argv)
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-1 of every parameter and buffer, to compare replicas."""
+    digest = hashlib.sha1()
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def make_loaders(cfg: AttrDict, world_size: int, rank: int, sampler_seed: int, device: torch.device):
@@ -218,6 +227,12 @@ def main(argv: list[str] | None = None) -> int:
                 json.dump(history, f, indent=1)
         barrier()
 
+    if dist_info.enabled:  # cheap guard against silently diverged replicas
+        digests = all_gather_objects(weights_digest(unwrap_model(model)))
+        if len(set(digests)) == 1:
+            logger.info("=> all %d replicas hold identical weights (sha1 %s)", len(digests), digests[0][:12])
+        else:
+            logger.warning("=> replicas hold different weights: %s", digests)
     if is_main:
         final_model_state_file = os.path.join(final_output_dir, "final_state.pth.tar")
         logger.info("=> saving final model state to %s", final_model_state_file)

@@ -213,6 +213,9 @@ def validate(
     broadcast back so every rank returns the same number.
     """
     batch_time, losses, acc = AverageMeter(), AverageMeter(), AverageMeter()
+    # The bare network: a DDP forward would broadcast buffers, a collective that deadlocks when
+    # ranks run different numbers of validation batches.
+    model = getattr(model, "module", model)
     device = _device_of(model)
     model.eval()
 
