@@ -1,0 +1,71 @@
+"""MRHeatNet1 (``MODEL.NAME: mrheat1_pose_resnet``): SimpleBaseline plus heatmap side branches.
+
+Spec/models.md §2.4. The main path ``deconv1 -> deconv2 -> deconv3 -> final_layer`` has the shapes of
+SimpleBaseline's ``deconv_layers``; heatmaps predicted from the 1/16 features (``s_conv1``, upsampled by
+``s_deconv1``) and from the 1/8 features (``s_conv2``) are summed at 1/8, upsampled by the bare
+``s_deconv2`` and added to the main heatmaps.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from models.resnet import (
+    ResNetBackbone,
+    check_mr_head,
+    check_same_size_final_kernel,
+    conv_bn_relu,
+    deconv_block,
+    final_conv,
+    transposed_conv,
+)
+
+MODEL_NAME = "mrheat1_pose_resnet"
+
+
+class MRHeat1PoseResNet(ResNetBackbone):
+    """ResNet + three deconvolution stages + two heatmap side branches; output (N, J, H/4, W/4)."""
+
+    HEAD_MODULES = ("deconv1", "deconv2", "deconv3", "s_deconv1", "s_deconv2", "s_conv1", "s_conv2", "final_layer")
+
+    def __init__(self, cfg: Any, **kwargs: Any):
+        filters, kernels = check_mr_head(cfg, MODEL_NAME)
+        check_same_size_final_kernel(cfg, MODEL_NAME)
+        extra = cfg.MODEL.EXTRA
+        super().__init__(extra.NUM_LAYERS, cfg.MODEL.STYLE, model_name=MODEL_NAME)
+        joints, kf, bias = cfg.MODEL.NUM_JOINTS, extra.FINAL_CONV_KERNEL, bool(extra.DECONV_WITH_BIAS)
+        # ReLU in-place flags as in the original (numerically irrelevant; spec §2.4 table).
+        self.deconv1 = deconv_block(self.inplanes, filters[0], kernels[0], bias, inplace_relu=False)
+        self.deconv2 = deconv_block(filters[0], filters[1], kernels[1], bias, inplace_relu=False)
+        self.deconv3 = deconv_block(filters[1], filters[2], kernels[2], bias, inplace_relu=True)
+        self.s_conv1 = conv_bn_relu(filters[0], joints, kf, inplace_relu=True)
+        self.s_deconv1 = deconv_block(joints, joints, kernels[1], bias, inplace_relu=True)
+        self.s_conv2 = conv_bn_relu(filters[1], joints, kf, inplace_relu=False)
+        self.s_deconv2 = transposed_conv(joints, joints, kernels[2], bias)
+        self.final_layer = final_conv(filters[-1], joints, kf)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) image batch -> (N, J, H/4, W/4) heatmaps."""
+        c5 = self.forward_stages(x)[-1]          # (N, 512e, H/32, W/32)
+        d1 = self.deconv1(c5)                    # (N, F0, H/16, W/16)
+        d2 = self.deconv2(d1)                    # (N, F1, H/8, W/8)
+        a = self.s_deconv1(self.s_conv1(d1))     # (N, J, H/8, W/8)
+        b = self.s_conv2(d2)                     # (N, J, H/8, W/8)
+        # Out of place: the original's `b += a` overwrote s_conv2's ReLU output, which autograd
+        # needs for the backward pass (spec §2.4, §5 row 3); the values are the same.
+        s = self.s_deconv2(b + a)                # (N, J, H/4, W/4)
+        m = self.final_layer(self.deconv3(d2))   # (N, J, H/4, W/4)
+        return m + s
+
+
+PoseResNet = MRHeat1PoseResNet  # the class name every original network file used
+
+
+def get_pose_net(cfg: Any, is_train: bool, **kwargs: Any) -> MRHeat1PoseResNet:
+    """Build the network; for training with ``MODEL.INIT_WEIGHTS`` also init the head and load ImageNet
+    weights from ``MODEL.PRETRAINED``. ``kwargs`` are accepted and ignored, as in the original."""
+    model = MRHeat1PoseResNet(cfg, **kwargs)
+    if is_train and cfg.MODEL.INIT_WEIGHTS:
+        model.init_weights(cfg.MODEL.PRETRAINED)
+    return model

@@ -1,0 +1,244 @@
+"""Saving and loading model weights: one loader and one saver for every entry point.
+
+The original code base had two near-identical validation scripts because ``train.py`` wrote
+``module.``-prefixed weights (DataParallel) and SimpleBaseline's published files have none
+(spec/models.md §4.3, §4.4, §5 rows 4, 5 and 17). Here a single loader
+
+* reads with ``torch.load(..., map_location=..., weights_only=True)`` (no arbitrary unpickling),
+* accepts a bare state dict or a dict holding it under ``'state_dict'`` (the original's
+  ``checkpoint.pth.tar``),
+* strips a leading ``module.`` when every key has it,
+* loads strictly and, on a mismatch, names the file, the counts and the first offending keys.
+
+PyTorch-0.4-era files have no ``num_batches_tracked`` BatchNorm buffers; those missing keys (and only
+those) are tolerated and keep the model's current value.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Union
+
+import torch
+from torch import nn
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "UnsafeCheckpointError",
+    "load_checkpoint",
+    "load_model_weights",
+    "load_state_dict_file",
+    "save_atomic",
+    "strip_prefix",
+    "unwrap_model",
+]
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, os.PathLike]
+MapLocation = Union[str, torch.device, None]
+
+# How many offending keys an error message lists before it says "...".
+_SHOW_KEYS = 5
+# BatchNorm buffer added in PyTorch 0.4.1; files written by 0.4.0 lack it (spec §5 row 17).
+_NUM_BATCHES_TRACKED = "num_batches_tracked"
+_NOT_READABLE = "not a readable PyTorch weight file (truncated or corrupt?)"
+
+
+class CheckpointError(RuntimeError):
+    """A weight file that cannot be used; the message names the file."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A weight file whose keys or shapes do not match the model."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A file that ``torch.load(weights_only=True)`` refuses (it pickles non-tensor Python objects)."""
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The bare network inside DistributedDataParallel / DataParallel wrappers (or ``model`` itself)."""
+    while isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+        model = model.module
+    return model
+
+
+def save_atomic(obj: Any, path: PathLike) -> None:
+    """``torch.save`` ``obj`` so that ``path`` is never left half-written.
+
+    The data goes to ``<path>.tmp`` in the same folder, is flushed and fsync'ed, and then replaces
+    ``path`` in one ``os.replace`` (atomic on POSIX and Windows for the same file system). If
+    anything fails, the temporary file is removed and a previous ``path`` stays untouched.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable where the platform allows it (best effort)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: PathLike, map_location: MapLocation = "cpu") -> Any:
+    """Whatever object ``path`` holds, read with ``weights_only=True``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        UnsafeCheckpointError: the file pickles objects that ``weights_only`` loading refuses,
+            e.g. NumPy scalars such as ``perf`` in the original ``checkpoint.pth.tar``.
+        CheckpointError: the file is not a readable PyTorch file (truncated, corrupt, other format).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weight file not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        reason = _weights_only_reason(str(e))
+        if "Unsupported" not in reason:  # a damaged pickle stream, not a refused Python object
+            raise CheckpointError(f"{path}: {_NOT_READABLE}: {reason}") from e
+        raise UnsafeCheckpointError(
+            f"{path}: refused by torch.load(weights_only=True): {reason}. The file stores Python objects "
+            "besides tensors and plain containers (the original train.py saved NumPy scalars such as "
+            "'perf' in checkpoint.pth.tar). Only if you trust the file, convert it once, e.g. "
+            "ckpt = torch.load(path, weights_only=False); torch.save(ckpt['state_dict'], new_path), "
+            "and load the converted file."
+        ) from e
+    except Exception as e:  # torch.load fails on damaged files with many exception types
+        raise CheckpointError(f"{path}: {_NOT_READABLE}: {type(e).__name__}: {e}") from e
+
+
+def _weights_only_reason(message: str) -> str:
+    """The one informative line of torch's weights_only error ("Unsupported global: ...")."""
+    for line in message.splitlines():
+        line = line.strip()
+        if line.startswith("WeightsUnpickler error:"):
+            return line[len("WeightsUnpickler error:"):].strip()
+    return message.splitlines()[0] if message else "unknown reason"
+
+
+def strip_prefix(state_dict: Mapping[str, Any], prefix: str = "module.") -> "OrderedDict[str, Any]":
+    """A copy of ``state_dict`` without ``prefix`` when *every* key starts with it; otherwise unchanged.
+
+    PyTorch's per-module version metadata (``state_dict._metadata``) is carried over with the
+    same renaming, so BatchNorm's handling of old files keeps working.
+    """
+    keys = list(state_dict.keys())
+    strip = bool(keys) and all(k.startswith(prefix) for k in keys)
+    out: OrderedDict[str, Any] = OrderedDict(
+        (k[len(prefix):] if strip else k, v) for k, v in state_dict.items()
+    )
+    metadata = getattr(state_dict, "_metadata", None)
+    if metadata is not None:
+        if strip:
+            bare = prefix.rstrip(".")
+            metadata = OrderedDict(
+                ("" if k == bare else k[len(prefix):] if k.startswith(prefix) else k, v)
+                for k, v in metadata.items()
+            )
+        out._metadata = metadata  # type: ignore[attr-defined]
+    return out
+
+
+def load_state_dict_file(path: PathLike, map_location: MapLocation = "cpu") -> "OrderedDict[str, torch.Tensor]":
+    """The model state dict stored in ``path``, keys without a leading ``module.``.
+
+    Accepted layouts: a bare state dict (``model_best.pth.tar``, ``final_state.pth.tar``, torchvision
+    ImageNet files) or a dict with the state dict under ``'state_dict'`` (``checkpoint.pth.tar``,
+    caffe-style ImageNet ``.pth.tar`` files).
+
+    Raises:
+        FileNotFoundError / UnsafeCheckpointError / CheckpointError: see :func:`load_checkpoint`;
+            CheckpointError also when no state dict is found in the file.
+    """
+    obj = load_checkpoint(path, map_location)
+    if isinstance(obj, Mapping) and "state_dict" in obj:
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    ):
+        found = list(obj.keys())[:_SHOW_KEYS] if isinstance(obj, Mapping) else type(obj).__name__
+        raise CheckpointError(
+            f"{path}: no state dict found; expected a mapping of parameter names to tensors, or a dict "
+            f"holding one under 'state_dict'; found {found}"
+        )
+    return strip_prefix(obj)
+
+
+def _first(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_SHOW_KEYS])
+    return shown + (", ..." if len(keys) > _SHOW_KEYS else "")
+
+
+def load_model_weights(model: nn.Module, path: PathLike, map_location: MapLocation = "cpu") -> nn.Module:
+    """Load ``path`` into ``model`` strictly (into ``model.module`` for DDP/DataParallel).
+
+    Missing ``num_batches_tracked`` buffers (PyTorch 0.4.0 files) are the only tolerated difference:
+    they keep the model's current value.
+
+    Returns:
+        The unwrapped model the weights were loaded into.
+
+    Raises:
+        CheckpointMismatchError: keys missing from the file, keys the model lacks or shape mismatches;
+            the message names the file, the counts and the first few keys of each kind.
+    """
+    target = unwrap_model(model)
+    state_dict = load_state_dict_file(path, map_location)
+    expected = target.state_dict()
+
+    missing = [k for k in expected if k not in state_dict]
+    tolerated = [k for k in missing if k.rsplit(".", 1)[-1] == _NUM_BATCHES_TRACKED]
+    missing = [k for k in missing if k not in tolerated]
+    unexpected = [k for k in state_dict if k not in expected]
+    mismatched = [
+        f"{k}: file {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+        for k, v in state_dict.items()
+        if k in expected and v.shape != expected[k].shape
+    ]
+    if missing or unexpected or mismatched:
+        parts = [
+            f"{path}: weights do not match the model ({type(target).__name__}, "
+            f"{len(expected)} entries; file {len(state_dict)} entries)"
+        ]
+        if missing:
+            parts.append(f"{len(missing)} missing from the file: {_first(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected in the file: {_first(unexpected)}")
+        if mismatched:
+            parts.append(f"{len(mismatched)} shape mismatches: {_first(mismatched)}")
+        raise CheckpointMismatchError("; ".join(parts))
+
+    if tolerated:
+        logger.info("%s: %d num_batches_tracked buffers absent (PyTorch 0.4.0 file); keeping current values",
+                    path, len(tolerated))
+        for k in tolerated:
+            state_dict[k] = expected[k]
+    target.load_state_dict(state_dict, strict=True)
+    logger.info("=> loaded %d weight entries from %s", len(state_dict), path)
+    return target
