@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Union
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -104,8 +105,17 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def load_checkpoint(path: PathLike, map_location: MapLocation = "cpu") -> Any:
+def _numpy_scalar_globals() -> list[Any]:
+    """What unpickling NumPy float scalars needs (the original stored ``perf`` as np.float64)."""
+    core = np._core if hasattr(np, "_core") else np.core  # NumPy 2 renamed the module
+    return [core.multiarray.scalar, np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.float32))]
+
+
+def load_checkpoint(path: PathLike, map_location: MapLocation = "cpu", allow_numpy_scalars: bool = False) -> Any:
     """Whatever object ``path`` holds, read with ``weights_only=True``.
+
+    ``allow_numpy_scalars`` additionally admits NumPy scalars, so that the original's
+    ``checkpoint.pth.tar`` (``perf``/``best_perf`` as np.float64) can be resumed from.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -116,8 +126,10 @@ def load_checkpoint(path: PathLike, map_location: MapLocation = "cpu") -> Any:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weight file not found: {path}")
+    allowed = _numpy_scalar_globals() if allow_numpy_scalars else []
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         reason = _weights_only_reason(str(e))
         if "Unsupported" not in reason:  # a damaged pickle stream, not a refused Python object
@@ -195,8 +207,17 @@ def _first(keys: list[str]) -> str:
     return shown + (", ..." if len(keys) > _SHOW_KEYS else "")
 
 
-def load_model_weights(model: nn.Module, path: PathLike, map_location: MapLocation = "cpu") -> nn.Module:
-    """Load ``path`` into ``model`` strictly (into ``model.module`` for DDP/DataParallel).
+def load_model_weights(
+    model: nn.Module,
+    path: PathLike | Mapping[str, Any],
+    map_location: MapLocation = "cpu",
+    source: str | None = None,
+) -> nn.Module:
+    """Load ``path`` (a file, or an already loaded state dict) into ``model`` strictly.
+
+    Loads into ``model.module`` for DDP/DataParallel; a leading ``module.`` on every key is
+    stripped. ``source`` names a state dict passed directly (e.g. the checkpoint it came from) in
+    error messages.
 
     Missing ``num_batches_tracked`` buffers (PyTorch 0.4.0 files) are the only tolerated difference:
     they keep the model's current value.
@@ -209,7 +230,11 @@ def load_model_weights(model: nn.Module, path: PathLike, map_location: MapLocati
             the message names the file, the counts and the first few keys of each kind.
     """
     target = unwrap_model(model)
-    state_dict = load_state_dict_file(path, map_location)
+    if isinstance(path, Mapping):
+        state_dict = strip_prefix(path)
+        path = source or "<state dict>"
+    else:
+        state_dict = load_state_dict_file(path, map_location)
     expected = target.state_dict()
 
     missing = [k for k in expected if k not in state_dict]

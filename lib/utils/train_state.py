@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from core.config import AttrDict
+from utils.checkpoint import load_checkpoint
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -86,20 +87,7 @@ def set_schedule_epoch(
 
 def load_training_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a ``checkpoint.pth.tar`` (ours or the original's) without unpickling arbitrary objects."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    allowed = [np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.float32))]
-    core = np._core if hasattr(np, "_core") else np.core  # NumPy 2 renamed the module
-    allowed.append(core.multiarray.scalar)  # np.float64 values are pickled through this
-    try:
-        with torch.serialization.safe_globals(allowed):
-            ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - re-raised with the file name
-        raise RuntimeError(
-            f"could not load training checkpoint {path}: {e}. It is not a checkpoint written by "
-            "train.py (or it contains objects other than tensors, numbers, strings and containers)."
-        ) from e
+    ckpt = load_checkpoint(path, map_location, allow_numpy_scalars=True)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "epoch" not in ckpt:
         raise RuntimeError(
             f"{path} is not a training checkpoint: expected a dict with 'epoch' and 'state_dict' "
