@@ -1,0 +1,212 @@
+"""MPII Human Pose (16 joints): records and PCKh evaluation (spec/pipeline.md §4).
+
+Layout under ``DATASET.ROOT`` (the original's)::
+
+    annot/<set>.json       one record per person: image, center, scale, joints (16 x [x, y]),
+                           joints_vis; MATLAB 1-based pixel coordinates
+    annot/gt_<set>.mat     evaluation GT: dataset_joints, jnt_missing, pos_gt_src, headboxes_src
+    images/<file>.jpg      (images.zip@/<file> with DATA_FORMAT zip)
+
+Records are converted to 0-based pixels; ``scale`` is the person height / 200 (square box).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from scipy.io import loadmat, savemat
+
+from .JointsDataset import JointsDataset
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MPIIDataset", "MPII_JOINT_NAMES"]
+
+# Joint order of the records and predictions.
+MPII_JOINT_NAMES = (
+    "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "thorax",
+    "upper_neck", "head_top", "r_wrist", "r_elbow", "r_shoulder", "l_shoulder", "l_elbow", "l_wrist",
+)
+
+
+class MPIIDataset(JointsDataset):
+    """MPII single-person records (spec/pipeline.md §4.2) and the PCKh table (§4.3)."""
+
+    def __init__(self, cfg: Any, root: str, image_set: str, is_train: bool, transform: Any = None) -> None:
+        super().__init__(cfg, root, image_set, is_train, transform)
+
+        self.num_joints = 16
+        self.flip_pairs = [[0, 5], [1, 4], [2, 3], [10, 15], [11, 14], [12, 13]]
+        self.parent_ids = [1, 2, 6, 6, 3, 4, 6, 6, 7, 8, 11, 12, 7, 7, 13, 14]
+        self.upper_body_ids = (7, 8, 9, 10, 11, 12, 13, 14, 15)
+        self.lower_body_ids = (0, 1, 2, 3, 4, 5, 6)
+
+        self.db = self._get_db()
+
+        if is_train and cfg.DATASET.SELECT_DATA:
+            self.db = self.select_data(self.db)
+
+        logger.info("=> load %d samples", len(self.db))
+
+    def _get_db(self) -> list[dict]:
+        file_name = os.path.join(self.root, "annot", self.image_set + ".json")
+        if not os.path.isfile(file_name):
+            raise FileNotFoundError(f"MPII annotation file not found: {file_name}")
+        with open(file_name, encoding="utf-8") as anno_file:
+            try:
+                anno = json.load(anno_file)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"MPII annotation file is not valid JSON: {file_name} ({e})") from e
+        if not isinstance(anno, list):
+            raise ValueError(f"MPII annotation file {file_name} must hold a JSON list of person records")
+
+        image_dir = "images.zip@" if self.data_format == "zip" else "images"
+        gt_db = []
+        for k, a in enumerate(anno):
+            try:
+                image_name = a["image"]
+                c = np.array(a["center"], dtype=np.float64)
+                s = np.array([a["scale"], a["scale"]], dtype=np.float64)
+            except (KeyError, TypeError, ValueError) as e:
+                raise ValueError(
+                    f"{file_name}: record {k} needs 'image', 'center' [x, y] and 'scale'; got {str(a)[:200]}") from e
+            if c.shape != (2,):
+                raise ValueError(f"{file_name}: record {k} has center {a['center']!r}; expected [x, y]")
+
+            # Move the centre down and enlarge the box so limbs are not cut (spec/pipeline.md §4.2).
+            if c[0] != -1:
+                c[1] = c[1] + 15 * s[1]
+                s = s * 1.25
+
+            # MATLAB 1-based pixels -> 0-based.
+            c = c - 1
+
+            joints_3d = np.zeros((self.num_joints, 3), dtype=np.float64)
+            joints_3d_vis = np.zeros((self.num_joints, 3), dtype=np.float64)
+            if self.image_set != "test":
+                try:
+                    joints = np.array(a["joints"], dtype=np.float64)
+                    joints_vis = np.array(a["joints_vis"], dtype=np.float64)
+                except (KeyError, ValueError, TypeError) as e:
+                    raise ValueError(f"{file_name}: record {k} needs 'joints' and 'joints_vis'") from e
+                if joints.shape != (self.num_joints, 2) or joints_vis.shape != (self.num_joints,):
+                    raise ValueError(
+                        f"{file_name}: record {k} has joints {joints.shape} / joints_vis {joints_vis.shape}; "
+                        f"expected ({self.num_joints}, 2) / ({self.num_joints},)")
+                joints_3d[:, 0:2] = joints - 1
+                joints_3d_vis[:, 0] = joints_vis
+                joints_3d_vis[:, 1] = joints_vis
+
+            gt_db.append({
+                "image": os.path.join(self.root, image_dir, image_name),
+                "center": c,
+                "scale": s,
+                "joints_3d": joints_3d,
+                "joints_3d_vis": joints_3d_vis,
+                "filename": "",
+                "imgnum": 0,
+            })
+        return gt_db
+
+    def evaluate(self, cfg: Any, preds: np.ndarray, output_dir: str, *args: Any, **kwargs: Any):
+        """PCKh@0.5 per body part (spec/pipeline.md §4.3).
+
+        Args:
+            cfg: the config; the GT is ``<cfg.DATASET.ROOT>/annot/gt_<cfg.DATASET.TEST_SET>.mat``.
+            preds: (N, 16, 2+) predictions in 0-based image pixels, in record order.
+            output_dir: if truthy, ``<output_dir>/pred.mat`` gets ``preds`` (N, 16, 2), 1-based.
+
+        Returns:
+            ``(OrderedDict, Mean)`` in percent with keys Head, Shoulder, Elbow, Wrist, Hip, Knee,
+            Ankle, Mean (visible-count weighted over the 14 joints other than pelvis and thorax) and
+            ``Mean@0.11``; for test sets only pred.mat is written and ``({'Null': 0.0}, 0.0)``
+            returned. The original called the last entry 'Mean@0.1', but it reads row 11 of a
+            0.00, 0.01, ..., 0.50 threshold grid, i.e. PCKh@0.11; the value is kept and the name
+            says what it is (spec/pipeline.md §12.13).
+        """
+        preds = np.asarray(preds)
+        if preds.ndim != 3 or preds.shape[1] != self.num_joints or preds.shape[2] < 2:
+            raise ValueError(f"preds must have shape (N, {self.num_joints}, 2 or 3); got {preds.shape}")
+        # 0-based -> MATLAB 1-based.
+        preds = preds[:, :, 0:2] + 1.0
+
+        if output_dir:
+            pred_file = os.path.join(output_dir, "pred.mat")
+            savemat(pred_file, mdict={"preds": preds})
+
+        if "test" in cfg.DATASET.TEST_SET:
+            return {"Null": 0.0}, 0.0
+
+        SC_BIAS = 0.6
+        threshold = 0.5
+
+        gt_file = os.path.join(cfg.DATASET.ROOT, "annot", "gt_{}.mat".format(cfg.DATASET.TEST_SET))
+        if not os.path.isfile(gt_file):
+            raise FileNotFoundError(f"MPII evaluation GT not found: {gt_file}")
+        gt_dict = loadmat(gt_file)
+        missing = [k for k in ("dataset_joints", "jnt_missing", "pos_gt_src", "headboxes_src") if k not in gt_dict]
+        if missing:
+            raise ValueError(f"{gt_file} lacks the field(s) {missing}")
+        dataset_joints = gt_dict["dataset_joints"]
+        jnt_missing = gt_dict["jnt_missing"]
+        pos_gt_src = gt_dict["pos_gt_src"]
+        headboxes_src = gt_dict["headboxes_src"]
+        if pos_gt_src.shape[2] != preds.shape[0]:
+            raise ValueError(
+                f"{gt_file} holds {pos_gt_src.shape[2]} people but {preds.shape[0]} predictions were given")
+
+        pos_pred_src = np.transpose(preds, [1, 2, 0])
+
+        names = [str(np.asarray(n).ravel()[0]) for n in dataset_joints.ravel()]
+        idx = {name: names.index(name) for name in
+               ("head", "lsho", "lelb", "lwri", "lhip", "lkne", "lank",
+                "rsho", "relb", "rwri", "rkne", "rank", "rhip")}
+
+        jnt_visible = 1 - jnt_missing
+        uv_error = pos_pred_src - pos_gt_src
+        uv_err = np.linalg.norm(uv_error, axis=1)
+        headsizes = headboxes_src[1, :, :] - headboxes_src[0, :, :]
+        headsizes = np.linalg.norm(headsizes, axis=0)
+        headsizes *= SC_BIAS
+        scale = np.multiply(headsizes, np.ones((len(uv_err), 1)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scaled_uv_err = np.divide(uv_err, scale)
+            scaled_uv_err = np.multiply(scaled_uv_err, jnt_visible)
+            jnt_count = np.sum(jnt_visible, axis=1)
+            less_than_threshold = np.multiply((scaled_uv_err <= threshold), jnt_visible)
+            PCKh = np.divide(100. * np.sum(less_than_threshold, axis=1), jnt_count)
+
+            # PCKh for thresholds 0, 0.01, ..., 0.50.
+            rng = np.arange(0, 0.5 + 0.01, 0.01)
+            pckAll = np.zeros((len(rng), 16))
+            for r in range(len(rng)):
+                less_than_threshold = np.multiply(scaled_uv_err <= rng[r], jnt_visible)
+                pckAll[r, :] = np.divide(100. * np.sum(less_than_threshold, axis=1), jnt_count)
+
+        # Pelvis (6) and thorax (7) are left out of the table and of the mean.
+        PCKh = np.ma.array(PCKh, mask=False)
+        PCKh.mask[6:8] = True
+        jnt_count = np.ma.array(jnt_count, mask=False)
+        jnt_count.mask[6:8] = True
+        jnt_ratio = jnt_count / np.sum(jnt_count).astype(np.float64)
+
+        def both(left: str, right: str) -> float:
+            return float(0.5 * (PCKh[idx[left]] + PCKh[idx[right]]))
+
+        name_value = OrderedDict([
+            ("Head", float(PCKh[idx["head"]])),
+            ("Shoulder", both("lsho", "rsho")),
+            ("Elbow", both("lelb", "relb")),
+            ("Wrist", both("lwri", "rwri")),
+            ("Hip", both("lhip", "rhip")),
+            ("Knee", both("lkne", "rkne")),
+            ("Ankle", both("lank", "rank")),
+            ("Mean", float(np.sum(PCKh * jnt_ratio))),
+            # Row 11 is threshold 0.11 (MATLAB index carried into NumPy): spec/pipeline.md §12.13.
+            ("Mean@0.11", float(np.sum(pckAll[11, :] * jnt_ratio))),
+        ])
+        return name_value, name_value["Mean"]
