@@ -72,26 +72,26 @@ def _copy_field(value: Any) -> Any:
 def is_standard_transform(transform: Any) -> bool:
     """True for a transform whose output depends on each pixel's byte value and channel alone.
 
-    That is the transform built by ``dataset.build_transform`` (marked with
-    ``simmrpose_pixelwise = True``) or any torchvision ``Compose([ToTensor(), Normalize(...)])``,
-    which is what the original entry points build (spec/pipeline.md §2.6).
+    That is a torchvision ``Compose([ToTensor(), Normalize(mean, std)])`` - what the original entry
+    points build and what ``dataset.build_transform`` returns (spec/pipeline.md §2.6) - checked by
+    structure, so a Compose extended later is not mistaken for it; or any other callable marked
+    ``simmrpose_pixelwise = True`` by its author.
     """
     if transform is None:
         return False
-    if getattr(transform, "simmrpose_pixelwise", False):
-        return True
     try:
         import torchvision.transforms as T
     except ImportError:  # pragma: no cover - torchvision is a dependency
-        return False
-    steps = getattr(transform, "transforms", None)
-    return (
-        type(transform) is T.Compose
-        and isinstance(steps, list)
-        and len(steps) == 2
-        and type(steps[0]) is T.ToTensor
-        and type(steps[1]) is T.Normalize
-    )
+        T = None
+    if T is not None and type(transform) is T.Compose:
+        steps = transform.transforms
+        return (
+            isinstance(steps, list)
+            and len(steps) == 2
+            and type(steps[0]) is T.ToTensor
+            and type(steps[1]) is T.Normalize
+        )
+    return bool(getattr(transform, "simmrpose_pixelwise", False))
 
 
 def _lookup_table(transform: Callable[[np.ndarray], torch.Tensor]) -> np.ndarray:
@@ -307,7 +307,7 @@ class JointsDataset(Dataset):
                 width = data_numpy.shape[1]
                 data_numpy = cv2.flip(data_numpy, 1)  # same pixels as img[:, ::-1, :]
                 joints, joints_vis = fliplr_joints(joints, joints_vis, width, self.flip_pairs)
-                # `W - x - 1` in this order, as the original (float32 centre for COCO).
+                # `W - x - 1` (pixel centres, spec/pipeline.md §12.2), in the original's order of operations.
                 c[0] = width - c[0] - 1
 
         trans = get_affine_transform(c, s, r, self.image_size)

@@ -33,7 +33,8 @@ def build_transform() -> Callable:
     Applied to the BGR crop as in the original (channel 0, blue, gets the red statistics: §12.1).
     The returned object is marked ``simmrpose_pixelwise = True``: each output value depends only on
     one pixel's byte value and channel, which lets ``JointsDataset`` replace it by an exact lookup
-    table (built by running this very transform on all 256 byte values).
+    table (built by running this very transform on all 256 byte values). The dataset also checks
+    that it is still exactly ToTensor + Normalize, so appending steps to it stays correct.
     """
     import torchvision.transforms as transforms
 

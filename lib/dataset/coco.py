@@ -47,6 +47,28 @@ def _atomic_write_text(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _results_json_text(ids: list, cat_id: int, keypoints: list, scores: list, centers: list, scales: list) -> str:
+    """The text of ``json.dumps(results, sort_keys=True, indent=4)`` for finite values, built directly.
+
+    ``json`` falls back to its pure-Python encoder when indenting, which takes ~10 s for 100k people;
+    formatting each number with ``float.__repr__`` (what json uses) gives the same bytes ~5x faster.
+    """
+    sep = ",\n            "
+
+    def array(values: list) -> str:
+        return "[\n            " + sep.join(map(float.__repr__, values)) + "\n        ]"
+
+    people = [
+        '{\n        "category_id": %d,\n        "center": %s,\n        "image_id": %d,\n        "keypoints": %s,'
+        '\n        "scale": %s,\n        "score": %s\n    }'
+        % (cat_id, array(c), i, array(k), array(sc), float.__repr__(s))
+        for i, k, s, c, sc in zip(ids, keypoints, scores, centers, scales)
+    ]
+    if not people:
+        return "[]"
+    return "[\n    " + ",\n    ".join(people) + "\n]"
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -402,12 +424,16 @@ class COCODataset(JointsDataset):
         centers = all_boxes[sel, 0:2].astype(np.float64).tolist()
         scales = all_boxes[sel, 2:4].astype(np.float64).tolist()
         ids = image_ids[sel].tolist()
-        results = [
-            {"image_id": i, "category_id": cat_id, "keypoints": k, "score": s, "center": c, "scale": sc}
-            for i, k, s, c, sc in zip(ids, keypoints, score_list, centers, scales)
-        ]
         logger.info("=> Writing results json to %s", res_file)
-        _atomic_write_text(res_file, json.dumps(results, sort_keys=True, indent=4))
+        if np.isfinite(preds[sel]).all() and np.isfinite(scores[sel]).all() and np.isfinite(all_boxes[sel, 0:4]).all():
+            text = _results_json_text(ids, int(cat_id), keypoints, score_list, centers, scales)
+        else:  # NaN / Infinity: let json spell them
+            results = [
+                {"image_id": i, "category_id": cat_id, "keypoints": k, "score": s, "center": c, "scale": sc}
+                for i, k, s, c, sc in zip(ids, keypoints, score_list, centers, scales)
+            ]
+            text = json.dumps(results, sort_keys=True, indent=4)
+        _atomic_write_text(res_file, text)
 
     def _do_python_keypoint_eval(self, res_file: str, res_folder: str) -> list[tuple[str, float]]:
         from pycocotools.cocoeval import COCOeval

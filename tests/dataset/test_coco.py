@@ -329,3 +329,29 @@ def test_non_person_detections_are_skipped(coco_root, tmp_path):
     ds = build_dataset(det_cfg(coco_root, det), "val2017", False)
     assert len(ds) == 1 and ds.db[0]["score"] == 0.5
     np.testing.assert_allclose(ds.db[0]["center"], [25, 40])
+
+
+def test_results_text_equals_json_dumps():
+    from dataset.coco import _results_json_text
+
+    rng = np.random.default_rng(5)
+    kp = (rng.uniform(-10, 700, size=(3, 51)).astype(np.float32).astype(np.float64)).tolist()
+    kp[0][0] = 1e-7
+    kp[1][1] = 123456789.0
+    centers = rng.random((3, 2)).tolist()
+    scales = rng.random((3, 2)).tolist()
+    scores = [0.5, 1.0, 0.0]
+    ids = [785, 785, 40083]
+    results = [{"image_id": i, "category_id": 1, "keypoints": k, "score": s, "center": c, "scale": sc}
+               for i, k, s, c, sc in zip(ids, kp, scores, centers, scales)]
+    assert _results_json_text(ids, 1, kp, scores, centers, scales) == json.dumps(results, sort_keys=True, indent=4)
+    assert _results_json_text([], 1, [], [], [], []) == json.dumps([], sort_keys=True, indent=4)
+
+
+def test_non_finite_predictions_still_written(gt_ds, tmp_path):
+    all_boxes, paths = boxes_and_paths(gt_ds)
+    preds = gt_preds(gt_ds)
+    preds[0, 0, 0] = np.nan
+    gt_ds.evaluate(None, preds, str(tmp_path), all_boxes, paths)
+    text = (tmp_path / "results" / "keypoints_val2017_results.json").read_text()
+    assert json.loads(text)[0]["keypoints"][0] != json.loads(text)[0]["keypoints"][0]  # NaN

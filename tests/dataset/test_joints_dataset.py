@@ -551,3 +551,37 @@ def test_original_names_importable():
     import dataset
 
     assert dataset.coco is COCODataset and dataset.mpii is MPIIDataset
+
+
+def test_extended_standard_transform_is_not_fused(coco_root):
+    import torchvision.transforms as T
+
+    transform = build_transform()
+    transform.transforms.append(T.Lambda(lambda x: x * 2))
+    assert not is_standard_transform(transform)
+    ours = build_dataset(coco_cfg(coco_root), "val2017", False, transform)
+    identical(ours[0], ReferenceJointsDataset(ours, transform=transform)[0])
+
+
+def test_results_do_not_depend_on_opencv_threads(coco_train):
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(1)
+        one = [seeded(coco_train, s % 12, s) for s in range(6)]
+        cv2.setNumThreads(2)
+        two = [seeded(coco_train, s % 12, s) for s in range(6)]
+    finally:
+        cv2.setNumThreads(before)
+    identical(one, two)
+
+
+def test_zip_dataset_in_worker_processes(coco_zip_root):
+    """Items read through forked DataLoader workers (one archive handle per process) are unchanged."""
+    ds = build_dataset(coco_cfg(coco_zip_root, "DATASET.DATA_FORMAT", "zip"), "train2017",
+                       False, build_transform())
+    ds[0]  # the parent opens the archive before the workers fork
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, shuffle=False)
+    batches = list(loader)
+    inputs = torch.cat([b[0] for b in batches])
+    expected = torch.stack([ds[i][0] for i in range(len(ds))])
+    assert torch.equal(inputs, expected)
