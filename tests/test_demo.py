@@ -1,0 +1,246 @@
+"""pose_estimation/demo.py and scripts/demo.sh: images, folders and videos in; pictures, video and
+COCO-format JSON out; inputs untouched; bad input ends with one clear ``error:`` line."""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from core.api import PoseEstimator
+from core.config import load_config
+from models import build_pose_net
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "pose_estimation"))
+import demo  # noqa: E402
+
+COCO_YAML = REPO / "experiments" / "coco" / "resnet50" / "256x192_d256x3_adam_lr1e-3.yaml"
+SMALL = [
+    "MODEL.NAME", "pose_resnet", "MODEL.EXTRA.NUM_LAYERS", "18", "MODEL.EXTRA.NUM_DECONV_FILTERS", "[32,32,32]",
+    "MODEL.IMAGE_SIZE", "[64,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[16,16]",
+]
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    model = build_pose_net(load_config(COCO_YAML, SMALL), is_train=False)
+    path = tmp_path_factory.mktemp("ckpt") / "small.pth"
+    torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, path)
+    return path
+
+
+def figure(height: int = 160, width: int = 120, shift: int = 0) -> np.ndarray:
+    """A BGR stick figure; ``shift`` moves it right (for video frames)."""
+    img = np.full((height, width, 3), 80, np.uint8)
+    cx = width // 2 + shift
+    cv2.circle(img, (cx, height // 5), height // 14, (170, 190, 230), -1)
+    for a, b in [((0, 0.27), (0, 0.6)), ((0, 0.35), (-0.2, 0.5)), ((0, 0.35), (0.22, 0.48)),
+                 ((0, 0.6), (-0.12, 0.88)), ((0, 0.6), (0.14, 0.88))]:
+        p = (int(cx + a[0] * width), int(a[1] * height))
+        q = (int(cx + b[0] * width), int(b[1] * height))
+        cv2.line(img, p, q, (40, 70, 210), 4)
+    return img
+
+
+def digest(folder: Path) -> dict[str, tuple[str, float]]:
+    """Content hash and modification time of every file under ``folder``."""
+    return {
+        str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime)
+        for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def run(ckpt: Path, *args: str) -> int:
+    return demo.main(["--cfg", str(COCO_YAML), "--model-file", str(ckpt), "--gpus", "cpu", *args, *SMALL])
+
+
+def load_results(folder: Path, name: str) -> list[dict]:
+    return json.loads((folder / f"keypoints_{name}_results.json").read_text())
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def test_single_image_whole_frame(ckpt: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    cv2.imwrite(str(inputs / "figure.png"), figure())
+    before = digest(inputs)
+    out = tmp_path / "out"
+
+    assert run(ckpt, "--input", str(inputs / "figure.png"), "--output-dir", str(out)) == 0
+
+    assert digest(inputs) == before
+    drawn = cv2.imread(str(out / "figure.png"))
+    assert drawn.shape == (160, 120, 3) and not np.array_equal(drawn, figure())
+    (entry,) = load_results(out, "figure")
+    assert entry["image_id"] == 0 and entry["category_id"] == 1 and entry["file_name"] == "figure.png"
+    assert entry["bbox"] == [0.0, 0.0, 120.0, 160.0] and len(entry["keypoints"]) == 17 * 3
+    # Same numbers as the API with the flip test on (the demo's default).
+    est = PoseEstimator.from_config(COCO_YAML, ckpt, opts=SMALL, flip_test=True, device="cpu")
+    (person,) = est.predict(inputs / "figure.png")
+    np.testing.assert_allclose(entry["keypoints"], person["keypoints"].reshape(-1), rtol=0, atol=1e-5)
+    assert entry["score"] == pytest.approx(person["score"])
+
+
+def test_folder_with_detection_file(ckpt: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "photos"
+    inputs.mkdir()
+    cv2.imwrite(str(inputs / "000000000007.png"), figure())
+    cv2.imwrite(str(inputs / "street.jpg"), figure(shift=15))
+    (inputs / "notes.txt").write_text("not an image; ignored")
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([
+        {"image_id": 7, "category_id": 1, "bbox": [20, 10, 80, 140], "score": 0.9},
+        {"image_id": 7, "category_id": 1, "bbox": [0, 0, 60, 80], "score": 0.7},
+        {"image_id": 7, "category_id": 18, "bbox": [5, 5, 20, 20], "score": 0.99},  # a dog: ignored
+        {"image_id": 7, "category_id": 1, "bbox": [5, 5, 20, 20], "score": 0.2},  # below --det-thr
+        {"file_name": "street.jpg", "category_id": 1, "bbox": [30, 10, 80, 140], "score": 0.8},
+        {"image_id": 99, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9},  # another image
+    ]))
+    before = digest(inputs)
+    out = tmp_path / "out"
+
+    assert run(ckpt, "--input", str(inputs), "--output-dir", str(out), "--det-file", str(dets), "--no-flip") == 0
+
+    assert digest(inputs) == before
+    assert sorted(p.name for p in out.iterdir()) == ["000000000007.png", "keypoints_photos_results.json", "street.jpg"]
+    results = load_results(out, "photos")
+    assert [(r["image_id"], r["file_name"], r["bbox"]) for r in results] == [
+        (7, "000000000007.png", [20.0, 10.0, 80.0, 140.0]),
+        (7, "000000000007.png", [0.0, 0.0, 60.0, 80.0]),
+        (1, "street.jpg", [30.0, 10.0, 80.0, 140.0]),
+    ]
+    est = PoseEstimator.from_config(COCO_YAML, ckpt, opts=SMALL, flip_test=False, device="cpu")
+    people = est.predict(inputs / "000000000007.png", boxes=[[20, 10, 80, 140], [0, 0, 60, 80]], box_scores=[0.9, 0.7])
+    for r, p in zip(results, people):
+        np.testing.assert_allclose(r["keypoints"], p["keypoints"].reshape(-1), rtol=0, atol=1e-5)
+        assert r["score"] == pytest.approx(p["score"])
+
+
+@pytest.mark.parametrize("suffix, codec", [(".avi", "MJPG"), (".mp4", "mp4v")])
+def test_video(ckpt: Path, tmp_path: Path, suffix: str, codec: str) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    clip = inputs / f"clip{suffix}"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*codec), 10.0, (96, 128))
+    if not writer.isOpened():
+        pytest.skip(f"this OpenCV cannot write {codec} {suffix}")
+    for k in range(5):
+        writer.write(figure(128, 96, shift=2 * k))
+    writer.release()
+    before = digest(inputs)
+    out = tmp_path / "out"
+
+    assert run(ckpt, "--input", str(clip), "--output-dir", str(out), "--no-flip") == 0
+
+    assert digest(inputs) == before
+    videos = [p for p in out.iterdir() if p.stem == "clip"]
+    assert len(videos) == 1
+    capture = cv2.VideoCapture(str(videos[0]))
+    frames = []
+    ok, frame = capture.read()
+    while ok:
+        frames.append(frame)
+        ok, frame = capture.read()
+    capture.release()
+    assert len(frames) == 5 and frames[0].shape == (128, 96, 3)
+    results = load_results(out, "clip")
+    assert [r["image_id"] for r in results] == [0, 1, 2, 3, 4]
+    assert all("file_name" not in r and r["bbox"] == [0.0, 0.0, 96.0, 128.0] for r in results)
+
+
+def test_torchvision_detector_from_local_weights(ckpt: Path, tmp_path: Path) -> None:
+    import torchvision
+
+    name = "fasterrcnn_mobilenet_v3_large_320_fpn"
+    torch.manual_seed(0)
+    detector = torchvision.models.get_model(name, weights=None, weights_backbone=None)
+    with torch.no_grad():  # make every proposal a confident person, so that an untrained detector finds some
+        detector.roi_heads.box_predictor.cls_score.bias[1] = 20.0
+    weights = tmp_path / "det.pth"
+    torch.save(detector.state_dict(), weights)
+    image = tmp_path / "figure.png"
+    cv2.imwrite(str(image), figure())
+    out = tmp_path / "out"
+
+    assert run(ckpt, "--input", str(image), "--output-dir", str(out), "--detector", name,
+               "--detector-weights", str(weights), "--det-thr", "0.9", "--no-flip") == 0
+
+    results = load_results(out, "figure")
+    assert results, "the rigged detector should find people"
+    for r in results:
+        x, y, w, h = r["bbox"]
+        assert w > 0 and h > 0 and x < 120 and y < 160 and x + w > 0 and y + h > 0
+
+    with pytest.raises(ValueError, match="not a torchvision detection model"):
+        run(ckpt, "--input", str(image), "--output-dir", str(out), "--detector", "resnet18", "--detector-weights", str(weights))
+    with pytest.raises(RuntimeError, match=f"{ckpt}.*fasterrcnn"):  # pose weights given as detector weights
+        run(ckpt, "--input", str(image), "--output-dir", str(out), "--detector", name, "--detector-weights", str(ckpt))
+
+
+def test_bad_inputs_name_what_and_where(ckpt: Path, tmp_path: Path) -> None:
+    image = tmp_path / "figure.png"
+    cv2.imwrite(str(image), figure())
+    out = tmp_path / "out"
+    with pytest.raises(FileNotFoundError, match="input not found: .*missing.jpg"):
+        run(ckpt, "--input", str(tmp_path / "missing.jpg"))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\x00not a jpeg")
+    with pytest.raises(ValueError, match="broken.jpg"):
+        run(ckpt, "--input", str(broken), "--output-dir", str(out))
+    bad_video = tmp_path / "bad.mp4"
+    bad_video.write_text("not a video")
+    with pytest.raises(ValueError, match="cannot read video .*bad.mp4"):
+        run(ckpt, "--input", str(bad_video), "--output-dir", str(out))
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    with pytest.raises(ValueError, match="detection file .*empty.json is empty"):
+        run(ckpt, "--input", str(image), "--output-dir", str(out), "--det-file", str(empty))
+    outside = tmp_path / "outside.json"
+    outside.write_text(json.dumps([{"file_name": "figure.png", "category_id": 1, "bbox": [500, 10, 40, 40], "score": 1}]))
+    with pytest.raises(ValueError, match=r"figure.png: .*box 0 .*outside the 120x160 image .*outside.json"):
+        run(ckpt, "--input", str(image), "--output-dir", str(out), "--det-file", str(outside))
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps([{"image_id": 5, "category_id": 1, "bbox": [0, 0, 40, 40], "score": 1}]))
+    with pytest.raises(ValueError, match="no person box matches any input image"):
+        run(ckpt, "--input", str(image), "--output-dir", str(out), "--det-file", str(elsewhere))
+    with pytest.raises(ValueError, match="would overwrite the input"):
+        run(ckpt, "--input", str(image), "--output-dir", str(tmp_path))
+    with pytest.raises(RuntimeError, match=f"{ckpt}.*do not match"):  # a pose_resnet checkpoint, an MRHeat YAML
+        demo.main(["--cfg", str(COCO_YAML), "--model-file", str(ckpt), "--input", str(image), "--gpus", "cpu",
+                   *SMALL, "MODEL.NAME", "mrheat1_pose_resnet"])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(
+        ["figure.png", "broken.jpg", "bad.mp4", "empty.json", "outside.json", "elsewhere.json"]
+    )
+
+
+def test_script_checks_arguments_and_ends_with_one_error_line(ckpt: Path, tmp_path: Path) -> None:
+    script = REPO / "scripts" / "demo.sh"
+    proc = subprocess.run(["bash", str(script), str(COCO_YAML), str(ckpt)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "usage:" in proc.stderr and "error: missing INPUT" in proc.stderr
+    proc = subprocess.run(["bash", str(script), str(COCO_YAML)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "error: missing CHECKPOINT" in proc.stderr
+    proc = subprocess.run(["bash", str(script), str(COCO_YAML), str(ckpt), str(tmp_path / "nope.mp4")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "error: INPUT not found" in proc.stderr
+
+    image = tmp_path / "figure.png"
+    cv2.imwrite(str(image), figure())
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    proc = subprocess.run(
+        ["bash", str(script), str(COCO_YAML), str(ckpt), str(image), "--det-file", str(empty),
+         "--output-dir", str(tmp_path / "out"), "--gpus", "cpu", *SMALL],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"error: detection file {empty} is empty: it holds no detections"

@@ -1,0 +1,112 @@
+"""ONNX export: every network exports with a dynamic batch and onnxruntime reproduces its heatmaps.
+
+Tolerance: max |onnxruntime - PyTorch| <= 1e-4 on heatmaps of a batch of 2 (typically ~1e-7; heatmap
+values here are O(0.1-1)). Networks are built small: ResNet-18 trunks with 32-wide heads for the
+deconvolution/MRHeat networks, ResNet-50 (the Bottleneck trunk MRFea needs) for MRFea, 64x64 input.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.config import load_config
+from models import POSE_NETS, build_pose_net
+
+REPO = Path(__file__).resolve().parents[2]
+COCO_YAML = REPO / "experiments" / "coco" / "resnet50" / "256x192_d256x3_adam_lr1e-3.yaml"
+TOOL = REPO / "tools" / "export_onnx.py"
+ATOL = 1e-4
+
+sys.path.insert(0, str(REPO / "tools"))
+from export_onnx import check_onnx, export_onnx, main  # noqa: E402
+
+ort = pytest.importorskip("onnxruntime")
+
+
+def small_opts(name: str) -> list[str]:
+    """Overrides that make ``name`` small enough for a CPU test (64x64 input, 16x16 heatmaps)."""
+    opts = ["MODEL.NAME", name, "MODEL.IMAGE_SIZE", "[64,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[16,16]", "GPUS", "cpu"]
+    if name.startswith("mrfea"):  # a Bottleneck trunk whose layer1 width (256) the head must match
+        return opts + ["MODEL.EXTRA.NUM_LAYERS", "50"]
+    return opts + ["MODEL.EXTRA.NUM_LAYERS", "18", "MODEL.EXTRA.NUM_DECONV_FILTERS", "[32,32,32]"]
+
+
+def seeded_model(cfg, seed: int = 0) -> torch.nn.Module:
+    """A network with seeded weights and non-trivial BatchNorm statistics (exercises the BN export)."""
+    torch.manual_seed(seed)
+    model = build_pose_net(cfg, is_train=False)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", sorted(POSE_NETS))
+def test_onnx_heatmaps_match_pytorch(name: str, tmp_path: Path) -> None:
+    cfg = load_config(COCO_YAML, small_opts(name))
+    model = seeded_model(cfg)
+    path = export_onnx(model, cfg, tmp_path / f"{name}.onnx")  # traced with batch 1
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    # Batch 2 (the batch axis is dynamic): same heatmaps as PyTorch.
+    x = torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    (out2,) = session.run(["heatmaps"], {"input": x[:2].numpy()})
+    with torch.no_grad():
+        ref2 = model(x[:2]).numpy()
+    assert out2.shape == ref2.shape == (2, 17, 16, 16)
+    diff = float(np.abs(out2 - ref2).max())
+    assert diff <= ATOL, f"{name}: max abs diff {diff:.3e}"
+    # Another batch size runs too.
+    (out3,) = session.run(["heatmaps"], {"input": x.numpy()})
+    assert out3.shape == (3, 17, 16, 16)
+    np.testing.assert_allclose(out3[:2], out2, atol=ATOL)
+
+    meta = session.get_modelmeta().custom_metadata_map
+    assert meta["model_name"] == name and meta["image_size_wh"] == "64,64" and meta["channel_order"] == "BGR"
+
+
+def test_check_onnx_reports_the_difference(tmp_path: Path) -> None:
+    cfg = load_config(COCO_YAML, small_opts("pose_resnet"))
+    model = seeded_model(cfg)
+    path = export_onnx(model, cfg, tmp_path / "m.onnx")
+    assert check_onnx(model, cfg, path, batch=2) <= ATOL
+    # A different network behind the same file is caught.
+    other = seeded_model(cfg, seed=1)
+    assert check_onnx(other, cfg, path, batch=2) > 1e-3
+
+
+def test_cli_exports_prefixed_checkpoint_and_checks(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    name = "mrheat1_pose_resnet"
+    cfg = load_config(COCO_YAML, small_opts(name))
+    model = seeded_model(cfg)
+    ckpt = tmp_path / "ckpt.pth.tar"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, ckpt)
+    out = tmp_path / "sub" / "model.onnx"
+
+    assert main(["--cfg", str(COCO_YAML), "--model-file", str(ckpt), "--output", str(out), "--check", *small_opts(name)]) == 0
+    text = capsys.readouterr().out
+    assert out.is_file() and "max abs diff" in text
+    diff = float(text.split("max abs diff ")[1].split()[0])
+    assert diff <= ATOL
+
+
+def test_cli_mismatched_checkpoint_is_one_error_line(tmp_path: Path) -> None:
+    cfg = load_config(COCO_YAML, small_opts("pose_resnet"))
+    ckpt = tmp_path / "pose_resnet.pth"
+    torch.save(seeded_model(cfg).state_dict(), ckpt)
+    opts = small_opts("mrheat2_pose_resnet")
+    proc = subprocess.run(
+        [sys.executable, str(TOOL), "--cfg", str(COCO_YAML), "--model-file", str(ckpt), "--output",
+         str(tmp_path / "x.onnx"), *opts],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(ckpt) in last and "do not match" in last
+    assert not (tmp_path / "x.onnx").exists()
