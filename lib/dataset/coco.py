@@ -363,7 +363,12 @@ class COCODataset(JointsDataset):
         os.makedirs(res_folder, exist_ok=True)
         res_file = os.path.join(res_folder, "keypoints_%s_results.json" % self.image_set)
 
-        image_ids = np.array([int(p[-16:-4]) for p in img_path[:num]], dtype=np.int64)
+        try:
+            # The 12 digits before '.jpg' (also right for 2014 names and zip paths).
+            image_ids = np.array([int(p[-16:-4]) for p in img_path[:num]], dtype=np.int64)
+        except ValueError:
+            bad = next(p for p in img_path[:num] if not p[-16:-4].isdigit())
+            raise ValueError(f"cannot read a COCO image id (12 digits before '.jpg') from image path {bad!r}") from None
         scores = self._rescore(preds, all_boxes[:num, 5])
         keep = self._oks_nms_per_image(preds, all_boxes[:num, 4], scores, image_ids)
 

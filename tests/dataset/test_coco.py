@@ -355,3 +355,10 @@ def test_non_finite_predictions_still_written(gt_ds, tmp_path):
     gt_ds.evaluate(None, preds, str(tmp_path), all_boxes, paths)
     text = (tmp_path / "results" / "keypoints_val2017_results.json").read_text()
     assert json.loads(text)[0]["keypoints"][0] != json.loads(text)[0]["keypoints"][0]  # NaN
+
+
+def test_image_id_from_path_error(gt_ds, tmp_path):
+    all_boxes, paths = boxes_and_paths(gt_ds)
+    paths[3] = "images/val2017/person.jpg"
+    with pytest.raises(ValueError, match="person.jpg"):
+        gt_ds.evaluate(None, gt_preds(gt_ds), str(tmp_path), all_boxes, paths)
