@@ -35,7 +35,7 @@ from models import build_pose_net
 from utils.cli import add_common_args, add_opts, config_from_args, run_cli
 from utils.checkpoint import load_model_weights, save_atomic, unwrap_model
 from utils.device import configure_cudnn, resolve_device
-from utils.distributed import all_gather_objects, barrier, cleanup, init_distributed
+from utils.distributed import all_gather_objects, barrier, broadcast_buffers, cleanup, init_distributed
 from utils.train_state import (
     capture_rng_state,
     load_training_checkpoint,
@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             cleanup()
             return 1
         lr_scheduler.step()
+        broadcast_buffers(unwrap_model(model))
         perf = validate(
             cfg, valid_loader, valid_dataset, model, criterion, final_output_dir, tb_log_dir, writer_dict,
             is_main=is_main,

@@ -75,3 +75,16 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
 def cleanup() -> None:
     if is_dist():
         dist.destroy_process_group()
+
+
+def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy rank ``src``'s buffers (BatchNorm running statistics) to every rank.
+
+    DDP broadcasts buffers at the start of each forward, so after the last training step every
+    rank holds its own statistics; validation and checkpoints must use the same ones (rank 0's,
+    which is what the original's DataParallel kept).
+    """
+    if not is_dist():
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer.data, src=src)
