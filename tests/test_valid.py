@@ -45,9 +45,13 @@ def _tree_digest(folder: Path) -> dict:
 def test_coco_valid_with_gt_boxes(coco_root, tmp_path, prefixed):
     model = _checkpoint(tmp_path, 17, prefixed)
     proc = run_python(["pose_estimation/valid.py", "--cfg", COCO_YAML, "--flip-test", "--model-file", model,
-                       "DATASET.ROOT", coco_root, "OUTPUT_DIR", tmp_path / "out", "LOG_DIR", tmp_path / "log", *SMALL])
+                       "DATASET.ROOT", coco_root, "OUTPUT_DIR", tmp_path / "out", "LOG_DIR", tmp_path / "log",
+                       "DEBUG.DEBUG", "true", *SMALL])
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "out/coco/pose_resnet_18/256x192_d256x3_adam_lr1e-3"
+    # DEBUG.DEBUG with the YAML's four SAVE_* flags on: the original's debug pictures (spec §9)
+    for suffix in ("gt", "pred", "hm_gt", "hm_pred"):
+        assert (out / f"val_0_{suffix}.jpg").is_file(), suffix
     results = json.loads((out / "results/keypoints_val2017_results.json").read_text())
     assert len(results) >= 1 and {"image_id", "category_id", "keypoints", "score", "center", "scale"} <= set(results[0])
     assert len(results[0]["keypoints"]) == 51
