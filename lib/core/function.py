@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from core.config import AttrDict, get_model_name
 from core.evaluate import accuracy
@@ -74,7 +75,13 @@ def _to_device(cfg: AttrDict, x: torch.Tensor, device: torch.device) -> torch.Te
     return x
 
 
-def train(
+def train(*args: Any, **kwargs: Any) -> dict[str, float]:
+    """Train one epoch (see :func:`_train`); log lines print above the progress bar."""
+    with logging_redirect_tqdm():
+        return _train(*args, **kwargs)
+
+
+def _train(
     config: AttrDict,
     train_loader: DataLoader,
     model: torch.nn.Module,
@@ -194,8 +201,14 @@ def _shard_indices(loader: DataLoader) -> np.ndarray:
     return np.fromiter(iter(sampler), dtype=np.int64)
 
 
+def validate(*args: Any, **kwargs: Any) -> float:
+    """Validate (see :func:`_validate`); log lines print above the progress bar."""
+    with logging_redirect_tqdm():
+        return _validate(*args, **kwargs)
+
+
 @torch.no_grad()
-def validate(
+def _validate(
     config: AttrDict,
     val_loader: DataLoader,
     val_dataset: Any,
