@@ -137,3 +137,15 @@ def test_test_py_on_a_folder_writes_pictures_and_leaves_the_folder_unchanged(coc
     out = tmp_path / "out/coco/pose_resnet_18/256x192_d256x3_adam_lr1e-3"
     for name in ("test_0_pred.jpg", "test_0_hm_pred.jpg", "test_1_pred.jpg", "test_1_hm_pred.jpg"):
         assert (out / name).is_file(), name
+
+
+def test_train_script_trains_and_validates_on_the_shared_coco_sample(coco_root, tmp_path):
+    proc = subprocess.run(
+        ["bash", "scripts/coco2017/train.sh", REPO / "experiments/synthetic/res18_128x96_quickstart.yaml",
+         "DATASET.ROOT", coco_root, "OUTPUT_DIR", tmp_path / "out", "LOG_DIR", tmp_path / "log",
+         "TRAIN.END_EPOCH", "1", "WORKERS", "0", "GPUS", "cpu"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Epoch: [0][0/1]" in proc.stderr and "| Arch | AP |" in proc.stderr
+    assert (tmp_path / "out/coco/pose_resnet_18/res18_128x96_quickstart/final_state.pth.tar").is_file()
