@@ -91,10 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = config_from_args(args)
 
-    device = resolve_device(cfg.GPUS)
+    device = resolve_device(cfg.GPUS)  # under torchrun: cuda:<LOCAL_RANK>
     dist_info = init_distributed(device)
-    if dist_info.enabled and device.type == "cuda" and device.index != dist_info.local_rank:
-        device = resolve_device(cfg.GPUS, dist_info.local_rank)
     is_main = dist_info.is_main
     _, final_output_dir, tb_log_dir = create_logger(cfg, args.cfg, "train", is_main=is_main)
     if is_main:
