@@ -187,3 +187,17 @@ def test_quickstart_recipe_in_short_still_learns(tmp_path):
     assert len(losses) >= 30, losses
     last = sum(losses[-5:]) / 5
     assert last < 0.75 * losses[0], (losses[0], last)
+
+
+def test_speed_switches_run_on_the_cpu(synthetic_data, tmp_path):
+    """bf16 autocast, channels_last and persistent workers: the CPU-runnable part of the CUDA switches."""
+    cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=2)
+    proc = run_python(_train_cmd(cfg, "TRAIN.AMP", "true", "TRAIN.CHANNELS_LAST", "true", "WORKERS", "1",
+                                 "TRAIN.PERSISTENT_WORKERS", "true"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "TRAIN.AMP with bf16 is for CUDA" not in proc.stderr  # bf16 autocast does run on the CPU
+    history = json.loads((_out_dir(tmp_path) / "history.json").read_text())
+    assert len(history) == 2 and all(0 < h["train_loss"] < 1 for h in history)
+    proc = run_python(_train_cmd(cfg, "TRAIN.AMP", "true", "TRAIN.AMP_DTYPE", "fp16", "TRAIN.END_EPOCH", "3"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "TRAIN.AMP with fp16 is for CUDA; training in float32 on cpu" in proc.stderr
