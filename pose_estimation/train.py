@@ -35,7 +35,14 @@ from models import build_pose_net
 from utils.cli import add_common_args, add_opts, config_from_args, run_cli
 from utils.checkpoint import load_model_weights, save_atomic, unwrap_model
 from utils.device import configure_cudnn, resolve_device
-from utils.distributed import all_gather_objects, barrier, broadcast_buffers, cleanup, init_distributed
+from utils.distributed import (
+    all_gather_objects,
+    barrier,
+    broadcast_buffers,
+    broadcast_object,
+    cleanup,
+    init_distributed,
+)
 from utils.train_state import (
     capture_rng_state,
     load_training_checkpoint,
@@ -137,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     # ---------------------------------------------------------------- resume
     begin_epoch = cfg.TRAIN.BEGIN_EPOCH
     best_perf, best_epoch = 0.0, 0
-    sampler_seed = cfg.TRAIN.SEED if cfg.TRAIN.SEED >= 0 else secrets.randbelow(2**31)
+    # Every rank must shuffle with the same seed, or the shards overlap: rank 0 picks it.
+    sampler_seed = broadcast_object(cfg.TRAIN.SEED if cfg.TRAIN.SEED >= 0 else secrets.randbelow(2**31))
     history: list[dict] = []
     checkpoint_file = cfg.MODEL.CHECKPOINT
     auto_file = Path(final_output_dir) / "checkpoint.pth.tar"
@@ -183,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         except NonFiniteLossError as e:
             logger.error("=> %s", e)
+            if writer_dict is not None:
+                writer_dict["writer"].close()
             cleanup()
             return 1
         lr_scheduler.step()
