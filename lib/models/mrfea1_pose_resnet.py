@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from models.resnet import ResNetBackbone, check_input_multiple_of_32, check_mrfea, deconv_block, final_conv
+from models.resnet import ResNetBackbone, build_pose_net_of, check_input_multiple_of_32, check_mrfea, deconv_block, final_conv
 
 MODEL_NAME = "mrfea1_pose_resnet"
 
@@ -51,9 +51,5 @@ PoseResNet = MRFea1PoseResNet  # the class name every original network file used
 
 
 def get_pose_net(cfg: Any, is_train: bool, **kwargs: Any) -> MRFea1PoseResNet:
-    """Build the network; for training with ``MODEL.INIT_WEIGHTS`` also init the head and load ImageNet
-    weights from ``MODEL.PRETRAINED``. ``kwargs`` are accepted and ignored, as in the original."""
-    model = MRFea1PoseResNet(cfg, **kwargs)
-    if is_train and cfg.MODEL.INIT_WEIGHTS:
-        model.init_weights(cfg.MODEL.PRETRAINED)
-    return model
+    """Build the network (head init and ImageNet weights when training); ``kwargs`` are ignored, as in the original."""
+    return build_pose_net_of(MRFea1PoseResNet, cfg, is_train, **kwargs)

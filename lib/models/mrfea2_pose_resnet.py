@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from models.resnet import ResNetBackbone, check_input_multiple_of_32, check_mrfea, deconv_block, final_conv
+from models.resnet import ResNetBackbone, build_pose_net_of, check_input_multiple_of_32, check_mrfea, deconv_block, final_conv
 
 MODEL_NAME = "mrfea2_pose_resnet"
 # Hard-coded widths of the original (spec §2.7); the last one must equal NUM_DECONV_FILTERS[2].
@@ -53,9 +53,5 @@ PoseResNet = MRFea2PoseResNet  # the class name every original network file used
 
 
 def get_pose_net(cfg: Any, is_train: bool, **kwargs: Any) -> MRFea2PoseResNet:
-    """Build the network; for training with ``MODEL.INIT_WEIGHTS`` also init the head and load ImageNet
-    weights from ``MODEL.PRETRAINED``. ``kwargs`` are accepted and ignored, as in the original."""
-    model = MRFea2PoseResNet(cfg, **kwargs)
-    if is_train and cfg.MODEL.INIT_WEIGHTS:
-        model.init_weights(cfg.MODEL.PRETRAINED)
-    return model
+    """Build the network (head init and ImageNet weights when training); ``kwargs`` are ignored, as in the original."""
+    return build_pose_net_of(MRFea2PoseResNet, cfg, is_train, **kwargs)

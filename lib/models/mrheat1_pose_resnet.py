@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from models.resnet import (
+    build_pose_net_of,
     ResNetBackbone,
     check_mr_head,
     check_same_size_final_kernel,
@@ -63,9 +64,5 @@ PoseResNet = MRHeat1PoseResNet  # the class name every original network file use
 
 
 def get_pose_net(cfg: Any, is_train: bool, **kwargs: Any) -> MRHeat1PoseResNet:
-    """Build the network; for training with ``MODEL.INIT_WEIGHTS`` also init the head and load ImageNet
-    weights from ``MODEL.PRETRAINED``. ``kwargs`` are accepted and ignored, as in the original."""
-    model = MRHeat1PoseResNet(cfg, **kwargs)
-    if is_train and cfg.MODEL.INIT_WEIGHTS:
-        model.init_weights(cfg.MODEL.PRETRAINED)
-    return model
+    """Build the network (head init and ImageNet weights when training); ``kwargs`` are ignored, as in the original."""
+    return build_pose_net_of(MRHeat1PoseResNet, cfg, is_train, **kwargs)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.resnet import ResNetBackbone, deconv_block, deconv_padding, final_conv
+from models.resnet import ResNetBackbone, build_pose_net_of, deconv_block, deconv_padding, final_conv
 
 MODEL_NAME = "pose_resnet"
 
@@ -57,9 +57,5 @@ class PoseResNet(ResNetBackbone):
 
 
 def get_pose_net(cfg: Any, is_train: bool, **kwargs: Any) -> PoseResNet:
-    """Build the network; for training with ``MODEL.INIT_WEIGHTS`` also init the head and load ImageNet
-    weights from ``MODEL.PRETRAINED``. ``kwargs`` are accepted and ignored, as in the original."""
-    model = PoseResNet(cfg, **kwargs)
-    if is_train and cfg.MODEL.INIT_WEIGHTS:
-        model.init_weights(cfg.MODEL.PRETRAINED)
-    return model
+    """Build the network (head init and ImageNet weights when training); ``kwargs`` are ignored, as in the original."""
+    return build_pose_net_of(PoseResNet, cfg, is_train, **kwargs)

@@ -380,6 +380,15 @@ class ResNetBackbone(nn.Module):
             logger.info("=> MODEL.PRETRAINED is empty: no ImageNet weights are loaded (training from scratch)")
 
 
+
+def build_pose_net_of(cls: type, cfg: Any, is_train: bool, **kwargs: Any) -> nn.Module:
+    """What every ``get_pose_net`` does: build ``cls(cfg)``; for training with ``MODEL.INIT_WEIGHTS``
+    also initialise the head and load ImageNet weights from ``MODEL.PRETRAINED`` (spec §2.1, §2.9)."""
+    model = cls(cfg, **kwargs)
+    if is_train and cfg.MODEL.INIT_WEIGHTS:
+        model.init_weights(cfg.MODEL.PRETRAINED)
+    return model
+
 def cfg_size(size: Any) -> tuple[int, int]:
     """``MODEL.IMAGE_SIZE`` (list or NumPy array, [W, H]) as a tuple of ints."""
     w, h = (int(v) for v in size)
