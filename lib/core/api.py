@@ -49,6 +49,7 @@ from core.function import inference_heatmaps
 from core.inference import get_final_preds
 from dataset import build_transform
 from dataset.coco import COCODataset
+from dataset.mpii import MPIIDataset
 from dataset.JointsDataset import IMREAD_FLAGS
 from models import build_pose_net
 from utils.checkpoint import CheckpointMismatchError, load_model_weights
@@ -72,8 +73,8 @@ logger = logging.getLogger(__name__)
 ImageInput = Union[str, os.PathLike, np.ndarray]
 
 # Left/right joint pairs of the two datasets (spec/pipeline.md §3.1, §4.1), used by the flip test.
-COCO_FLIP_PAIRS: list[list[int]] = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10], [11, 12], [13, 14], [15, 16]]
-MPII_FLIP_PAIRS: list[list[int]] = [[0, 5], [1, 4], [2, 3], [10, 15], [11, 14], [12, 13]]
+COCO_FLIP_PAIRS: list[list[int]] = [list(pair) for pair in COCODataset.FLIP_PAIRS]
+MPII_FLIP_PAIRS: list[list[int]] = [list(pair) for pair in MPIIDataset.FLIP_PAIRS]
 _FLIP_PAIRS = {17: COCO_FLIP_PAIRS, 16: MPII_FLIP_PAIRS}
 
 PIXEL_STD = 200  # box sizes are stored in units of 200 px (spec §3.3)

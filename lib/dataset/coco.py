@@ -80,6 +80,9 @@ class COCODataset(JointsDataset):
     11-12 hips, 13-14 knees, 15-16 ankles (left before right).
     """
 
+    # Left/right joint pairs (spec/pipeline.md §3.1), also used by the flip test in core.api.
+    FLIP_PAIRS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+
     def __init__(self, cfg: Any, root: str, image_set: str, is_train: bool, transform: Any = None) -> None:
         super().__init__(cfg, root, image_set, is_train, transform)
         self.nms_thre = cfg.TEST.NMS_THRE
@@ -111,7 +114,7 @@ class COCODataset(JointsDataset):
         logger.info("=> num_images: %d", self.num_images)
 
         self.num_joints = 17
-        self.flip_pairs = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10], [11, 12], [13, 14], [15, 16]]
+        self.flip_pairs = [list(pair) for pair in self.FLIP_PAIRS]
         self.parent_ids = None
         self.upper_body_ids = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
         self.lower_body_ids = (11, 12, 13, 14, 15, 16)

@@ -36,11 +36,14 @@ MPII_JOINT_NAMES = (
 class MPIIDataset(JointsDataset):
     """MPII single-person records (spec/pipeline.md §4.2) and the PCKh table (§4.3)."""
 
+    # Left/right joint pairs (spec/pipeline.md §4.1), also used by the flip test in core.api.
+    FLIP_PAIRS = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
+
     def __init__(self, cfg: Any, root: str, image_set: str, is_train: bool, transform: Any = None) -> None:
         super().__init__(cfg, root, image_set, is_train, transform)
 
         self.num_joints = 16
-        self.flip_pairs = [[0, 5], [1, 4], [2, 3], [10, 15], [11, 14], [12, 13]]
+        self.flip_pairs = [list(pair) for pair in self.FLIP_PAIRS]
         self.parent_ids = [1, 2, 6, 6, 3, 4, 6, 6, 7, 8, 11, 12, 7, 7, 13, 14]
         self.upper_body_ids = (7, 8, 9, 10, 11, 12, 13, 14, 15)
         self.lower_body_ids = (0, 1, 2, 3, 4, 5, 6)
