@@ -33,6 +33,7 @@ bench: setup
 	$(PY) bench/bench_oks_nms.py
 	$(PY) bench/bench_dataset.py
 	$(PY) bench/bench_train_step.py
+	$(PY) bench/bench_validate.py
 
 clean:
 	$(MAKE) -C lib clean
