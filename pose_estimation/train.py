@@ -170,10 +170,15 @@ def main(argv: list[str] | None = None) -> int:
         if writer_dict is not None:
             writer_dict["train_global_steps"] = int(ckpt.get("train_global_steps", begin_epoch))
             writer_dict["valid_global_steps"] = int(ckpt.get("valid_global_steps", begin_epoch))
+        if "lr_scheduler_last_epoch" in ckpt:  # ours: the optimizer state above holds the current LR
+            lr_scheduler.last_epoch = int(ckpt["lr_scheduler_last_epoch"])
+            lr_scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+        else:  # the original's checkpoint: continue the schedule a fresh run from epoch 0 would follow
+            set_schedule_epoch(cfg, optimizer, lr_scheduler, begin_epoch)
         logger.info(
-            "=> resumed from %s: epoch %d, best perf %.4f (epoch %d)", checkpoint_file, begin_epoch, best_perf, best_epoch
+            "=> resumed from %s: epoch %d, lr %.3g, best perf %.4f (epoch %d)",
+            checkpoint_file, begin_epoch, optimizer.param_groups[0]["lr"], best_perf, best_epoch,
         )
-    set_schedule_epoch(cfg, optimizer, lr_scheduler, begin_epoch)
 
     train_dataset, valid_dataset, train_loader, valid_loader, train_sampler = make_loaders(
         cfg, dist_info.world_size, dist_info.rank, sampler_seed, device
@@ -221,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                     "best_perf": float(best_perf),
                     "best_epoch": int(best_epoch),
                     "optimizer": optimizer.state_dict(),
+                    "lr_scheduler_last_epoch": int(lr_scheduler.last_epoch),
                     "scaler": scaler.state_dict() if scaler is not None else {},
                     "rng": capture_rng_state(),
                     "sampler_seed": int(sampler_seed),

@@ -201,3 +201,13 @@ def test_speed_switches_run_on_the_cpu(synthetic_data, tmp_path):
     proc = run_python(_train_cmd(cfg, "TRAIN.AMP", "true", "TRAIN.AMP_DTYPE", "fp16", "TRAIN.END_EPOCH", "3"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "TRAIN.AMP with fp16 is for CUDA; training in float32 on cpu" in proc.stderr
+
+
+def test_fresh_run_from_begin_epoch_counts_milestones_from_its_first_epoch(synthetic_data, tmp_path):
+    """The original builds MultiStepLR fresh: with BEGIN_EPOCH 1 the milestone 2 is reached after two steps."""
+    cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=4)
+    proc = run_python(_train_cmd(cfg, "TRAIN.BEGIN_EPOCH", "1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    history = json.loads((_out_dir(tmp_path) / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert [h["lr"] for h in history] == pytest.approx([1e-3, 1e-3, 1e-4])
