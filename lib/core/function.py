@@ -76,7 +76,11 @@ def _to_device(cfg: AttrDict, x: torch.Tensor, device: torch.device) -> torch.Te
 
 
 def train(*args: Any, **kwargs: Any) -> dict[str, float]:
-    """Train one epoch (see :func:`_train`); log lines print above the progress bar."""
+    """Train one epoch (see :func:`_train`); log lines print above the progress bar.
+
+    The bar (with ETA) is shown on rank 0 when stderr is a terminal; logs to files or pipes get
+    the per-``PRINT_FREQ`` lines only.
+    """
     with logging_redirect_tqdm():
         return _train(*args, **kwargs)
 
@@ -107,7 +111,7 @@ def _train(
     local_steps = 0
     num_batches = len(train_loader)
     progress = tqdm(
-        total=num_batches, desc=f"Epoch {epoch}", disable=not is_main, leave=False, dynamic_ncols=True, mininterval=2.0
+        total=num_batches, desc=f"Epoch {epoch}", disable=None if is_main else True, leave=False, dynamic_ncols=True, mininterval=2.0
     )
     end = time.time()
     for i, (inputs, target, target_weight, meta) in enumerate(train_loader):
@@ -243,7 +247,7 @@ def _validate(
     flip_pairs = getattr(val_dataset, "flip_pairs", None)
     num_batches = len(val_loader)
     idx = 0
-    progress = tqdm(total=num_batches, desc="Test", disable=not is_main, leave=False, dynamic_ncols=True, mininterval=2.0)
+    progress = tqdm(total=num_batches, desc="Test", disable=None if is_main else True, leave=False, dynamic_ncols=True, mininterval=2.0)
     end = time.time()
     for i, (inputs, target, target_weight, meta) in enumerate(val_loader):
         inputs = _to_device(config, inputs, device)
