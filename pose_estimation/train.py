@@ -238,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
                 final_output_dir,
                 every=cfg.TRAIN.CHECKPOINT_EVERY,
             )
-            with open(Path(final_output_dir) / "history.json", "w", encoding="utf-8") as f:
-                json.dump(history, f, indent=1)
+            history_file = Path(final_output_dir) / "history.json"
+            tmp = history_file.with_name(history_file.name + ".tmp")
+            tmp.write_text(json.dumps(history, indent=1), encoding="utf-8")
+            os.replace(tmp, history_file)  # never half-written, like the checkpoints
         barrier()
 
     if dist_info.enabled:  # cheap guard against silently diverged replicas
