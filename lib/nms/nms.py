@@ -79,6 +79,21 @@ def _check_dets(dets: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} expects dets of shape (N, 5) [x1, y1, x2, y2, score], got {dets.shape}")
 
 
+def _iou_with(i: int, rest: np.ndarray, x1, y1, x2, y2, areas) -> np.ndarray:
+    """IoU of box ``i`` with boxes ``rest`` ("+1 pixel" convention), in the boxes' own float dtype.
+
+    The zero in ``np.maximum`` is a Python float, which NumPy 2 does not let widen float32 arrays.
+    """
+    xx1 = np.maximum(x1[i], x1[rest])
+    yy1 = np.maximum(y1[i], y1[rest])
+    xx2 = np.minimum(x2[i], x2[rest])
+    yy2 = np.minimum(y2[i], y2[rest])
+    w = np.maximum(0.0, xx2 - xx1 + 1)
+    h = np.maximum(0.0, yy2 - yy1 + 1)
+    inter = w * h
+    return inter / (areas[i] + areas[rest] - inter)
+
+
 def nms(dets: np.ndarray, thresh: float) -> List[int]:
     """Greedy box NMS in NumPy (the original ``nms``).
 
@@ -98,14 +113,7 @@ def nms(dets: np.ndarray, thresh: float) -> List[int]:
         i = order[0]
         keep.append(int(i))
         rest = order[1:]
-        xx1 = np.maximum(x1[i], x1[rest])
-        yy1 = np.maximum(y1[i], y1[rest])
-        xx2 = np.minimum(x2[i], x2[rest])
-        yy2 = np.minimum(y2[i], y2[rest])
-        w = np.maximum(0.0, xx2 - xx1 + 1)
-        h = np.maximum(0.0, yy2 - yy1 + 1)
-        inter = w * h
-        ovr = inter / (areas[i] + areas[rest] - inter)
+        ovr = _iou_with(i, rest, x1, y1, x2, y2, areas)
         order = rest[ovr <= thresh]
     return keep
 
@@ -128,14 +136,7 @@ def cpu_nms_numpy(dets: np.ndarray, thresh: float) -> List[int]:
         i = order[0]
         keep.append(int(i))
         rest = order[1:]
-        xx1 = np.maximum(x1[i], x1[rest])
-        yy1 = np.maximum(y1[i], y1[rest])
-        xx2 = np.minimum(x2[i], x2[rest])
-        yy2 = np.minimum(y2[i], y2[rest])
-        w = np.maximum(np.float32(0), xx2 - xx1 + 1)
-        h = np.maximum(np.float32(0), yy2 - yy1 + 1)
-        inter = w * h
-        ovr = inter / (areas[i] + areas[rest] - inter)
+        ovr = _iou_with(i, rest, x1, y1, x2, y2, areas)
         # Cast before comparing: a Python float would otherwise be rounded to float32 by NumPy.
         order = rest[ovr.astype(np.float64) < float(thresh)]
     return keep
