@@ -91,7 +91,7 @@ def make_loaders(cfg: AttrDict, world_size: int, rank: int, sampler_seed: int, d
         sampler=ShardSampler(len(valid_dataset), world_size, rank),
         **common,
     )
-    return train_dataset, valid_dataset, train_loader, valid_loader, train_sampler
+    return valid_dataset, train_loader, valid_loader, train_sampler
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint_file, begin_epoch, optimizer.param_groups[0]["lr"], best_perf, best_epoch,
         )
 
-    train_dataset, valid_dataset, train_loader, valid_loader, train_sampler = make_loaders(
+    valid_dataset, train_loader, valid_loader, train_sampler = make_loaders(
         cfg, dist_info.world_size, dist_info.rank, sampler_seed, device
     )
 
