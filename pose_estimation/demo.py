@@ -223,14 +223,16 @@ def to_results(people: list[dict[str, Any]], image_id: int, file_name: str | Non
     return entries
 
 
-def draw_people(image_bgr: np.ndarray, people: list[dict[str, Any]], kpt_thr: float) -> np.ndarray:
-    """A copy of the image with every person's box (thin grey) and skeleton drawn."""
+def draw_people(image_bgr: np.ndarray, people: list[dict[str, Any]], kpt_thr: float,
+                keypoint_info: Any = None) -> np.ndarray:
+    """A copy of the image with every person's box (thin grey) and skeleton drawn (the joint set's
+    skeleton and sides when ``keypoint_info`` is given)."""
     canvas = image_bgr.copy()
     for person in people:
         x, y, w, h = person["bbox"]
         cv2.rectangle(canvas, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), BOX_COLOR, 1)
     for person in people:
-        canvas = draw_skeleton(canvas, person["keypoints"], score_thr=kpt_thr)
+        canvas = draw_skeleton(canvas, person["keypoints"], score_thr=kpt_thr, keypoint_info=keypoint_info)
     return canvas
 
 
@@ -269,7 +271,7 @@ class Demo:
             people = self.estimator.predict(image, boxes, scores)
         except ValueError as e:
             raise ValueError(f"{where}: {e} (boxes from {source})") from None
-        return draw_people(image, people, self.kpt_thr), to_results(people, image_id, file_name)
+        return draw_people(image, people, self.kpt_thr, self.estimator.keypoints), to_results(people, image_id, file_name)
 
     def run_images(self, paths: list[Path], output_dir: Path, show_progress: bool) -> list[dict[str, Any]]:
         ids = [image_id_of(p, i) for i, p in enumerate(paths)]

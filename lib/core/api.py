@@ -48,8 +48,9 @@ from core.config import AttrDict, load_config
 from core.function import inference_heatmaps
 from core.inference import get_final_preds
 from dataset import build_transform
-from dataset.coco import COCODataset
-from dataset.mpii import MPIIDataset
+from dataset.coco import box_to_center_scale as coco_box_to_center_scale
+from dataset.coco import rescore
+from dataset.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointInfo, keypoints_for_config
 from dataset.JointsDataset import IMREAD_FLAGS
 from models import build_pose_net
 from utils.checkpoint import CheckpointMismatchError, load_model_weights
@@ -64,6 +65,7 @@ __all__ = [
     "crop_person",
     "estimate_poses",
     "flip_pairs_for",
+    "keypoint_info",
     "person_scores",
     "read_image",
 ]
@@ -72,16 +74,48 @@ logger = logging.getLogger(__name__)
 
 ImageInput = Union[str, os.PathLike, np.ndarray]
 
-# Left/right joint pairs of the two datasets (spec/pipeline.md §3.1, §4.1), used by the flip test.
-COCO_FLIP_PAIRS: list[list[int]] = [list(pair) for pair in COCODataset.FLIP_PAIRS]
-MPII_FLIP_PAIRS: list[list[int]] = [list(pair) for pair in MPIIDataset.FLIP_PAIRS]
+# Left/right joint pairs of the two datasets (spec/pipeline.md §3.1, §4.1); the estimator takes its
+# pairs from its keypoint metadata (:func:`keypoint_info`).
+COCO_FLIP_PAIRS: list[list[int]] = [list(pair) for pair in COCO_KEYPOINTS.flip_pairs]
+MPII_FLIP_PAIRS: list[list[int]] = [list(pair) for pair in MPII_KEYPOINTS.flip_pairs]
 _FLIP_PAIRS = {17: COCO_FLIP_PAIRS, 16: MPII_FLIP_PAIRS}
 
 PIXEL_STD = 200  # box sizes are stored in units of 200 px (spec §3.3)
 
 
+def keypoint_info(cfg: AttrDict) -> KeypointInfo:
+    """The joint set of a config (flip pairs, skeleton, sides, sigmas), without building a dataset.
+
+    COCO-17 and MPII-16 configs get the original metadata. For another ``MODEL.NUM_JOINTS`` the
+    names and skeleton come from the keypoint category of
+    ``DATASET.ROOT/annotations/person_keypoints_<TEST_SET>.json`` when that file exists (as in
+    validation), else from ``DATASET.FLIP_PAIRS`` alone; the flip test then needs that key set.
+    """
+    k = int(cfg.MODEL.NUM_JOINTS)
+    if cfg.DATASET.DATASET == "mpii" or k == COCO_KEYPOINTS.num_joints:
+        return keypoints_for_config(cfg)
+    ann_file = Path(cfg.DATASET.ROOT or ".") / "annotations" / f"person_keypoints_{cfg.DATASET.TEST_SET}.json"
+    if ann_file.is_file():
+        import json
+
+        from dataset.keypoints import from_coco_category, resolve_for_config
+
+        with open(ann_file, encoding="utf-8") as f:
+            cats = json.load(f).get("categories") or [{}]
+        names, skeleton = from_coco_category(cats[0], str(ann_file))
+        if len(names) != k:
+            raise ValueError(f"MODEL.NUM_JOINTS={k} but {ann_file} names {len(names)} keypoints; "
+                             f"set MODEL.NUM_JOINTS {len(names)}")
+        return resolve_for_config(cfg, names, skeleton, str(ann_file))
+    if cfg.TEST.FLIP_TEST and cfg.DATASET.get("FLIP_PAIRS", None) is None:
+        raise ValueError(
+            f"MODEL.NUM_JOINTS={k}: the flip test needs the joint set's left/right pairs; set DATASET.FLIP_PAIRS "
+            f"(or DATASET.ROOT to the data, whose {ann_file.name} names the joints), or TEST.FLIP_TEST False")
+    return keypoints_for_config(cfg)
+
+
 def flip_pairs_for(num_joints: int) -> list[list[int]]:
-    """Left/right pairs for the flip test: COCO for 17 joints, MPII for 16."""
+    """Left/right pairs of the COCO (17) and MPII (16) sets; kept for old callers, see :func:`keypoint_info`."""
     if num_joints not in _FLIP_PAIRS:
         raise ValueError(
             f"MODEL.NUM_JOINTS={num_joints}: the flip test knows the COCO (17) and MPII (16) joint sets; "
@@ -124,20 +158,6 @@ def _as_bgr(image: np.ndarray, source: str) -> np.ndarray:
     return image
 
 
-class _CocoRules:
-    """The attributes that ``COCODataset._xywh2cs`` and ``COCODataset._rescore`` read.
-
-    Calling the dataset's own methods with this stand-in for ``self`` keeps the API's box and score
-    rules identical to validation's without loading an annotation file.
-    """
-
-    pixel_std = PIXEL_STD
-
-    def __init__(self, image_size: Sequence[int], in_vis_thre: float = 0.0) -> None:
-        self.aspect_ratio = image_size[0] * 1.0 / image_size[1]
-        self.in_vis_thre = in_vis_thre
-
-
 def box_to_center_scale(box: Sequence[float], image_size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Centre and scale of the crop for a box: the COCO dataset's ``_xywh2cs`` (spec §3.3).
 
@@ -151,7 +171,7 @@ def box_to_center_scale(box: Sequence[float], image_size: Sequence[int]) -> tupl
         in units of 200 px enlarged by 1.25.
     """
     x, y, w, h = (float(v) for v in box[:4])
-    return COCODataset._xywh2cs(_CocoRules(image_size), x, y, w, h)
+    return coco_box_to_center_scale(x, y, w, h, image_size[0] * 1.0 / image_size[1])
 
 
 def crop_person(image: np.ndarray, center: np.ndarray, scale: np.ndarray, image_size: Sequence[int]) -> np.ndarray:
@@ -171,7 +191,7 @@ def crop_person(image: np.ndarray, center: np.ndarray, scale: np.ndarray, image_
 
 
 def person_scores(maxvals: np.ndarray, box_scores: np.ndarray, in_vis_thre: float) -> np.ndarray:
-    """COCO evaluation's person rescoring (spec §3.5 step 4), via ``COCODataset._rescore``.
+    """COCO evaluation's person rescoring (spec §3.5 step 4), :func:`dataset.coco.rescore`.
 
     Args:
         maxvals: (N, K) or (N, K, 1) joint scores (heatmap maxima).
@@ -183,9 +203,9 @@ def person_scores(maxvals: np.ndarray, box_scores: np.ndarray, in_vis_thre: floa
     """
     vals = np.asarray(maxvals)
     vals = vals.reshape(vals.shape[0], -1)
-    preds = np.zeros(vals.shape + (3,), dtype=vals.dtype)  # _rescore reads column 2 only
+    preds = np.zeros(vals.shape + (3,), dtype=vals.dtype)  # rescore reads column 2 only
     preds[:, :, 2] = vals
-    return COCODataset._rescore(_CocoRules((1, 1), in_vis_thre), preds, np.asarray(box_scores, dtype=np.float64))
+    return rescore(preds, np.asarray(box_scores, dtype=np.float64), in_vis_thre)
 
 
 def _as_float(values: Any) -> np.ndarray:
@@ -226,7 +246,10 @@ class PoseEstimator:
             self.model.to(memory_format=torch.channels_last)
         self.image_size = [int(v) for v in cfg.MODEL.IMAGE_SIZE]  # [W, H]
         self.num_joints = int(cfg.MODEL.NUM_JOINTS)
-        self.flip_pairs = flip_pairs_for(self.num_joints) if cfg.TEST.FLIP_TEST else None
+        self.keypoints = keypoint_info(cfg)
+        if self.keypoints.num_joints != self.num_joints:
+            raise ValueError(f"MODEL.NUM_JOINTS={self.num_joints} but the joint set has {self.keypoints.num_joints}")
+        self.flip_pairs = [list(p) for p in self.keypoints.flip_pairs] if cfg.TEST.FLIP_TEST else None
         self._transform = build_transform()  # ToTensor + ImageNet Normalize (spec §2.6)
         logger.info(
             "=> %s %dx%d (W x H) on %s; flip test %s, shift heatmap %s, post-process %s",

@@ -162,6 +162,9 @@ _DEFAULTS: dict[str, Any] = {
         "FIX_BOX_CLEANING": False,  # True: cut boxes at the image border instead of shifting them, no 1-px shrink
         "PROB_HALF_BODY": 0.0,  # HRNet half-body augmentation probability (0: off)
         "NUM_JOINTS_HALF_BODY": 8,
+        # Joint-set metadata of COCO-format files (lib/dataset/keypoints.py); ~ (None) = the default:
+        "FLIP_PAIRS": None,  # [[left, right], ...] 0-based; ~: original pairs / derived from names; []: none
+        "OKS_SIGMAS": None,  # one sigma per joint; ~: COCO's for the COCO-17 set, else none (OKS raises)
     },
     "TRAIN": {
         "LR_FACTOR": 0.1,
@@ -221,6 +224,8 @@ _ADDED_KEYS = (
     "DATASET.FIX_BOX_CLEANING",
     "DATASET.PROB_HALF_BODY",
     "DATASET.NUM_JOINTS_HALF_BODY",
+    "DATASET.FLIP_PAIRS",
+    "DATASET.OKS_SIGMAS",
     "TRAIN.AUTO_RESUME",
     "TRAIN.SEED",
     "TRAIN.AMP",
@@ -286,6 +291,30 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+# Keys whose default None means "derive it"; otherwise a list of [a, b] int pairs / of numbers.
+_OPTIONAL_LIST_KEYS = {"DATASET.FLIP_PAIRS": "pairs", "DATASET.OKS_SIGMAS": "numbers"}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _check_optional_list(dotted: str, value: Any, fail: Any) -> Any:
+    if value is None:
+        return None
+    if _OPTIONAL_LIST_KEYS[dotted] == "pairs":
+        if isinstance(value, (list, tuple)) and all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and all(_is_int(j) for j in p) for p in value
+        ):
+            return [[int(a), int(b)] for a, b in value]
+        raise fail("~ (default) or a list of [left, right] pairs of 0-based joint indices")
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in value
+    ):
+        return [float(v) for v in value]
+    raise fail("~ (default) or a list of numbers (one OKS sigma per joint)")
+
+
 def _check_value(source: str, dotted: str, default: Any, value: Any) -> Any:
     """Return ``value`` converted to the default's type, or raise a ConfigError that says why."""
 
@@ -294,6 +323,8 @@ def _check_value(source: str, dotted: str, default: Any, value: Any) -> Any:
             f"{source}: {dotted} = {value!r} has type {_type_name(value)}; expected {expected}"
         )
 
+    if dotted in _OPTIONAL_LIST_KEYS:
+        return _check_optional_list(dotted, value, fail)
     if dotted in _SIZE_KEYS:
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             return np.array([int(value), int(value)])

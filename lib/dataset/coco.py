@@ -31,10 +31,51 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .JointsDataset import JointsDataset
+from .keypoints import COCO_KEYPOINTS, KeypointInfo, from_coco_category, resolve_for_config
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["COCODataset", "COCO_STATS_NAMES"]
+__all__ = ["COCODataset", "COCO_STATS_NAMES", "box_to_center_scale", "rescore"]
+
+PIXEL_STD = 200  # box sizes are stored in units of 200 px (spec §3.3)
+
+
+def box_to_center_scale(x: float, y: float, w: float, h: float, aspect_ratio: float,
+                        pixel_std: float = PIXEL_STD) -> tuple[np.ndarray, np.ndarray]:
+    """Box ``[x, y, w, h]`` -> ``center`` (2,) float32, ``scale`` (2,) float32 (spec §3.3).
+
+    The box is padded to ``aspect_ratio`` (IMAGE_SIZE width / height), divided by 200 and enlarged
+    by 1.25. Used by the dataset and by ``core.api``.
+    """
+    center = np.zeros((2), dtype=np.float32)
+    center[0] = x + w * 0.5
+    center[1] = y + h * 0.5
+
+    if w > aspect_ratio * h:
+        h = w * 1.0 / aspect_ratio
+    elif w < aspect_ratio * h:
+        w = h * aspect_ratio
+    scale = np.array([w * 1.0 / pixel_std, h * 1.0 / pixel_std], dtype=np.float32)
+    # The -1 guard comes from MPII conventions and is always true here (spec §3.3).
+    if center[0] != -1:
+        scale = scale * 1.25
+    return center, scale
+
+
+def rescore(preds: np.ndarray, box_scores: np.ndarray, in_vis_thre: float) -> np.ndarray:
+    """Box score x mean of the keypoint maxima above ``in_vis_thre`` (0 when none is), (N,).
+
+    ``preds`` (N, J, 3+), column 2 the joint score. The sum runs joint by joint in the dtype of
+    ``preds``, as the original's Python loop (spec §3.5 step 4).
+    """
+    conf = preds[:, :, 2]
+    above = conf > in_vis_thre
+    total = np.zeros(conf.shape[0], dtype=conf.dtype)
+    for j in range(conf.shape[1]):
+        total += np.where(above[:, j], conf[:, j], 0)
+    count = above.sum(axis=1)
+    kpt_score = np.where(count > 0, total / np.maximum(count, 1).astype(conf.dtype), 0)
+    return kpt_score * box_scores
 
 # Names paired with COCOeval.stats[0..9]; 'Ap .5' (sic) as in the original logs (spec §12.14).
 COCO_STATS_NAMES = ["AP", "Ap .5", "AP .75", "AP (M)", "AP (L)", "AR", "AR .5", "AR .75", "AR (M)", "AR (L)"]
@@ -80,8 +121,8 @@ class COCODataset(JointsDataset):
     11-12 hips, 13-14 knees, 15-16 ankles (left before right).
     """
 
-    # Left/right joint pairs (spec/pipeline.md §3.1), also used by the flip test in core.api.
-    FLIP_PAIRS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+    # Left/right joint pairs of COCO-17 (spec/pipeline.md §3.1); the joint set in use is ``self.keypoints``.
+    FLIP_PAIRS = COCO_KEYPOINTS.flip_pairs
 
     def __init__(self, cfg: Any, root: str, image_set: str, is_train: bool, transform: Any = None) -> None:
         super().__init__(cfg, root, image_set, is_train, transform)
@@ -95,9 +136,10 @@ class COCODataset(JointsDataset):
         self.image_width = self.image_size[0]
         self.image_height = self.image_size[1]
         self.aspect_ratio = self.image_width * 1.0 / self.image_height
-        self.pixel_std = 200
+        self.pixel_std = PIXEL_STD
 
         self.coco = self._load_coco(self._get_ann_file_keypoint())
+        self.keypoints = self._read_keypoint_info(cfg)
 
         cats = [cat["name"] for cat in self.coco.loadCats(self.coco.getCatIds())]
         self.classes = ["__background__"] + cats
@@ -113,11 +155,11 @@ class COCODataset(JointsDataset):
         self.num_images = len(self.image_set_index)
         logger.info("=> num_images: %d", self.num_images)
 
-        self.num_joints = 17
-        self.flip_pairs = [list(pair) for pair in self.FLIP_PAIRS]
+        self.num_joints = self.keypoints.num_joints
+        self.flip_pairs = [list(pair) for pair in self.keypoints.flip_pairs]
         self.parent_ids = None
-        self.upper_body_ids = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
-        self.lower_body_ids = (11, 12, 13, 14, 15, 16)
+        self.upper_body_ids = self.keypoints.upper_body_ids
+        self.lower_body_ids = self.keypoints.lower_body_ids
 
         self.db = self._get_db()
 
@@ -128,6 +170,20 @@ class COCODataset(JointsDataset):
 
     # ---------------------------------------------------------------------------------------------
     # files
+
+    def _read_keypoint_info(self, cfg: Any) -> KeypointInfo:
+        """The joint set of the annotation file's keypoint category (the first one; its name is free)."""
+        ann_file = self._get_ann_file_keypoint()
+        cats = self.coco.loadCats(self.coco.getCatIds())
+        if not cats:
+            raise ValueError(f"{ann_file}: no categories; a COCO keypoint file needs one with 'keypoints'")
+        names, skeleton = from_coco_category(cats[0], ann_file)
+        info = resolve_for_config(cfg, names, skeleton, ann_file)
+        if int(cfg.MODEL.NUM_JOINTS) != info.num_joints:
+            raise ValueError(
+                f"MODEL.NUM_JOINTS={cfg.MODEL.NUM_JOINTS} but {ann_file} names {info.num_joints} keypoints; "
+                f"set MODEL.NUM_JOINTS {info.num_joints}")
+        return info
 
     def _get_ann_file_keypoint(self) -> str:
         """``<root>/annotations/person_keypoints_<set>.json`` (``image_info_`` for test sets)."""
@@ -245,23 +301,8 @@ class COCODataset(JointsDataset):
         return self._xywh2cs(x, y, w, h)
 
     def _xywh2cs(self, x: float, y: float, w: float, h: float) -> tuple[np.ndarray, np.ndarray]:
-        """Box ``[x, y, w, h]`` -> ``center`` (2,) float32, ``scale`` (2,) float32 (spec §3.3).
-
-        The box is padded to the IMAGE_SIZE aspect ratio, divided by 200 and enlarged by 1.25.
-        """
-        center = np.zeros((2), dtype=np.float32)
-        center[0] = x + w * 0.5
-        center[1] = y + h * 0.5
-
-        if w > self.aspect_ratio * h:
-            h = w * 1.0 / self.aspect_ratio
-        elif w < self.aspect_ratio * h:
-            w = h * self.aspect_ratio
-        scale = np.array([w * 1.0 / self.pixel_std, h * 1.0 / self.pixel_std], dtype=np.float32)
-        # The -1 guard comes from MPII conventions and is always true here (spec §3.3).
-        if center[0] != -1:
-            scale = scale * 1.25
-        return center, scale
+        """Box ``[x, y, w, h]`` -> ``center``, ``scale``: :func:`box_to_center_scale`."""
+        return box_to_center_scale(x, y, w, h, self.aspect_ratio, self.pixel_std)
 
     def _read_detections(self) -> list:
         """The detection list of ``TEST.COCO_BBOX_FILE``, checked entry by entry."""
@@ -383,18 +424,8 @@ class COCODataset(JointsDataset):
         return {"Null": 0}, 0
 
     def _rescore(self, preds: np.ndarray, box_scores: np.ndarray) -> np.ndarray:
-        """Box score x mean of the keypoint maxima above ``IN_VIS_THRE`` (0 when none is), (N,).
-
-        The sum runs joint by joint in the dtype of ``preds``, as the original's Python loop.
-        """
-        conf = preds[:, :, 2]
-        above = conf > self.in_vis_thre
-        total = np.zeros(conf.shape[0], dtype=conf.dtype)
-        for j in range(conf.shape[1]):
-            total += np.where(above[:, j], conf[:, j], 0)
-        count = above.sum(axis=1)
-        kpt_score = np.where(count > 0, total / np.maximum(count, 1).astype(conf.dtype), 0)
-        return kpt_score * box_scores
+        """:func:`rescore` with ``TEST.IN_VIS_THRE``."""
+        return rescore(preds, box_scores, self.in_vis_thre)
 
     def _oks_nms_per_image(self, preds: np.ndarray, areas: np.ndarray, scores: np.ndarray,
                            image_ids: np.ndarray) -> list[np.ndarray]:
@@ -403,6 +434,8 @@ class COCODataset(JointsDataset):
 
         if image_ids.size == 0:
             return []
+        # COCO-17 keeps nms.nms's own default (the original call); other sets pass theirs.
+        sigmas = None if self.keypoints is COCO_KEYPOINTS else self.keypoints.oks_sigmas()
         _, first, inverse = np.unique(image_ids, return_index=True, return_inverse=True)
         by_image = np.argsort(inverse, kind="stable")  # sample indices grouped by image, in order
         counts = np.bincount(inverse)
@@ -413,7 +446,7 @@ class COCODataset(JointsDataset):
             kpts_db = [
                 {"score": scores[i], "keypoints": preds[i], "area": areas[i]} for i in members.tolist()
             ]
-            keep = oks_nms(kpts_db, self.oks_thre)
+            keep = oks_nms(kpts_db, self.oks_thre, sigmas)
             # An empty keep list keeps every person, as the original.
             kept.append(members[np.asarray(keep, dtype=np.int64)] if len(keep) else members)
         return kept
@@ -425,7 +458,7 @@ class COCODataset(JointsDataset):
         Written with sorted keys and indent 4 like the original, to a temporary file then renamed,
         so a partial file can never be read (no "repair" step needed).
         """
-        cat_id = self._class_to_coco_ind["person"] if "person" in self._class_to_coco_ind else 1
+        cat_id = self._class_to_coco_ind["person"] if "person" in self._class_to_coco_ind else self.coco.getCatIds()[0]
         sel = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
         keypoints = preds[sel].reshape(len(sel), -1).astype(np.float64).tolist()
         score_list = scores[sel].astype(np.float64).tolist()
@@ -449,6 +482,8 @@ class COCODataset(JointsDataset):
         coco_dt = self.coco.loadRes(res_file)
         coco_eval = COCOeval(self.coco, coco_dt, "keypoints")
         coco_eval.params.useSegm = None  # legacy attribute, harmless (spec §12.33)
+        if self.keypoints is not COCO_KEYPOINTS:
+            coco_eval.params.kpt_oks_sigmas = self.keypoints.oks_sigmas()
         coco_eval.evaluate()
         coco_eval.accumulate()
         coco_eval.summarize()

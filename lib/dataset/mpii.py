@@ -21,6 +21,7 @@ import numpy as np
 from scipy.io import loadmat, savemat
 
 from .JointsDataset import JointsDataset
+from .keypoints import MPII_KEYPOINTS
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +38,17 @@ class MPIIDataset(JointsDataset):
     """MPII single-person records (spec/pipeline.md §4.2) and the PCKh table (§4.3)."""
 
     # Left/right joint pairs (spec/pipeline.md §4.1), also used by the flip test in core.api.
-    FLIP_PAIRS = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
+    FLIP_PAIRS = MPII_KEYPOINTS.flip_pairs
 
     def __init__(self, cfg: Any, root: str, image_set: str, is_train: bool, transform: Any = None) -> None:
         super().__init__(cfg, root, image_set, is_train, transform)
 
-        self.num_joints = 16
-        self.flip_pairs = [list(pair) for pair in self.FLIP_PAIRS]
+        self.keypoints = MPII_KEYPOINTS
+        self.num_joints = self.keypoints.num_joints
+        self.flip_pairs = [list(pair) for pair in self.keypoints.flip_pairs]
         self.parent_ids = [1, 2, 6, 6, 3, 4, 6, 6, 7, 8, 11, 12, 7, 7, 13, 14]
-        self.upper_body_ids = (7, 8, 9, 10, 11, 12, 13, 14, 15)
-        self.lower_body_ids = (0, 1, 2, 3, 4, 5, 6)
+        self.upper_body_ids = self.keypoints.upper_body_ids
+        self.lower_body_ids = self.keypoints.lower_body_ids
 
         self.db = self._get_db()
 

@@ -61,8 +61,11 @@ _PEAK_COLOR = (0, 0, 255)  # red arg-max dots of the heat-map panels
 
 
 def _skeleton_for(num_joints: int) -> list[tuple[int, int]]:
-    """The original picks COCO for 17 joints and MPII for anything else."""
-    return COCO_SKELETON if num_joints == 17 else MPII_SKELETON
+    """The original picks COCO for 17 joints and MPII for anything else; no limbs where MPII's
+    indices do not fit (fewer than 16 joints) or mean nothing (more than 17)."""
+    if num_joints == 17:
+        return COCO_SKELETON
+    return MPII_SKELETON if num_joints == 16 else []
 
 
 def _as_array(joints: Any) -> np.ndarray:
@@ -275,6 +278,7 @@ def draw_skeleton(
     radius: int = 4,
     thickness: int = 2,
     skeleton: Sequence[tuple[int, int]] | None = None,
+    keypoint_info: Any = None,
 ) -> np.ndarray:
     """Draw one person's limbs and joints on a copy of a BGR image.
 
@@ -285,7 +289,10 @@ def draw_skeleton(
             every limb touching them.
         radius: joint circle radius in pixels.
         thickness: limb line thickness in pixels.
-        skeleton: 0-based limb pairs; default COCO_SKELETON for K = 17, MPII_SKELETON for K = 16.
+        skeleton: 0-based limb pairs; default the metadata's, else COCO_SKELETON for K = 17,
+            MPII_SKELETON for K = 16.
+        keypoint_info: a ``dataset.keypoints.KeypointInfo`` of K joints: skeleton and left/right
+            sides from it (any K); None: the COCO / MPII ones by K.
 
     Returns:
         The drawn (H, W, 3) uint8 image. Left-side limbs/joints use LEFT_COLOR, right-side
@@ -299,14 +306,21 @@ def draw_skeleton(
     if kpts.ndim != 2 or kpts.shape[1] < 3:
         raise ValueError(f"draw_skeleton expects keypoints of shape (K, 3); got {kpts.shape}")
     num_joints = kpts.shape[0]
-    if skeleton is None:
+    if keypoint_info is not None:
+        if keypoint_info.num_joints != num_joints:
+            raise ValueError(f"draw_skeleton got {num_joints} keypoints for a {keypoint_info.num_joints}-joint set")
+        if skeleton is None:
+            skeleton = keypoint_info.skeleton
+        left, right = frozenset(keypoint_info.left_ids), frozenset(keypoint_info.right_ids)
+    elif skeleton is None:
         if num_joints not in (16, 17):
             raise ValueError(
                 f"draw_skeleton knows the COCO (17) and MPII (16) skeletons; got {num_joints} "
                 "keypoints, pass skeleton= explicitly"
             )
         skeleton = _skeleton_for(num_joints)
-    left, right = _sides(num_joints)
+    if keypoint_info is None:
+        left, right = _sides(num_joints)
 
     shown = np.isfinite(kpts[:, :3]).all(axis=1) & (kpts[:, 2] >= score_thr)
     points = [(int(round(x)), int(round(y))) if ok else None for (x, y), ok in zip(kpts[:, :2], shown)]
