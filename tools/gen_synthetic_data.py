@@ -70,6 +70,8 @@ __all__ = [
     "render_scene",
     "generate_coco",
     "generate_mpii",
+    "generate_keypoint_set",
+    "KEYPOINT_SETS",
     "main",
 ]
 
@@ -1025,6 +1027,138 @@ def _options(image_size: int | Sequence[int], options: SceneOptions | None) -> S
 # CLI
 
 
+# ------------------------------------------------------------------------------------------------
+# non-human keypoint sets ("Train on your own keypoints", README): a 5-joint face, a 21-joint hand
+
+# Each set: joint names, 1-based skeleton (as COCO files write it), OKS sigmas, and a template of
+# joint positions in a unit box (x right, y down) that every figure is a jittered similarity copy of.
+_FACE_TEMPLATE = [(0.5, 0.55), (0.32, 0.38), (0.68, 0.38), (0.34, 0.75), (0.66, 0.75)]
+_HAND_TEMPLATE = [(0.5, 0.95)] + [
+    (0.5 + dx * t, 0.78 - dy * t)
+    for dx, dy in ((-0.42, 0.28), (-0.20, 0.72), (0.0, 0.80), (0.18, 0.74), (0.34, 0.60))
+    for t in (0.35, 0.6, 0.8, 1.0)
+]
+KEYPOINT_SETS: dict[str, dict[str, Any]] = {
+    "face": {
+        # left_/right_ and _left/_right tokens: both derive a flip pair (DATASET.FLIP_PAIRS left unset).
+        "names": ["nose", "left_eye", "right_eye", "mouth_left", "mouth_right"],
+        "skeleton": [[2, 3], [1, 2], [1, 3], [1, 4], [1, 5], [4, 5]],
+        "sigmas": [0.026, 0.025, 0.025, 0.035, 0.035],
+        "template": _FACE_TEMPLATE,
+    },
+    "hand": {
+        "names": ["wrist"] + [f"{f}_{i}" for f in ("thumb", "index", "middle", "ring", "pinky") for i in range(1, 5)],
+        "skeleton": [[1, 2 + 4 * f] for f in range(5)] + [[2 + 4 * f + i, 3 + 4 * f + i] for f in range(5) for i in range(3)],
+        "sigmas": [0.035] + [0.03, 0.028, 0.025, 0.022] * 5,
+        "template": _HAND_TEMPLATE,
+    },
+}
+
+
+def _keypoint_set_colours(k: int) -> list[tuple[int, int, int]]:
+    """One saturated BGR colour per joint, evenly spread in hue, so every joint is told by colour."""
+    return [_bgr(360.0 * j / k, 0.9, 0.95) for j in range(k)]
+
+
+def render_keypoint_set_image(kind: str, seed: int, split_code: int, index: int, width: int, height: int
+                              ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """One image of ``kind`` ('face' or 'hand') figures and their COCO annotations (without ids).
+
+    One or two figures, each a random rotation (±40°), size and position of the set's template with
+    small per-joint jitter; the shape is drawn under limbs and joints; every joint is inside the
+    image and labelled visible (v=2). Box: the figure's drawn extent, clipped to the image.
+    """
+    spec = KEYPOINT_SETS[kind]
+    rng = np.random.default_rng([seed, split_code, index, 7])
+    img = np.empty((height, width, 3), np.uint8)
+    img[:] = np.array([rng.integers(40, 200) for _ in range(3)], np.uint8)
+    noise = rng.normal(0.0, 12.0, (height, width, 3))
+    img = np.clip(img + noise, 0, 255).astype(np.uint8)
+    for _ in range(int(rng.integers(2, 6))):  # clutter
+        c = tuple(int(v) for v in rng.integers(0, 255, 3))
+        p = rng.uniform(0, 1, 2) * (width, height)
+        cv2.circle(img, (int(p[0]), int(p[1])), int(rng.integers(4, max(5, min(width, height) // 6))), c, -1)
+    template = np.asarray(spec["template"], np.float64) - 0.5
+    colours = _keypoint_set_colours(len(template))
+    annos = []
+    num = int(rng.integers(1, 3))
+    for f in range(num):
+        size = rng.uniform(0.35, 0.6) * min(width, height) / (1.0 if num == 1 else 1.4)
+        ang = math.radians(rng.uniform(-40, 40))
+        rot = np.array([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]])
+        pts = (template + rng.normal(0, 0.025, template.shape)) @ rot.T * size
+        lo, hi = pts.min(0) - 0.12 * size, pts.max(0) + 0.12 * size
+        span_x = (width / num) if num > 1 else width
+        x0 = f * span_x
+        cx = rng.uniform(x0 - lo[0] + 1, max(x0 - lo[0] + 2, x0 + span_x - hi[0] - 2))
+        cy = rng.uniform(-lo[1] + 1, max(-lo[1] + 2, height - hi[1] - 2))
+        pts = pts + (cx, cy)
+        skin = _bgr(rng.uniform(15, 35), rng.uniform(0.3, 0.6), rng.uniform(0.6, 0.9))
+        centre = pts.mean(0)
+        if kind == "face":
+            axes = (int(size * 0.5), int(size * 0.62))
+            cv2.ellipse(img, (int(centre[0]), int(centre[1])), axes, math.degrees(ang), 0, 360, skin, -1, cv2.LINE_AA)
+        else:
+            palm = np.array([pts[0], pts[1], pts[5], pts[17]], np.int32)
+            cv2.fillConvexPoly(img, cv2.convexHull(palm), skin, cv2.LINE_AA)
+        thick = max(2, int(size * 0.06))
+        for a, b in spec["skeleton"]:
+            pa, pb = pts[a - 1], pts[b - 1]
+            cv2.line(img, (int(pa[0]), int(pa[1])), (int(pb[0]), int(pb[1])), _scale_bgr(skin, 0.7), thick, cv2.LINE_AA)
+        for j, p in enumerate(pts):
+            cv2.circle(img, (int(round(p[0])), int(round(p[1]))), max(2, int(size * 0.045)), colours[j], -1, cv2.LINE_AA)
+        ext_lo = np.maximum(np.minimum(lo + (cx, cy), pts.min(0)), 0)
+        ext_hi = np.minimum(hi + (cx, cy), (width - 1, height - 1))
+        box = [float(ext_lo[0]), float(ext_lo[1]), float(ext_hi[0] - ext_lo[0]), float(ext_hi[1] - ext_lo[1])]
+        inside = (pts[:, 0] >= 0) & (pts[:, 0] <= width - 1) & (pts[:, 1] >= 0) & (pts[:, 1] <= height - 1)
+        kps = []
+        for (x, y), ok in zip(pts, inside):
+            kps += [_r(x), _r(y), 2] if ok else [0, 0, 0]
+        annos.append({"bbox": [_r(v) for v in box], "area": _r(box[2] * box[3] * 0.6), "keypoints": kps,
+                      "num_keypoints": int(inside.sum())})
+    return img, annos
+
+
+def generate_keypoint_set(out_root: str | os.PathLike, kind: str, num_train: int = 200, num_val: int = 40,
+                          seed: int = 0, image_size: int | Sequence[int] = 128, jpeg_quality: int = 95
+                          ) -> dict[str, dict[str, int]]:
+    """Write a COCO-format dataset of ``kind`` figures (``KEYPOINT_SETS``) under ``out_root``.
+
+    Layout as for COCO (``annotations/person_keypoints_<set>.json``, ``images/<set>/%012d.jpg`` for
+    train2017 and val2017); the category is named after the set and carries its ``keypoints`` and
+    1-based ``skeleton``; ``<out_root>/oks_sigmas.json`` holds the sigmas for ``DATASET.OKS_SIGMAS``.
+    """
+    if kind not in KEYPOINT_SETS:
+        raise ValueError(f"unknown keypoint set {kind!r}; expected one of {sorted(KEYPOINT_SETS)}")
+    spec = KEYPOINT_SETS[kind]
+    width, height = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size) * (2 // len(image_size))
+    out_root = Path(out_root)
+    stats = {}
+    for split_code, (set_name, num) in enumerate((("train2017", num_train), ("val2017", num_val))):
+        img_dir = out_root / "images" / set_name
+        img_dir.mkdir(parents=True, exist_ok=True)
+        images, annotations = [], []
+        for i in range(num):
+            img_id = split_code * 1_000_000 + i + 1
+            img, annos = render_keypoint_set_image(kind, seed, split_code, i, width, height)
+            (img_dir / f"{img_id:012d}.jpg").write_bytes(_encode_jpeg(img, jpeg_quality))
+            images.append({"id": img_id, "file_name": f"{img_id:012d}.jpg", "width": width, "height": height})
+            for a in annos:
+                annotations.append({"id": len(annotations) + 1 + split_code * 10_000_000, "image_id": img_id,
+                                    "category_id": 1, "iscrowd": 0, **a})
+        data = {
+            "info": {"description": f"SimMRPose synthetic {kind} keypoints (tools/gen_synthetic_data.py)",
+                     "version": GENERATOR_VERSION, "seed": seed, "set": set_name},
+            "images": images, "annotations": annotations,
+            "categories": [{"id": 1, "name": kind, "supercategory": kind, "keypoints": spec["names"],
+                            "skeleton": spec["skeleton"]}],
+        }
+        _dump_json(data, out_root / "annotations" / f"person_keypoints_{set_name}.json")
+        stats[set_name] = {"images": num, "people": len(annotations)}
+    _dump_json(spec["sigmas"], out_root / "oks_sigmas.json")
+    return stats
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1034,7 +1168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--num-val", type=int, default=200, help="validation images per format")
     ap.add_argument("--image-size", type=int, nargs="+", default=[256], metavar="PX",
                     help="image size: one value (square) or W H")
-    ap.add_argument("--format", choices=("coco", "mpii", "both"), default="both")
+    ap.add_argument("--format", choices=("coco", "mpii", "both", "face", "hand"), default="both",
+                    help="human figures (coco, mpii, both) or a non-human COCO-format set: face (5 joints), "
+                         "hand (21 joints), written to <out>/<format>/")
     ap.add_argument("--workers", type=int, default=None, help="processes (default: min(4, CPUs))")
     ap.add_argument("--jpeg-quality", type=int, default=SceneOptions.jpeg_quality)
     args = ap.parse_args(argv)
@@ -1045,6 +1181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     opt = replace(SceneOptions(), jpeg_quality=args.jpeg_quality)
     out = Path(args.out)
     t0 = time.time()
+    if args.format in KEYPOINT_SETS:
+        size = args.image_size[0] if len(args.image_size) == 1 else args.image_size
+        s = generate_keypoint_set(out / args.format, args.format, args.num_train, args.num_val, args.seed, size,
+                                  args.jpeg_quality)
+        print(f"done in {time.time() - t0:.1f}s -> {out / args.format} ({s['train2017']['people']} train / "
+              f"{s['val2017']['people']} val figures; sigmas in {out / args.format / 'oks_sigmas.json'})")
+        return 0
     parts = []
     if args.format in ("coco", "both"):
         s = generate_coco(out / "coco", args.num_train, args.num_val, args.seed, args.image_size, args.workers, opt)

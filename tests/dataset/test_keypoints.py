@@ -1,0 +1,219 @@
+"""dataset.keypoints and custom COCO-format joint sets: metadata, derived flip pairs, bad input,
+training / validation (pycocotools AP with the given sigmas) and the API on 5- and 21-joint sets."""
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, run_python
+from core.config import ConfigError, load_config
+from dataset import build_transform
+from dataset.coco import COCODataset
+from dataset.keypoints import (
+    COCO_KEYPOINTS,
+    MPII_KEYPOINTS,
+    KeypointInfo,
+    derive_flip_pairs,
+)
+
+FACE_YAML = REPO / "experiments" / "synthetic" / "res18_128x128_face.yaml"
+HAND_SIGMAS = json.dumps([0.035] + [0.03, 0.028, 0.025, 0.022] * 5)
+TINY = ["GPUS", "cpu", "WORKERS", "0", "MODEL.IMAGE_SIZE", "[64,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[16,16]",
+        "MODEL.EXTRA.NUM_DECONV_FILTERS", "[32,32,32]", "TRAIN.BATCH_SIZE", "8", "TEST.BATCH_SIZE", "8"]
+
+
+@pytest.fixture(scope="module")
+def keypoint_sets(tmp_path_factory) -> Path:
+    """Tiny generated face (5 joints) and hand (21 joints) datasets in the COCO layout."""
+    out = tmp_path_factory.mktemp("kpsets")
+    for kind in ("face", "hand"):
+        proc = run_python(["tools/gen_synthetic_data.py", "--out", out, "--format", kind, "--num-train", 16,
+                           "--num-val", 6, "--image-size", 96, "--seed", 1])
+        assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def _opts(root: Path, kind: str, out: Path) -> list[str]:
+    opts = ["DATASET.ROOT", f"{root}/{kind}/", "OUTPUT_DIR", out / "output", "LOG_DIR", out / "log", *TINY]
+    if kind == "hand":
+        opts += ["MODEL.NUM_JOINTS", "21", "DATASET.OKS_SIGMAS", HAND_SIGMAS]
+    return [str(v) for v in opts]
+
+
+# ------------------------------------------------------------------------------------------------
+# the original values
+
+
+def test_coco_and_mpii_metadata_are_the_originals() -> None:
+    from nms.nms import COCO_SIGMAS
+    from utils.vis import COCO_SKELETON, MPII_SKELETON
+
+    assert COCO_KEYPOINTS.flip_pairs == ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+    assert MPII_KEYPOINTS.flip_pairs == ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
+    assert np.array_equal(COCO_KEYPOINTS.oks_sigmas(), COCO_SIGMAS)  # bit for bit
+    assert list(COCO_KEYPOINTS.skeleton) == COCO_SKELETON and list(MPII_KEYPOINTS.skeleton) == MPII_SKELETON
+    assert COCO_KEYPOINTS.upper_body_ids == tuple(range(11)) and COCO_KEYPOINTS.lower_body_ids == tuple(range(11, 17))
+    assert MPII_KEYPOINTS.upper_body_ids == tuple(range(7, 16)) and MPII_KEYPOINTS.lower_body_ids == tuple(range(7))
+    assert COCO_KEYPOINTS.joint_weights[7:11] == (1.2, 1.2, 1.5, 1.5) and MPII_KEYPOINTS.joint_weights == (1.0,) * 16
+    assert COCO_KEYPOINTS.centre_ids == (0,) and MPII_KEYPOINTS.centre_ids == (6, 7, 8, 9)
+    # The MPII names derive exactly the original pairs, the COCO names too.
+    assert derive_flip_pairs(MPII_KEYPOINTS.names) == sorted([b, a] for a, b in MPII_KEYPOINTS.flip_pairs)
+    assert derive_flip_pairs(COCO_KEYPOINTS.names) == [list(p) for p in COCO_KEYPOINTS.flip_pairs]
+
+
+def test_flip_pairs_are_derived_from_left_right_tokens() -> None:
+    names = ["nose", "left_eye", "right_eye", "l_paw", "r_paw", "ear_left", "ear_right", "Left-Wing", "Right-Wing",
+             "tail", "left_only", "lever", "r_"]
+    assert derive_flip_pairs(names) == [[1, 2], [3, 4], [5, 6], [7, 8]]
+    assert derive_flip_pairs(["wrist", "thumb_1"]) == []
+    # left_x pairs with right_x, not with r_x
+    assert derive_flip_pairs(["left_x", "r_x"]) == []
+
+
+# ------------------------------------------------------------------------------------------------
+# bad input
+
+
+@pytest.mark.parametrize("pairs, message", [
+    ([[0, 3]], r"pair \[0, 3\] is out of range for 3 joints"),
+    ([[0, 1], [1, 2]], "not symmetric: joint 1 is in both"),
+    ([[1, 1]], "pairs a joint with itself"),
+])
+def test_bad_flip_pairs(pairs, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        KeypointInfo(names=("a", "b", "c"), flip_pairs=pairs, source="x.json")
+
+
+def test_bad_sigmas_and_skeleton() -> None:
+    with pytest.raises(ConfigError, match="DATASET.OKS_SIGMAS has 2 values for 3 joints"):
+        KeypointInfo(names=("a", "b", "c"), sigmas=[0.1, 0.1])
+    with pytest.raises(ConfigError, match="DATASET.OKS_SIGMAS must be > 0; got 0.0"):
+        KeypointInfo(names=("a", "b", "c"), sigmas=[0.1, 0.0, 0.1])
+    with pytest.raises(ConfigError, match=r"skeleton limb \[0, 5\]"):
+        KeypointInfo(names=("a", "b", "c"), skeleton=[[0, 5]])
+    with pytest.raises(ConfigError, match="set DATASET.OKS_SIGMAS to a list of 3 positive numbers"):
+        KeypointInfo(names=("a", "b", "c")).oks_sigmas()
+
+
+def test_config_type_checks_the_new_keys() -> None:
+    with pytest.raises(ConfigError, match="DATASET.FLIP_PAIRS = .* expected ~ .default. or a list of .left, right. pairs"):
+        load_config(FACE_YAML, ["DATASET.FLIP_PAIRS", "[1, 2]"])
+    with pytest.raises(ConfigError, match="DATASET.OKS_SIGMAS = .* expected ~ .default. or a list of numbers"):
+        load_config(FACE_YAML, ["DATASET.OKS_SIGMAS", "[a, b]"])
+    assert load_config(FACE_YAML, ["DATASET.FLIP_PAIRS", "[[1,2]]"]).DATASET.FLIP_PAIRS == [[1, 2]]
+    assert load_config(None).DATASET.FLIP_PAIRS is None and load_config(None).DATASET.OKS_SIGMAS is None
+
+
+def _copy_set(src: Path, dst: Path, edit) -> Path:
+    shutil.copytree(src, dst)
+    ann = dst / "annotations" / "person_keypoints_val2017.json"
+    data = json.loads(ann.read_text())
+    edit(data)
+    ann.write_text(json.dumps(data))
+    return ann
+
+
+def _face_cfg(root: Path, *extra: str):
+    return load_config(FACE_YAML, ["DATASET.ROOT", str(root), *TINY, *extra])
+
+
+def test_bad_files_and_mismatches_name_the_file_and_key(keypoint_sets, tmp_path) -> None:
+    face = keypoint_sets / "face"
+    ann = face / "annotations" / "person_keypoints_val2017.json"
+    with pytest.raises(ValueError, match=rf"MODEL.NUM_JOINTS=17 but {ann} names 5 keypoints"):
+        COCODataset(_face_cfg(face, "MODEL.NUM_JOINTS", "17"), str(face), "val2017", False)
+    with pytest.raises(ConfigError, match=rf"{ann}: DATASET.OKS_SIGMAS has 4 values for 5 joints"):
+        COCODataset(_face_cfg(face, "DATASET.OKS_SIGMAS", "[0.1,0.1,0.1,0.1]"), str(face), "val2017", False)
+    with pytest.raises(ConfigError, match=rf"{ann}: DATASET.FLIP_PAIRS pair \[3, 7\] is out of range for 5 joints"):
+        COCODataset(_face_cfg(face, "DATASET.FLIP_PAIRS", "[[3,7]]"), str(face), "val2017", False)
+
+    no_kpts = _copy_set(face, tmp_path / "nokpts", lambda d: d["categories"][0].pop("keypoints"))
+    with pytest.raises(ConfigError, match=rf"{no_kpts}: category 'face' has no 'keypoints'"):
+        COCODataset(_face_cfg(tmp_path / "nokpts"), str(tmp_path / "nokpts"), "val2017", False)
+    bad_skel = _copy_set(face, tmp_path / "badskel", lambda d: d["categories"][0].update(skeleton=[[1, 6]]))
+    with pytest.raises(ConfigError, match=rf"{bad_skel}: skeleton limb \[1, 6\] is not a pair of 1-based joint indices in 1..5"):
+        COCODataset(_face_cfg(tmp_path / "badskel"), str(tmp_path / "badskel"), "val2017", False)
+
+    # No sigmas for a non-COCO set: the dataset loads, OKS (evaluation) is a clear error.
+    ds = COCODataset(_face_cfg(face, "DATASET.OKS_SIGMAS", "~"), str(face), "val2017", False)
+    preds = np.zeros((1, 5, 3), np.float32)
+    boxes = np.ones((1, 6), np.float32)
+    with pytest.raises(ConfigError, match="set DATASET.OKS_SIGMAS"):
+        ds.evaluate(None, preds, str(tmp_path), boxes, [ds.db[0]["image"]])
+
+
+# ------------------------------------------------------------------------------------------------
+# custom sets end to end
+
+
+def test_custom_set_reads_names_pairs_and_evaluates_with_its_sigmas(keypoint_sets, tmp_path, caplog) -> None:
+    face = keypoint_sets / "face"
+    with caplog.at_level(logging.INFO, logger="dataset.keypoints"):
+        ds = COCODataset(_face_cfg(face), str(face), "val2017", False, build_transform())
+    assert "flip pairs derived from the joint names: [['left_eye', 'right_eye'], ['mouth_left', 'mouth_right']]" in caplog.text
+    assert ds.num_joints == 5 and ds.flip_pairs == [[1, 2], [3, 4]]
+    assert ds.keypoints.left_ids == (1, 3) and ds.keypoints.right_ids == (2, 4)
+    assert ds.keypoints.skeleton[0] == (1, 2)  # 1-based [2, 3] in the file
+    assert ds[0][1].shape == (5, 16, 16)
+
+    # GT keypoints as predictions: AP 1; a 2-px error costs AP, more so with smaller sigmas.
+    gt = np.stack([r["joints_3d"] for r in ds.db]).astype(np.float32)
+    gt[:, :, 2] = 1.0
+    boxes = np.zeros((len(ds.db), 6), np.float32)
+    boxes[:, 4] = [r["scale"].prod() * 200 ** 2 for r in ds.db]
+    boxes[:, 5] = 1.0
+    paths = [r["image"] for r in ds.db]
+    _, ap = ds.evaluate(None, gt, str(tmp_path / "a"), boxes, paths)
+    assert ap == pytest.approx(1.0)
+    evaluator = pickle.loads((tmp_path / "a/results/keypoints_val2017_results.pkl").read_bytes())
+    np.testing.assert_array_equal(evaluator.params.kpt_oks_sigmas, [0.026, 0.025, 0.025, 0.035, 0.035])
+    shifted = gt.copy()
+    shifted[:, :, 0] += 2.0
+    _, ap_wide = COCODataset(_face_cfg(face, "DATASET.OKS_SIGMAS", "[0.2,0.2,0.2,0.2,0.2]"), str(face), "val2017",
+                             False).evaluate(None, shifted, str(tmp_path / "b"), boxes, paths)
+    _, ap_narrow = ds.evaluate(None, shifted, str(tmp_path / "c"), boxes, paths)
+    assert ap_narrow < ap_wide <= 1.0
+
+
+@pytest.mark.parametrize("kind, k", [("face", 5), ("hand", 21)])
+def test_custom_sets_train_and_validate(keypoint_sets, tmp_path, kind, k) -> None:
+    opts = _opts(keypoint_sets, kind, tmp_path)
+    proc = run_python(["pose_estimation/train.py", "--cfg", FACE_YAML, *opts, "TRAIN.END_EPOCH", "1",
+                       "DEBUG.DEBUG", "true", "DEBUG.SAVE_BATCH_IMAGES_PRED", "true"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "output/coco/pose_resnet_18/res18_128x128_face"
+    assert "| 64x64_pose_resnet_18_d32d32d32 | " in proc.stderr
+    results = json.loads((out / "results/keypoints_val2017_results.json").read_text())
+    assert results and all(len(r["keypoints"]) == 3 * k for r in results)
+    assert (out / "val_0_pred.jpg").is_file()
+    proc = run_python(["pose_estimation/valid.py", "--cfg", FACE_YAML, "--model-file", out / "final_state.pth.tar",
+                       "--flip-test", *opts])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| Arch | AP | Ap .5 |" in proc.stderr
+
+
+def test_api_returns_k_keypoints(keypoint_sets, tmp_path) -> None:
+    from core.api import PoseEstimator
+    from models import build_pose_net
+    from utils.vis import draw_skeleton
+
+    for kind, k in (("face", 5), ("hand", 21)):
+        opts = _opts(keypoint_sets, kind, tmp_path) + ["TEST.FLIP_TEST", "True"]
+        cfg = load_config(FACE_YAML, opts)
+        torch.manual_seed(0)
+        torch.save(build_pose_net(cfg, is_train=False).state_dict(), tmp_path / f"{kind}.pth")
+        est = PoseEstimator.from_config(FACE_YAML, tmp_path / f"{kind}.pth", opts=opts)
+        assert est.flip_pairs == ([[1, 2], [3, 4]] if kind == "face" else [])
+        image = keypoint_sets / kind / "images" / "val2017" / "000001000001.jpg"
+        people = est.predict(str(image), boxes=[[10, 10, 60, 60], [0, 0, 96, 96]])
+        assert [p["keypoints"].shape for p in people] == [(k, 3), (k, 3)]
+        drawn = draw_skeleton(np.zeros((96, 96, 3), np.uint8), people[0]["keypoints"], score_thr=0.0,
+                              keypoint_info=est.keypoints)
+        assert drawn.any()
