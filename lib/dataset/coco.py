@@ -418,6 +418,7 @@ class COCODataset(JointsDataset):
 
         self._write_coco_keypoint_results(preds, all_boxes, scores, image_ids, keep, res_file)
         if "test" not in self.image_set:
+            self._write_per_joint(preds, image_ids, keep, res_folder)
             info_str = self._do_python_keypoint_eval(res_file, res_folder)
             name_value = OrderedDict(info_str)
             return name_value, name_value["AP"]
@@ -450,6 +451,16 @@ class COCODataset(JointsDataset):
             # An empty keep list keeps every person, as the original.
             kept.append(members[np.asarray(keep, dtype=np.int64)] if len(keep) else members)
         return kept
+
+    def _write_per_joint(self, preds: np.ndarray, image_ids: np.ndarray, keep: list[np.ndarray],
+                         res_folder: str) -> None:
+        """``per_joint_<set>.json``: the per-joint OKS term of the kept people (dataset.per_joint)."""
+        from .per_joint import coco_per_joint_oks, write_per_joint
+
+        sel = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
+        values, counts = coco_per_joint_oks(self.coco, image_ids[sel], preds[sel], self.keypoints.oks_sigmas())
+        write_per_joint(os.path.join(res_folder, "per_joint_%s.json" % self.image_set), "OKS term",
+                        self.keypoints.names, values, counts)
 
     def _write_coco_keypoint_results(self, preds: np.ndarray, all_boxes: np.ndarray, scores: np.ndarray,
                                      image_ids: np.ndarray, keep: list[np.ndarray], res_file: str) -> None:

@@ -192,6 +192,12 @@ class MPIIDataset(JointsDataset):
                 less_than_threshold = np.multiply(scaled_uv_err <= rng[r], jnt_visible)
                 pckAll[r, :] = np.divide(100. * np.sum(less_than_threshold, axis=1), jnt_count)
 
+        if output_dir:
+            from .per_joint import write_per_joint
+
+            write_per_joint(os.path.join(output_dir, "per_joint_%s.json" % cfg.DATASET.TEST_SET), "PCKh@0.5 (%)",
+                            self.keypoints.names, PCKh, jnt_count)
+
         # Pelvis (6) and thorax (7) are left out of the table and of the mean.
         PCKh = np.ma.array(PCKh, mask=False)
         PCKh.mask[6:8] = True

@@ -172,6 +172,9 @@ def test_custom_set_reads_names_pairs_and_evaluates_with_its_sigmas(keypoint_set
     paths = [r["image"] for r in ds.db]
     _, ap = ds.evaluate(None, gt, str(tmp_path / "a"), boxes, paths)
     assert ap == pytest.approx(1.0)
+    table = json.loads((tmp_path / "a/results/per_joint_val2017.json").read_text())
+    assert [row["name"] for row in table["joints"]] == list(ds.keypoints.names)
+    assert all(row["value"] == pytest.approx(1.0) for row in table["joints"])
     evaluator = pickle.loads((tmp_path / "a/results/keypoints_val2017_results.pkl").read_bytes())
     np.testing.assert_array_equal(evaluator.params.kpt_oks_sigmas, [0.026, 0.025, 0.025, 0.035, 0.035])
     shifted = gt.copy()
@@ -180,6 +183,11 @@ def test_custom_set_reads_names_pairs_and_evaluates_with_its_sigmas(keypoint_set
                              False).evaluate(None, shifted, str(tmp_path / "b"), boxes, paths)
     _, ap_narrow = ds.evaluate(None, shifted, str(tmp_path / "c"), boxes, paths)
     assert ap_narrow < ap_wide <= 1.0
+    # 2 px off in x: each joint's OKS term is exp(-4 / (2 area (2 sigma)^2)), averaged over people.
+    table = json.loads((tmp_path / "c/results/per_joint_val2017.json").read_text())
+    areas = np.array([a["area"] for a in ds.coco.loadAnns(ds.coco.getAnnIds())])
+    expected = [np.exp(-4.0 / (2 * areas * (2 * s) ** 2)).mean() for s in (0.026, 0.025, 0.025, 0.035, 0.035)]
+    np.testing.assert_allclose([row["value"] for row in table["joints"]], expected, rtol=1e-5)  # float32 preds
 
 
 @pytest.mark.parametrize("kind, k", [("face", 5), ("hand", 21)])
@@ -193,6 +201,13 @@ def test_custom_sets_train_and_validate(keypoint_sets, tmp_path, kind, k) -> Non
     results = json.loads((out / "results/keypoints_val2017_results.json").read_text())
     assert results and all(len(r["keypoints"]) == 3 * k for r in results)
     assert (out / "val_0_pred.jpg").is_file()
+    table = json.loads((out / "results/per_joint_val2017.json").read_text())
+    assert table["metric"] == "OKS term" and len(table["joints"]) == k
+    assert all(0.0 <= row["value"] <= 1.0 and row["count"] > 0 for row in table["joints"])
+    assert "=> per-joint OKS term:" in proc.stderr
+    proc = run_python(["tools/plot_per_joint.py", out / "results/per_joint_val2017.json", "--out", tmp_path / "j.png"])
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "j.png").read_bytes()[:4] == b"\x89PNG"
     proc = run_python(["pose_estimation/valid.py", "--cfg", FACE_YAML, "--model-file", out / "final_state.pth.tar",
                        "--flip-test", *opts])
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -217,3 +232,17 @@ def test_api_returns_k_keypoints(keypoint_sets, tmp_path) -> None:
         drawn = draw_skeleton(np.zeros((96, 96, 3), np.uint8), people[0]["keypoints"], score_thr=0.0,
                               keypoint_info=est.keypoints)
         assert drawn.any()
+
+
+def test_mpii_per_joint_pckh_table(mpii_root, tmp_path) -> None:
+    from test_mpii import cfg_for, dataset_for, gt_preds
+
+    ds = dataset_for(mpii_root)
+    preds = gt_preds(ds)
+    preds[:, :, 0:2] += np.random.default_rng(0).normal(0, 8, size=preds[:, :, 0:2].shape)
+    name_value, _ = ds.evaluate(cfg_for(mpii_root), preds, str(tmp_path))
+    table = json.loads((tmp_path / "per_joint_valid.json").read_text())
+    assert table["metric"] == "PCKh@0.5 (%)" and [r["name"] for r in table["joints"]] == list(MPII_KEYPOINTS.names)
+    value = {r["name"]: r["value"] for r in table["joints"]}
+    assert name_value["Head"] == pytest.approx(value["head_top"])
+    assert name_value["Knee"] == pytest.approx(0.5 * (value["l_knee"] + value["r_knee"]))

@@ -1,0 +1,52 @@
+"""Draw the per-joint validation table (``per_joint_<set>.json``, written by validation) as bars.
+
+    python tools/plot_per_joint.py output/coco/<model>/<cfg>/results/per_joint_val2017.json [--out joints.png]
+
+COCO-format sets store the per-joint OKS term (0..1), MPII the per-joint PCKh@0.5 (%); see
+``lib/dataset/per_joint.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_per_joint(table_file: str | Path, out_file: str | Path) -> Path:
+    data = json.loads(Path(table_file).read_text())
+    if not isinstance(data, dict) or not isinstance(data.get("joints"), list) or not data["joints"]:
+        raise ValueError(f"{table_file}: expected {{'metric': ..., 'joints': [{{'name', 'value', 'count'}}, ...]}}")
+    names = [row["name"] for row in data["joints"]]
+    values = [row["value"] if row["value"] is not None else 0.0 for row in data["joints"]]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.4 * len(names) + 1.5), 3.5), dpi=100)
+    ax.bar(range(len(names)), values, color="tab:blue")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel(data.get("metric", "value"))
+    ax.set_title(f"per-joint {data.get('metric', '')}")
+    fig.tight_layout()
+    out_file = Path(out_file)
+    tmp = out_file.with_name(out_file.stem + ".tmp" + out_file.suffix)
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(out_file)
+    return out_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Bar chart of a per-joint validation table.")
+    parser.add_argument("table", help="per_joint_<set>.json")
+    parser.add_argument("--out", default=None, help="PNG to write (default: beside the table)")
+    args = parser.parse_args(argv)
+    out = args.out or str(Path(args.table).with_suffix(".png"))
+    print(plot_per_joint(args.table, out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
