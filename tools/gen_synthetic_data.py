@@ -1126,7 +1126,8 @@ def generate_keypoint_set(out_root: str | os.PathLike, kind: str, num_train: int
 
     Layout as for COCO (``annotations/person_keypoints_<set>.json``, ``images/<set>/%012d.jpg`` for
     train2017 and val2017); the category is named after the set and carries its ``keypoints`` and
-    1-based ``skeleton``; ``<out_root>/oks_sigmas.json`` holds the sigmas for ``DATASET.OKS_SIGMAS``.
+    1-based ``skeleton``; ``<out_root>/oks_sigmas.json`` holds the sigmas for ``DATASET.OKS_SIGMAS``;
+    ``person_detection_results/<set>_gt_boxes.json`` the GT boxes as detections (score 1).
     """
     if kind not in KEYPOINT_SETS:
         raise ValueError(f"unknown keypoint set {kind!r}; expected one of {sorted(KEYPOINT_SETS)}")
@@ -1154,6 +1155,9 @@ def generate_keypoint_set(out_root: str | os.PathLike, kind: str, num_train: int
                             "skeleton": spec["skeleton"]}],
         }
         _dump_json(data, out_root / "annotations" / f"person_keypoints_{set_name}.json")
+        # The GT boxes as a detection file (score 1): for the demo's --det-file or TEST.COCO_BBOX_FILE.
+        _dump_json([{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 1.0} for a in annotations],
+                   out_root / "person_detection_results" / f"{set_name}_gt_boxes.json")
         stats[set_name] = {"images": num, "people": len(annotations)}
     _dump_json(spec["sigmas"], out_root / "oks_sigmas.json")
     return stats
