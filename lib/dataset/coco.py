@@ -183,6 +183,10 @@ class COCODataset(JointsDataset):
             raise ValueError(
                 f"MODEL.NUM_JOINTS={cfg.MODEL.NUM_JOINTS} but {ann_file} names {info.num_joints} keypoints; "
                 f"set MODEL.NUM_JOINTS {info.num_joints}")
+        if self.prob_half_body > 0 and not info.upper_body_ids:
+            raise ValueError(
+                f"DATASET.PROB_HALF_BODY={self.prob_half_body}: half-body augmentation needs the upper-body joints, "
+                f"which only the COCO-17 and MPII-16 sets define ({ann_file} has {info.num_joints} joints); set it to 0")
         return info
 
     def _get_ann_file_keypoint(self) -> str:

@@ -134,6 +134,9 @@ def test_bad_files_and_mismatches_name_the_file_and_key(keypoint_sets, tmp_path)
     with pytest.raises(ConfigError, match=rf"{ann}: DATASET.FLIP_PAIRS pair \[3, 7\] is out of range for 5 joints"):
         COCODataset(_face_cfg(face, "DATASET.FLIP_PAIRS", "[[3,7]]"), str(face), "val2017", False)
 
+    with pytest.raises(ValueError, match="DATASET.PROB_HALF_BODY=0.3: half-body augmentation needs the upper-body"):
+        COCODataset(_face_cfg(face, "DATASET.PROB_HALF_BODY", "0.3"), str(face), "val2017", True)
+
     no_kpts = _copy_set(face, tmp_path / "nokpts", lambda d: d["categories"][0].pop("keypoints"))
     with pytest.raises(ConfigError, match=rf"{no_kpts}: category 'face' has no 'keypoints'"):
         COCODataset(_face_cfg(tmp_path / "nokpts"), str(tmp_path / "nokpts"), "val2017", False)
