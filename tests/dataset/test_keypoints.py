@@ -249,3 +249,23 @@ def test_mpii_per_joint_pckh_table(mpii_root, tmp_path) -> None:
     value = {r["name"]: r["value"] for r in table["joints"]}
     assert name_value["Head"] == pytest.approx(value["head_top"])
     assert name_value["Knee"] == pytest.approx(0.5 * (value["l_knee"] + value["r_knee"]))
+
+
+def test_onnx_export_of_a_21_joint_network(tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    import sys
+
+    sys.path.insert(0, str(REPO / "tools"))
+    from export_onnx import check_onnx, export_onnx
+    from models import build_pose_net
+
+    cfg = load_config(FACE_YAML, [*TINY, "MODEL.NUM_JOINTS", "21"])
+    torch.manual_seed(0)
+    model = build_pose_net(cfg, is_train=False).eval()
+    path = export_onnx(model, cfg, tmp_path / "hand.onnx")
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path))
+    out = session.run(None, {session.get_inputs()[0].name: np.zeros((1, 3, 64, 64), np.float32)})[0]
+    assert out.shape == (1, 21, 16, 16)
+    assert check_onnx(model, cfg, path) <= 1e-4
