@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 from typing import Sequence
 
+import cv2
 import numpy as np
 import torch
 
@@ -223,11 +224,8 @@ def quarter_offset(heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _blur_kernel_1d(kernel: int) -> np.ndarray:
-    # The kernel cv2.GaussianBlur((k, k), 0) uses: sigma = 0.3 * ((k - 1) * 0.5 - 1) + 0.8.
-    sigma = 0.3 * ((kernel - 1) * 0.5 - 1) + 0.8
-    r = np.arange(kernel, dtype=np.float64) - (kernel - 1) / 2
-    g = np.exp(-(r ** 2) / (2 * sigma ** 2))
-    return g / g.sum()
+    # The separable kernel cv2.GaussianBlur((k, k), 0) uses (fixed tables for k <= 7).
+    return cv2.getGaussianKernel(kernel, 0, cv2.CV_64F).ravel()
 
 
 def _blur(heatmaps: np.ndarray, kernel: int) -> np.ndarray:

@@ -191,6 +191,7 @@ class JointsDataset(Dataset):
         self.target_type = cfg.MODEL.EXTRA.TARGET_TYPE
         self.heatmap_size = _sized_pair(cfg.MODEL.EXTRA.HEATMAP_SIZE)
         self.sigma = cfg.MODEL.EXTRA.SIGMA
+        self.use_different_joints_weight = cfg.LOSS.USE_DIFFERENT_JOINTS_WEIGHT
 
         self.transform = transform
         self.db: list[dict] = []
@@ -319,6 +320,8 @@ class JointsDataset(Dataset):
                     joints[i, 0:2] = affine_transform(joints[i, 0:2], trans)
 
         target, target_weight = self.generate_target(joints, joints_vis)
+        if self.use_different_joints_weight:  # HRNet's LOSS.USE_DIFFERENT_JOINTS_WEIGHT (spec §14)
+            target_weight = np.multiply(target_weight, self.joints_weight_column())
 
         meta = {
             "image": image_file,
@@ -335,6 +338,11 @@ class JointsDataset(Dataset):
 
     # ---------------------------------------------------------------------------------------------
     # targets
+
+    def joints_weight_column(self) -> np.ndarray:
+        """(J, 1) float32 per-joint loss weights for ``LOSS.USE_DIFFERENT_JOINTS_WEIGHT``."""
+        # LEAD: point this at the keypoint metadata's `joint_weights` (branch i8a); all ones until then.
+        return np.ones((self.num_joints, 1), dtype=np.float32)
 
     def generate_target(self, joints: np.ndarray, joints_vis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Heat-map targets and weights of the joints: :func:`core.codec.encode_target`."""
