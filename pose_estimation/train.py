@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from core.config import AttrDict, dump_config, get_model_name
 from core.function import NonFiniteLossError, amp_enabled, train, validate
-from core.loss import JointsMSELoss
+from core.loss import build_loss
 from dataset import build_dataset, build_transform
 from dataset.sampler import ShardSampler
 from models import build_pose_net
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.TRAIN.AMP and not amp_enabled(cfg, device):
         logger.info("=> TRAIN.AMP with %s is for CUDA; training in float32 on %s", cfg.TRAIN.AMP_DTYPE, device)
 
-    criterion = JointsMSELoss(use_target_weight=cfg.LOSS.USE_TARGET_WEIGHT).to(device)
+    criterion = build_loss(cfg).to(device)  # JointsMSELoss, or JointsOHKMMSELoss with LOSS.USE_OHKM
     optimizer = get_optimizer(cfg, model)
     lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.TRAIN.LR_STEP, cfg.TRAIN.LR_FACTOR)
     use_scaler = cfg.TRAIN.AMP and cfg.TRAIN.AMP_DTYPE == "fp16" and device.type == "cuda"

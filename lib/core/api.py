@@ -46,6 +46,7 @@ from torch import nn
 
 from core.config import AttrDict, load_config
 from core.function import inference_heatmaps
+from core.codec import udp_affine_transform
 from core.inference import get_final_preds
 from dataset import build_transform
 from dataset.coco import box_to_center_scale as coco_box_to_center_scale
@@ -174,7 +175,8 @@ def box_to_center_scale(box: Sequence[float], image_size: Sequence[int]) -> tupl
     return coco_box_to_center_scale(x, y, w, h, image_size[0] * 1.0 / image_size[1])
 
 
-def crop_person(image: np.ndarray, center: np.ndarray, scale: np.ndarray, image_size: Sequence[int]) -> np.ndarray:
+def crop_person(image: np.ndarray, center: np.ndarray, scale: np.ndarray, image_size: Sequence[int],
+                target_type: str = "gaussian") -> np.ndarray:
     """The network-input crop of one person, as the dataset makes it (spec §2.2 steps 6–7).
 
     Args:
@@ -182,11 +184,16 @@ def crop_person(image: np.ndarray, center: np.ndarray, scale: np.ndarray, image_
         center: (2,) crop centre in image pixels; it lands on ``(W_in/2, H_in/2)``.
         scale: (2,) crop size / 200; only the width sets the zoom (spec §12.3).
         image_size: ``[W_in, H_in]``.
+        target_type: ``MODEL.EXTRA.TARGET_TYPE``; ``udp`` crops with UDP's pixel-centre aligned
+            matrix (:func:`core.codec.udp_affine_transform`), as the dataset then does.
 
     Returns:
         (H_in, W_in, 3) uint8 crop, bilinear, black outside the image.
     """
-    trans = get_affine_transform(center, scale, 0, image_size)
+    if target_type == "udp":
+        trans = udp_affine_transform(center, scale, 0, image_size)
+    else:
+        trans = get_affine_transform(center, scale, 0, image_size)
     return cv2.warpAffine(image, trans, (int(image_size[0]), int(image_size[1])), flags=cv2.INTER_LINEAR)
 
 
@@ -421,7 +428,7 @@ class PoseEstimator:
 
         if self.cfg.DATASET.COLOR_RGB:  # the dataset converts right after reading (HRNet's switch)
             img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        crops = [crop_person(img, c, s, self.image_size) for c, s in zip(centers, scales)]
+        crops = [crop_person(img, c, s, self.image_size, self.cfg.MODEL.EXTRA.TARGET_TYPE) for c, s in zip(centers, scales)]
         inputs = torch.stack([self._transform(crop) for crop in crops]).to(self.device)
         if self.cfg.TRAIN.CHANNELS_LAST:
             inputs = inputs.contiguous(memory_format=torch.channels_last)

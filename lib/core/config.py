@@ -145,7 +145,13 @@ _DEFAULTS: dict[str, Any] = {
         "STYLE": "pytorch",
         "EXTRA": copy.deepcopy(MODEL_EXTRAS["pose_resnet"]),
     },
-    "LOSS": {"USE_TARGET_WEIGHT": True},
+    "LOSS": {
+        "USE_TARGET_WEIGHT": True,
+        # --- added (defaults = original behaviour) ---
+        "USE_OHKM": False,  # HRNet's online hard keypoint mining: mean of the TOPK largest joint losses
+        "TOPK": 8,  # joints kept per sample by USE_OHKM (<= MODEL.NUM_JOINTS)
+        "USE_DIFFERENT_JOINTS_WEIGHT": False,  # multiply per-joint weights into target_weight (§14)
+    },
     "DATASET": {
         "ROOT": "",
         "DATASET": "mpii",
@@ -208,6 +214,9 @@ _DEFAULTS: dict[str, Any] = {
         "NMS_THRE": 1.0,
         # --- added (defaults = original behaviour) ---
         "FIX_ACCURACY_NORM": False,  # True: normalise x by W/10 and y by H/10 in core.evaluate.accuracy
+        "DARK": False,  # DARK decoding (blur, log, one Newton step) instead of the quarter offset
+        "BLUR_KERNEL": 11,  # DARK's Gaussian blur kernel size (odd, >= 3)
+        "SOFT_NMS": False,  # soft OKS-NMS (gaussian rescoring, at most 20 kept) instead of OKS-NMS
     },
     "DEBUG": {
         "DEBUG": False,
@@ -236,17 +245,28 @@ _ADDED_KEYS = (
     "TRAIN.PERSISTENT_WORKERS",
     "TRAIN.CHECKPOINT_EVERY",
     "TEST.FIX_ACCURACY_NORM",
+    "TEST.DARK",
+    "TEST.BLUR_KERNEL",
+    "TEST.SOFT_NMS",
+    "LOSS.USE_OHKM",
+    "LOSS.TOPK",
+    "LOSS.USE_DIFFERENT_JOINTS_WEIGHT",
 )
 
 # Integer-valued defaults that may legitimately be given as floats.
 _REAL_KEYS = {"MODEL.EXTRA.SIGMA", "DATASET.ROT_FACTOR", "DATASET.SCALE_FACTOR"}
 # [W, H] sizes: an int n means [n, n]; stored as integer NumPy arrays.
 _SIZE_KEYS = {"MODEL.IMAGE_SIZE", "MODEL.EXTRA.HEATMAP_SIZE"}
+# Allowed values of a few int keys: (check, what is expected).
+_INT_CHECKS = {
+    "TEST.BLUR_KERNEL": (lambda k: k >= 3 and k % 2 == 1, "an odd kernel size >= 3"),
+    "LOSS.TOPK": (lambda k: k >= 1, "a joint count >= 1 (and <= MODEL.NUM_JOINTS)"),
+}
 # Allowed values of a few string keys.
 _CHOICES = {
     "MODEL.NAME": MODEL_NAMES,
     "MODEL.STYLE": ("pytorch", "caffe"),
-    "MODEL.EXTRA.TARGET_TYPE": ("gaussian",),
+    "MODEL.EXTRA.TARGET_TYPE": ("gaussian", "udp"),
     "DATASET.DATA_FORMAT": ("jpg", "zip"),
     "TRAIN.OPTIMIZER": ("adam", "sgd"),
     "TRAIN.AMP_DTYPE": ("bf16", "fp16"),
@@ -339,6 +359,8 @@ def _check_value(source: str, dotted: str, default: Any, value: Any) -> Any:
         raise fail("bool (true/false)")
     if isinstance(default, int):
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            if dotted in _INT_CHECKS and not _INT_CHECKS[dotted][0](int(value)):
+                raise ConfigError(f"{source}: {dotted} = {value!r} is not valid; expected {_INT_CHECKS[dotted][1]}")
             return int(value)
         if dotted in _REAL_KEYS and isinstance(value, (float, np.floating)):
             return float(value)

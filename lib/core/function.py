@@ -20,9 +20,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from core.config import AttrDict, get_model_name
 from core.evaluate import accuracy
+from core.codec import flip_back_and_shift
 from core.inference import get_final_preds, get_max_preds
 from utils.distributed import all_gather_objects, broadcast_object
-from utils.transforms import flip_back_torch
 from utils.vis import save_debug_images, save_debug_images_test
 
 logger = logging.getLogger(__name__)
@@ -190,11 +190,9 @@ def inference_heatmaps(
     output = model(inputs)
     if config.TEST.FLIP_TEST:
         flipped = model(torch.flip(inputs, dims=[3]))
-        flipped = flip_back_torch(flipped, flip_pairs or [])
-        if config.TEST.SHIFT_HEATMAP:
-            shifted = flipped.clone()
-            shifted[:, :, :, 1:] = flipped[:, :, :, :-1]
-            flipped = shifted
+        # UDP's pixel-centre alignment makes the mirrored maps line up exactly: no shift.
+        shift = config.TEST.SHIFT_HEATMAP and config.MODEL.EXTRA.TARGET_TYPE != "udp"
+        flipped = flip_back_and_shift(flipped, flip_pairs, shift)
         output = (output + flipped) * 0.5
     return output
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.codec import decode_heatmaps, udp_affine_transform_batch
 from utils.transforms import get_affine_transform_batch
 
 __all__ = ["get_final_preds", "get_max_preds"]
@@ -61,29 +62,15 @@ def get_max_preds(batch_heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return coords, maxvals
 
 
-def _quarter_offset(heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    """Move each arg-max a quarter pixel towards its higher neighbour, in place; returns coords."""
-    _, _, h, w = heatmaps.shape
-    px = np.floor(coords[..., 0] + 0.5).astype(np.int64)
-    py = np.floor(coords[..., 1] + 0.5).astype(np.int64)
-    # Two border cells are skipped at the low side but one at the high side; spec/pipeline.md §12.12.
-    inside = (px > 1) & (px < w - 1) & (py > 1) & (py < h - 1)
-    n_i, j_i = np.nonzero(inside)
-    x, y = px[n_i, j_i], py[n_i, j_i]
-    dx = heatmaps[n_i, j_i, y, x + 1] - heatmaps[n_i, j_i, y, x - 1]
-    dy = heatmaps[n_i, j_i, y + 1, x] - heatmaps[n_i, j_i, y - 1, x]
-    coords[n_i, j_i, 0] += np.sign(dx) * 0.25
-    coords[n_i, j_i, 1] += np.sign(dy) * 0.25
-    return coords
-
-
 def get_final_preds(
     config: Any, batch_heatmaps: np.ndarray, center: np.ndarray, scale: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Joint locations in original-image pixels from heat-maps of crops.
 
     Args:
-        config: experiment config; ``TEST.POST_PROCESS`` switches the quarter-pixel refinement.
+        config: experiment config; ``TEST.POST_PROCESS`` switches the quarter-pixel refinement,
+            ``TEST.DARK`` (with ``TEST.BLUR_KERNEL``) replaces it by DARK's, and
+            ``MODEL.EXTRA.TARGET_TYPE: udp`` maps back with UDP's matrix (see ``core.codec``).
         batch_heatmaps: (N, J, H, W) NumPy array or torch tensor.
         center: (N, 2) crop centres in image pixels.
         scale: (N, 2) crop sizes / 200.
@@ -98,12 +85,15 @@ def get_final_preds(
     coords, maxvals = get_max_preds(heatmaps)
     n, _, h, w = heatmaps.shape
 
-    if config.TEST.POST_PROCESS:
-        coords = _quarter_offset(heatmaps, coords)
+    test = config.TEST
+    coords = decode_heatmaps(heatmaps, coords, test.POST_PROCESS, test.DARK, test.BLUR_KERNEL)
 
     center = _to_numpy(center).reshape(n, 2)
     scale = _to_numpy(scale).reshape(n, 2)
-    trans = get_affine_transform_batch(center, scale, 0, [w, h], inv=1)  # (N, 2, 3)
+    if config.MODEL.EXTRA.TARGET_TYPE == "udp":
+        trans = udp_affine_transform_batch(center, scale, 0, [w, h], inv=True)
+    else:
+        trans = get_affine_transform_batch(center, scale, 0, [w, h], inv=1)  # (N, 2, 3)
 
     x = coords[..., 0].astype(np.float64)
     y = coords[..., 1].astype(np.float64)

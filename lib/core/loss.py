@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["JointsMSELoss"]
+__all__ = ["JointsMSELoss", "JointsOHKMMSELoss", "build_loss"]
 
 
 class JointsMSELoss(nn.Module):
@@ -54,3 +54,54 @@ class JointsMSELoss(nn.Module):
             pred = pred * weight
             gt = gt * weight
         return 0.5 * F.mse_loss(pred, gt, reduction="mean")
+
+
+class JointsOHKMMSELoss(nn.Module):
+    """Online hard keypoint mining (HRNet's ``JointsOHKMMSELoss``, ``LOSS.USE_OHKM``).
+
+    Per sample and joint ``l[n, j] = 0.5 * mean_p (w[n, j] * (output - target))**2`` (both sides
+    weighted as in :class:`JointsMSELoss`); the loss is ``mean_n (sum of the topk largest l[n, :]) /
+    topk``.
+    """
+
+    def __init__(self, use_target_weight: bool, topk: int = 8) -> None:
+        super().__init__()
+        if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
+            raise ValueError(f"LOSS.TOPK={topk!r}; expected an int >= 1")
+        self.use_target_weight = use_target_weight
+        self.topk = topk
+
+    def forward(
+        self, output: torch.Tensor, target: torch.Tensor, target_weight: torch.Tensor
+    ) -> torch.Tensor:
+        if output.shape != target.shape or output.dim() < 2:
+            raise ValueError(
+                "JointsOHKMMSELoss expects output and target of the same shape (N, J, H, W); "
+                f"got {tuple(output.shape)} and {tuple(target.shape)}"
+            )
+        n, j = output.shape[:2]
+        if self.topk > j:
+            raise ValueError(f"LOSS.TOPK={self.topk} is larger than the number of joints ({j})")
+        dtype = torch.promote_types(torch.promote_types(output.dtype, target.dtype), torch.float32)
+        pred = output.reshape(n, j, -1).to(dtype)
+        gt = target.reshape(n, j, -1).to(dtype)
+        if self.use_target_weight:
+            weight = target_weight.reshape(n, j, 1).to(device=pred.device, dtype=dtype)
+            pred = pred * weight
+            gt = gt * weight
+        per_joint = 0.5 * ((pred - gt) ** 2).mean(dim=2)  # (N, J)
+        hardest = torch.topk(per_joint, k=self.topk, dim=1, sorted=False).values
+        return (hardest.sum(dim=1) / self.topk).mean()
+
+
+def build_loss(cfg) -> nn.Module:
+    """The training loss the config asks for: ``JointsOHKMMSELoss`` with ``LOSS.USE_OHKM``, else the
+    original ``JointsMSELoss``. A ``LOSS.TOPK`` above ``MODEL.NUM_JOINTS`` is a ConfigError."""
+    from core.config import ConfigError
+
+    if cfg.LOSS.USE_OHKM:
+        if cfg.LOSS.TOPK > cfg.MODEL.NUM_JOINTS:
+            raise ConfigError(f"LOSS.TOPK={cfg.LOSS.TOPK} is larger than MODEL.NUM_JOINTS={cfg.MODEL.NUM_JOINTS}; "
+                              "expected at most one per joint")
+        return JointsOHKMMSELoss(cfg.LOSS.USE_TARGET_WEIGHT, cfg.LOSS.TOPK)
+    return JointsMSELoss(use_target_weight=cfg.LOSS.USE_TARGET_WEIGHT)

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from core.codec import encode_target, udp_affine_transform
 from utils.transforms import affine_transform, fliplr_joints, get_affine_transform
 
 logger = logging.getLogger(__name__)
@@ -141,16 +142,6 @@ def _matmul_points(pts: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.matmul(t, homog)[:, :, 0]
 
 
-_FAR = float(2 ** 40)
-
-
-def _trunc_int(values: np.ndarray) -> np.ndarray:
-    """Python's ``int()`` of each value (truncation toward zero) as int64."""
-    if values.dtype.kind in "iu":
-        return values
-    return np.trunc(values).astype(np.int64)
-
-
 # --------------------------------------------------------------------------------------------------
 # dataset
 
@@ -200,11 +191,11 @@ class JointsDataset(Dataset):
         self.target_type = cfg.MODEL.EXTRA.TARGET_TYPE
         self.heatmap_size = _sized_pair(cfg.MODEL.EXTRA.HEATMAP_SIZE)
         self.sigma = cfg.MODEL.EXTRA.SIGMA
+        self.use_different_joints_weight = cfg.LOSS.USE_DIFFERENT_JOINTS_WEIGHT
 
         self.transform = transform
         self.db: list[dict] = []
 
-        self._patch_cache: Optional[tuple[Any, np.ndarray]] = None
 
     # ---------------------------------------------------------------------------------------------
     # abstract
@@ -310,7 +301,10 @@ class JointsDataset(Dataset):
                 # `W - x - 1` (pixel centres, spec/pipeline.md §12.2), in the original's order of operations.
                 c[0] = width - c[0] - 1
 
-        trans = get_affine_transform(c, s, r, self.image_size)
+        if self.target_type == "udp":
+            trans = udp_affine_transform(c, s, r, self.image_size)
+        else:
+            trans = get_affine_transform(c, s, r, self.image_size)
         crop = cv2.warpAffine(
             data_numpy, trans, (int(self.image_size[0]), int(self.image_size[1])),
             flags=cv2.INTER_LINEAR)
@@ -326,6 +320,8 @@ class JointsDataset(Dataset):
                     joints[i, 0:2] = affine_transform(joints[i, 0:2], trans)
 
         target, target_weight = self.generate_target(joints, joints_vis)
+        if self.use_different_joints_weight:  # HRNet's LOSS.USE_DIFFERENT_JOINTS_WEIGHT (spec §14)
+            target_weight = np.multiply(target_weight, self.joints_weight_column())
 
         meta = {
             "image": image_file,
@@ -343,69 +339,15 @@ class JointsDataset(Dataset):
     # ---------------------------------------------------------------------------------------------
     # targets
 
-    def _gaussian_patch(self) -> np.ndarray:
-        """The (n, n) float32 gaussian of the original, n = 2*3*sigma + 1, peak 1 at the centre."""
-        if self._patch_cache is None or self._patch_cache[0] != self.sigma:
-            tmp_size = self.sigma * 3
-            size = 2 * tmp_size + 1
-            x = np.arange(0, size, 1, np.float32)
-            y = x[:, np.newaxis]
-            x0 = y0 = size // 2
-            g = np.exp(-((x - x0) ** 2 + (y - y0) ** 2) / (2 * self.sigma ** 2))
-            self._patch_cache = (self.sigma, g)
-        return self._patch_cache[1]
+    def joints_weight_column(self) -> np.ndarray:
+        """(J, 1) float32 per-joint loss weights for ``LOSS.USE_DIFFERENT_JOINTS_WEIGHT``."""
+        # LEAD: point this at the keypoint metadata's `joint_weights` (branch i8a); all ones until then.
+        return np.ones((self.num_joints, 1), dtype=np.float32)
 
     def generate_target(self, joints: np.ndarray, joints_vis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Gaussian heat-maps of the joints (spec/pipeline.md §2.4).
-
-        Args:
-            joints: (J, 2+) joint coordinates in input-crop pixels.
-            joints_vis: (J, 1+) visibility; column 0 is the initial weight.
-
-        Returns:
-            target (J, H_hm, W_hm) float32 and target_weight (J, 1) float32. Each centre is
-            ``int(x / stride + 0.5)`` (truncation toward zero), the square patch is cut at 3 sigma
-            and clipped at the map border; a joint whose patch misses the map entirely gets weight 0
-            (a patch ending exactly at the border, ``br = 0``, keeps weight 1 and draws nothing:
-            spec/pipeline.md §11.3 T3). Patches are drawn only for weight > 0.5.
-        """
-        num_joints = self.num_joints
-        target_weight = np.ones((num_joints, 1), dtype=np.float32)
-        target_weight[:, 0] = joints_vis[:, 0]
-
-        if self.target_type != "gaussian":
-            raise ValueError(f"MODEL.EXTRA.TARGET_TYPE={self.target_type!r}; only 'gaussian' is supported")
-
-        hm_w, hm_h = int(self.heatmap_size[0]), int(self.heatmap_size[1])
-        target = np.zeros((num_joints, hm_h, hm_w), dtype=np.float32)
-
-        # Patch bounds of all joints at once, (J, 2) as (x, y), with the original's arithmetic:
-        # mu = int(x / stride + 0.5), int() truncating toward zero (spec/pipeline.md §2.4).
-        tmp_size = self.sigma * 3
-        feat_stride = self.image_size / self.heatmap_size
-        mu_f = joints[:, 0:2] / feat_stride + 0.5
-        if not (np.abs(mu_f) < _FAR).all():
-            if not np.isfinite(mu_f).all():
-                raise ValueError(f"joint coordinates must be finite to draw targets; got {joints[:, 0:2].tolist()}")
-            # Keeps the int64 cast defined; anything that far out is off the map either way.
-            mu_f = np.clip(mu_f, -_FAR, _FAR)
-        mu = mu_f.astype(np.int64)
-        ul = _trunc_int(mu - tmp_size)
-        br = _trunc_int(mu + tmp_size + 1)
-
-        outside = (ul[:, 0] >= hm_w) | (ul[:, 1] >= hm_h) | (br[:, 0] < 0) | (br[:, 1] < 0)
-        target_weight[outside] = 0
-
-        drawn = np.flatnonzero(target_weight[:, 0] > 0.5)
-        if drawn.size:
-            g = self._gaussian_patch()
-            # One slice copy per drawn joint: measured faster than a single fancy-indexed write of
-            # all patches (fewer temporary index arrays), with the original's slice bounds verbatim.
-            for j, (ux, uy), (bx, by) in zip(drawn.tolist(), ul[drawn].tolist(), br[drawn].tolist()):
-                target[j, max(0, uy):min(by, hm_h), max(0, ux):min(bx, hm_w)] = \
-                    g[max(0, -uy):min(by, hm_h) - uy, max(0, -ux):min(bx, hm_w) - ux]
-
-        return target, target_weight
+        """Heat-map targets and weights of the joints: :func:`core.codec.encode_target`."""
+        return encode_target(joints, joints_vis, self.image_size, self.heatmap_size, self.sigma,
+                             self.target_type)
 
     # ---------------------------------------------------------------------------------------------
     # options

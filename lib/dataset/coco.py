@@ -129,6 +129,7 @@ class COCODataset(JointsDataset):
         self.nms_thre = cfg.TEST.NMS_THRE
         self.image_thre = cfg.TEST.IMAGE_THRE
         self.oks_thre = cfg.TEST.OKS_THRE
+        self.soft_nms = cfg.TEST.SOFT_NMS
         self.in_vis_thre = cfg.TEST.IN_VIS_THRE
         self.bbox_file = cfg.TEST.COCO_BBOX_FILE
         self.use_gt_bbox = cfg.TEST.USE_GT_BBOX
@@ -435,7 +436,7 @@ class COCODataset(JointsDataset):
     def _oks_nms_per_image(self, preds: np.ndarray, areas: np.ndarray, scores: np.ndarray,
                            image_ids: np.ndarray) -> list[np.ndarray]:
         """Kept sample indices per image: images in order of first appearance, people in keep order."""
-        from nms.nms import oks_nms
+        from nms.nms import oks_nms, soft_oks_nms
 
         if image_ids.size == 0:
             return []
@@ -451,7 +452,10 @@ class COCODataset(JointsDataset):
             kpts_db = [
                 {"score": scores[i], "keypoints": preds[i], "area": areas[i]} for i in members.tolist()
             ]
-            keep = oks_nms(kpts_db, self.oks_thre, sigmas)
+            if self.soft_nms:
+                keep = soft_oks_nms(kpts_db, self.oks_thre, sigmas)
+            else:
+                keep = oks_nms(kpts_db, self.oks_thre, sigmas)
             # An empty keep list keeps every person, as the original.
             kept.append(members[np.asarray(keep, dtype=np.int64)] if len(keep) else members)
         return kept

@@ -375,3 +375,44 @@ def oks_nms(kpts_db: Sequence[Mapping[str, Any]], thresh: float,
         return float(oks_iou(kpts[gi], kpts[di:di + 1], areas[gi], areas[di:di + 1], sig, in_vis_thre)[0])
 
     return _oks_nms_core(order, *arrays, float(thresh), exact, _OKS_GUARD)
+
+
+def soft_oks_nms(kpts_db: Sequence[Mapping[str, Any]], thresh: float,
+                 sigmas: Optional[Sequence[float]] = None, in_vis_thre: Optional[float] = None,
+                 max_dets: int = 20) -> List[int]:
+    """Soft OKS-NMS with HRNet's semantics (``TEST.SOFT_NMS``).
+
+    Repeatedly keep the highest-scoring remaining instance and rescore every other remaining one by
+    ``score * exp(-oks**2 / thresh)`` (gaussian rescoring; nothing is dropped, only reordered),
+    until ``max_dets`` (20) are kept or none remain. Returns the kept indices in the order they were
+    kept (the rescored order). The scores in ``kpts_db`` are left unchanged. ``sigmas=None`` means
+    COCO's 17 sigmas (other joint counts must pass theirs).
+    """
+    if len(kpts_db) == 0:
+        return []
+    scores, kpts, areas = _collect(kpts_db)
+    num_joints = kpts.shape[1] // 3
+    if sigmas is None:
+        if num_joints != COCO_SIGMAS.size:
+            raise ValueError(f"soft_oks_nms needs per-joint sigmas for {num_joints} joints; the default "
+                             f"COCO sigmas cover {COCO_SIGMAS.size} joints only - pass sigmas=<array of {num_joints}>")
+        sig = COCO_SIGMAS
+    else:
+        sig = np.asarray(sigmas, dtype=np.float64)
+        if sig.shape != (num_joints,):
+            raise ValueError(f"sigmas must have shape ({num_joints},) to match the keypoints, got {sig.shape}")
+    order = scores.argsort()[::-1]
+    rescored = scores[order].astype(np.float64)
+    keep: List[int] = []
+    while order.size > 0 and len(keep) < max_dets:
+        i = int(order[0])
+        keep.append(i)
+        order = order[1:]
+        if order.size == 0:
+            break
+        oks = oks_iou(kpts[i], kpts[order], areas[i], areas[order], sig, in_vis_thre)
+        rescored = rescored[1:] * np.exp(-(oks ** 2) / thresh)
+        resort = rescored.argsort()[::-1]
+        order = order[resort]
+        rescored = rescored[resort]
+    return keep
