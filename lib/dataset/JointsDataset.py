@@ -341,8 +341,10 @@ class JointsDataset(Dataset):
 
     def joints_weight_column(self) -> np.ndarray:
         """(J, 1) float32 per-joint loss weights for ``LOSS.USE_DIFFERENT_JOINTS_WEIGHT``."""
-        # LEAD: point this at the keypoint metadata's `joint_weights` (branch i8a); all ones until then.
-        return np.ones((self.num_joints, 1), dtype=np.float32)
+        info = getattr(self, "keypoints", None)
+        if info is None:
+            return np.ones((self.num_joints, 1), dtype=np.float32)
+        return np.asarray(info.joint_weights, dtype=np.float32).reshape(-1, 1)
 
     def generate_target(self, joints: np.ndarray, joints_vis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Heat-map targets and weights of the joints: :func:`core.codec.encode_target`."""
