@@ -26,14 +26,14 @@ import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from core.config import AttrDict, dump_config, get_model_name
+from core.config import AttrDict, ConfigError, dump_config, get_model_name
 from core.function import NonFiniteLossError, amp_enabled, train, validate
 from core.loss import build_loss
 from dataset import build_dataset, build_transform
 from dataset.sampler import ShardSampler
 from models import build_pose_net
 from utils.cli import add_common_args, add_opts, config_from_args, run_cli
-from utils.checkpoint import load_model_weights, save_atomic, unwrap_model
+from utils.checkpoint import CheckpointError, load_model_weights, save_atomic, unwrap_model
 from utils.device import configure_cudnn, resolve_device
 from utils.distributed import (
     all_gather_objects,
@@ -94,6 +94,92 @@ def make_loaders(cfg: AttrDict, world_size: int, rank: int, sampler_seed: int, d
     return valid_dataset, train_loader, valid_loader, train_sampler
 
 
+def resume_file(cfg: AttrDict, final_output_dir: str) -> str | FileNotFoundError:
+    """Rank 0's choice: ``MODEL.CHECKPOINT``, else ``<output dir>/checkpoint.pth.tar`` under
+    ``TRAIN.AUTO_RESUME``, else ``""`` (a fresh run). A missing explicit file is returned as the
+    error to raise on every rank."""
+    if cfg.MODEL.CHECKPOINT:
+        if not Path(cfg.MODEL.CHECKPOINT).is_file():
+            return FileNotFoundError(f"MODEL.CHECKPOINT={cfg.MODEL.CHECKPOINT!r}: file not found")
+        return str(cfg.MODEL.CHECKPOINT)
+    auto_file = Path(final_output_dir) / "checkpoint.pth.tar"
+    return str(auto_file) if cfg.TRAIN.AUTO_RESUME and auto_file.is_file() else ""
+
+
+# Keys that may change between a run and its resumption without changing what is trained.
+RESUME_FREE_KEYS = frozenset({
+    "DATASET.ROOT", "MODEL.CHECKPOINT", "MODEL.PRETRAINED", "TRAIN.AUTO_RESUME", "TRAIN.END_EPOCH",
+    "TRAIN.CHECKPOINT_EVERY", "TRAIN.PIN_MEMORY", "TRAIN.PERSISTENT_WORKERS",
+})
+RESUME_SECTIONS = ("MODEL", "DATASET", "TRAIN", "LOSS")
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_differences(stored: dict, current: AttrDict) -> list[str]:
+    """``KEY: checkpoint X, now Y`` for each run-shaping key that both configs have and that differs."""
+    old = {k: v for k, v in _flat(stored).items() if k.split(".")[0] in RESUME_SECTIONS}
+    new = _flat(current.to_dict())
+    return [
+        f"{key}: checkpoint {old[key]!r}, now {new[key]!r}"
+        for key in sorted(old)
+        if key in new and key not in RESUME_FREE_KEYS and old[key] != new[key]
+    ]
+
+
+def load_on_every_rank(cfg: AttrDict, checkpoint_file: str, model: torch.nn.Module, is_main: bool) -> dict:
+    """Every rank reads the chosen file into the bare model; any rank's failure stops every rank.
+
+    Rank 0 also compares the stored config with the current one: auto-resume refuses on a
+    difference, an explicit ``MODEL.CHECKPOINT`` logs the differences and goes on.
+    """
+    ckpt, error = None, None
+    try:
+        ckpt = load_training_checkpoint(checkpoint_file, map_location="cpu")
+        load_model_weights(model, ckpt["state_dict"], source=checkpoint_file)
+        if is_main and isinstance(ckpt.get("config"), dict):
+            diffs = config_differences(ckpt["config"], cfg)
+            if diffs and not cfg.MODEL.CHECKPOINT:
+                error = ConfigError(
+                    f"{checkpoint_file} was written by a run with another config; auto-resume refused. Differences: "
+                    + "; ".join(diffs) + ". To proceed: choose a new OUTPUT_DIR (or rename the YAML), or set "
+                    "TRAIN.AUTO_RESUME false to start afresh in this folder (its checkpoint gets overwritten), or "
+                    f"resume anyway with MODEL.CHECKPOINT {checkpoint_file}"
+                )
+            for diff in diffs if cfg.MODEL.CHECKPOINT else []:
+                logger.warning("=> resuming with a changed config (the current value wins): %s", diff)
+    except (OSError, RuntimeError, ValueError, KeyError) as e:
+        error = e
+    errors = [(rank, e) for rank, e in enumerate(all_gather_objects(None if error is None else str(error))) if e]
+    if errors:
+        if isinstance(error, ConfigError) and len(errors) == 1:
+            raise error
+        raise CheckpointError(
+            f"cannot resume from {checkpoint_file}: " + "; ".join(f"rank {rank}: {e}" for rank, e in errors)
+        )
+    return ckpt
+
+
+def restore_rank_rng(ckpt: dict, dist_info) -> None:
+    """Each rank's own RNG states when the checkpoint has them for this world size, else rank 0's only."""
+    per_rank = ckpt.get("rng_per_rank")
+    if isinstance(per_rank, list) and len(per_rank) == dist_info.world_size:
+        restore_rng_state(per_rank[dist_info.rank])
+    elif "rng" in ckpt and dist_info.rank == 0:
+        restore_rng_state(ckpt["rng"])
+        if dist_info.enabled:
+            logger.warning("=> the checkpoint holds no RNG states for %d ranks: ranks > 0 keep their seeds",
+                           dist_info.world_size)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = config_from_args(args)
@@ -120,11 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     model.to(device)
     if cfg.TRAIN.CHANNELS_LAST:
         model.to(memory_format=torch.channels_last)
-    if dist_info.enabled:
-        if cfg.TRAIN.SYNC_BN:
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
+    if dist_info.enabled and cfg.TRAIN.SYNC_BN and device.type != "cuda":
+        raise ConfigError(
+            f"TRAIN.SYNC_BN=True needs CUDA devices (torch's SyncBatchNorm has no {device.type} kernel); "
+            "set TRAIN.SYNC_BN false to train with per-process BatchNorm on this device"
         )
     if cfg.TRAIN.AMP and not amp_enabled(cfg, device):
         logger.info("=> TRAIN.AMP with %s is for CUDA; training in float32 on %s", cfg.TRAIN.AMP_DTYPE, device)
@@ -147,15 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     # Every rank must shuffle with the same seed, or the shards overlap: rank 0 picks it.
     sampler_seed = broadcast_object(cfg.TRAIN.SEED if cfg.TRAIN.SEED >= 0 else secrets.randbelow(2**31))
     history: list[dict] = []
-    checkpoint_file = cfg.MODEL.CHECKPOINT
-    auto_file = Path(final_output_dir) / "checkpoint.pth.tar"
-    if not checkpoint_file and cfg.TRAIN.AUTO_RESUME and auto_file.is_file():
-        checkpoint_file = str(auto_file)
+    # One decision, made by rank 0 and broadcast: whether and from which file to resume.
+    checkpoint_file = broadcast_object(resume_file(cfg, final_output_dir) if is_main else None)
+    if isinstance(checkpoint_file, FileNotFoundError):
+        raise checkpoint_file
     if checkpoint_file:
-        if not Path(checkpoint_file).is_file():
-            raise FileNotFoundError(f"MODEL.CHECKPOINT={checkpoint_file!r}: file not found")
-        ckpt = load_training_checkpoint(checkpoint_file, map_location="cpu")
-        load_model_weights(unwrap_model(model), ckpt["state_dict"], source=checkpoint_file)
+        ckpt = load_on_every_rank(cfg, checkpoint_file, model, is_main)
         begin_epoch = int(ckpt["epoch"])
         best_perf = float(ckpt.get("best_perf", ckpt.get("perf", 0.0)))
         best_epoch = int(ckpt.get("best_epoch", 0))
@@ -165,8 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             scaler.load_state_dict(ckpt["scaler"])
         sampler_seed = int(ckpt.get("sampler_seed", sampler_seed))
         history = list(ckpt.get("history", []))
-        if "rng" in ckpt and dist_info.rank == 0:
-            restore_rng_state(ckpt["rng"])
+        restore_rank_rng(ckpt, dist_info)
         if writer_dict is not None:
             writer_dict["train_global_steps"] = int(ckpt.get("train_global_steps", begin_epoch))
             writer_dict["valid_global_steps"] = int(ckpt.get("valid_global_steps", begin_epoch))
@@ -178,6 +259,13 @@ def main(argv: list[str] | None = None) -> int:
         logger.info(
             "=> resumed from %s: epoch %d, lr %.3g, best perf %.4f (epoch %d)",
             checkpoint_file, begin_epoch, optimizer.param_groups[0]["lr"], best_perf, best_epoch,
+        )
+
+    if dist_info.enabled:  # after loading: DDP starts from the weights every rank now holds
+        if cfg.TRAIN.SYNC_BN:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
         )
 
     valid_dataset, train_loader, valid_loader, train_sampler = make_loaders(
@@ -195,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
                 scaler=scaler, is_main=is_main,
             )
         except NonFiniteLossError as e:
-            logger.error("=> %s", e)
+            if is_main:  # every rank stops at this iteration; one message
+                logger.error("=> %s", e)
             if writer_dict is not None:
                 writer_dict["writer"].close()
             cleanup()
@@ -213,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             best_model = False
         history.append({"epoch": epoch, "lr": lr, "train_loss": stats["loss"], "train_acc": stats["acc"], "perf": perf})
 
+        rng_per_rank = all_gather_objects(capture_rng_state())  # every rank's, for an exact resume
         if is_main:
             logger.info("=> saving checkpoint to %s", final_output_dir)
             state_dict = unwrap_model(model).state_dict()
@@ -228,7 +318,9 @@ def main(argv: list[str] | None = None) -> int:
                     "optimizer": optimizer.state_dict(),
                     "lr_scheduler_last_epoch": int(lr_scheduler.last_epoch),
                     "scaler": scaler.state_dict() if scaler is not None else {},
-                    "rng": capture_rng_state(),
+                    "rng": rng_per_rank[0],
+                    "rng_per_rank": rng_per_rank,
+                    "config": cfg.to_dict(),
                     "sampler_seed": int(sampler_seed),
                     "train_global_steps": writer_dict["train_global_steps"] if writer_dict else epoch + 1,
                     "valid_global_steps": writer_dict["valid_global_steps"] if writer_dict else epoch + 1,

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -22,7 +23,7 @@ from core.config import AttrDict, get_model_name
 from core.evaluate import accuracy
 from core.codec import flip_back_and_shift
 from core.inference import get_final_preds, get_max_preds
-from utils.distributed import all_gather_objects, broadcast_object
+from utils.distributed import all_gather_objects, broadcast_object, is_dist
 from utils.vis import save_debug_images, save_debug_images_test
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,40 @@ class AverageMeter:
 
 class NonFiniteLossError(FloatingPointError):
     """Raised when the training loss becomes NaN or infinite."""
+
+
+def _nonfinite_losses(loss_value: float) -> dict[int, float]:
+    """``{rank: loss}`` for every rank whose loss is NaN/Inf (one process: rank 0 only).
+
+    Under DDP this is one small all-reduce per iteration, so that all ranks stop at the same
+    iteration, before ``backward()`` (whose gradient all-reduce would otherwise wait forever).
+    """
+    if not is_dist():
+        return {} if math.isfinite(loss_value) else {0: loss_value}
+    values = torch.zeros(dist.get_world_size(), dtype=torch.float64, device=_reduce_device())
+    values[dist.get_rank()] = loss_value
+    dist.all_reduce(values)
+    return {r: float(v) for r, v in enumerate(values.tolist()) if not math.isfinite(v)}
+
+
+def _reduce_device() -> torch.device:
+    """Where collective tensors live: NCCL reduces CUDA tensors only, gloo CPU ones."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _all_reduce_meters(*meters: "AverageMeter") -> None:
+    """Replace each meter's sum/count/avg with the totals over all ranks (no-op in one process)."""
+    if not is_dist():
+        return
+    totals = torch.tensor([x for m in meters for x in (m.sum, float(m.count))], dtype=torch.float64,
+                          device=_reduce_device())
+    dist.all_reduce(totals)
+    totals = totals.cpu()
+    for k, meter in enumerate(meters):
+        meter.sum, meter.count = float(totals[2 * k]), int(totals[2 * k + 1])
+        meter.avg = meter.sum / meter.count if meter.count else 0.0
 
 
 def _device_of(model: torch.nn.Module) -> torch.device:
@@ -124,11 +159,13 @@ def _train(
             output = model(inputs)
         loss = criterion(output.float(), target, target_weight)
         loss_value = loss.item()
-        if not math.isfinite(loss_value):
+        bad = _nonfinite_losses(loss_value)  # under DDP every rank learns every rank's loss
+        if bad:
             progress.close()
+            where = "" if not is_dist() else " on rank " + ", ".join(str(r) for r in bad)
             raise NonFiniteLossError(
-                f"training loss is {loss_value} at epoch {epoch}, iteration {i}/{num_batches}; stopping. "
-                f"The last good checkpoint in {output_dir} is kept unchanged."
+                f"training loss is {bad[next(iter(bad))]} at epoch {epoch}, iteration {i}/{num_batches}{where}; "
+                f"stopping. The last good checkpoint in {output_dir} is kept unchanged."
             )
 
         optimizer.zero_grad(set_to_none=True)
@@ -169,6 +206,7 @@ def _train(
             prefix = os.path.join(output_dir, f"train_{i}")
             save_debug_images(config, inputs.float().cpu(), meta, target.cpu(), pred * 4, output.detach().float().cpu(), prefix)
     progress.close()
+    _all_reduce_meters(losses, acc)  # the epoch's figures over every rank's samples
 
     if writer_dict is not None and is_main:
         writer = writer_dict["writer"]
@@ -289,6 +327,7 @@ def _validate(
             prefix = os.path.join(output_dir, f"val_{i}")
             save_debug_images(config, inputs.float().cpu(), meta, target.cpu(), pred * 4, output.cpu(), prefix)
     progress.close()
+    _all_reduce_meters(losses, acc)  # logged/TensorBoard loss and accuracy over every rank's samples
 
     shards = all_gather_objects((indices[:idx], local_preds[:idx], local_boxes[:idx], image_path, filenames, imgnums))
     perf = 0.0

@@ -106,9 +106,21 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _numpy_scalar_globals() -> list[Any]:
-    """What unpickling NumPy float scalars needs (the original stored ``perf`` as np.float64)."""
+    """What unpickling NumPy float scalars needs (the original stored ``perf`` as np.float64).
+
+    The scalar constructor is allowed under both of its pickled names: ``numpy.core.multiarray.scalar``
+    (files written with NumPy 1.x, as users of the original have them) and
+    ``numpy._core.multiarray.scalar`` (NumPy 2); nothing else is added.
+    """
     core = np._core if hasattr(np, "_core") else np.core  # NumPy 2 renamed the module
-    return [core.multiarray.scalar, np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.float32))]
+    scalar = core.multiarray.scalar
+    return [
+        (scalar, "numpy.core.multiarray.scalar"),
+        (scalar, "numpy._core.multiarray.scalar"),
+        np.dtype,
+        type(np.dtype(np.float64)),
+        type(np.dtype(np.float32)),
+    ]
 
 
 def load_checkpoint(path: PathLike, map_location: MapLocation = "cpu", allow_numpy_scalars: bool = False) -> Any:
