@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import os
+import reprlib
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -39,6 +41,7 @@ __all__ = [
     "update_config",
     "update_config_from_list",
     "update_dir",
+    "validate_config",
 ]
 
 
@@ -72,6 +75,11 @@ class AttrDict(dict):
             value = AttrDict(value)
         super().__setitem__(key, value)
 
+    def __reduce__(self):
+        # pickle as (class, plain dict, frozen flag): the default protocol would call
+        # __setitem__ before _frozen exists (spawn-started DataLoader workers pickle the config)
+        return (_rebuild_attrdict, (dict(self), self._frozen))
+
     def __deepcopy__(self, memo: dict) -> "AttrDict":
         return AttrDict({k: copy.deepcopy(v, memo) for k, v in self.items()})
 
@@ -102,6 +110,23 @@ class AttrDict(dict):
             return v
 
         return plain(self)
+
+
+def _rebuild_attrdict(items: dict, frozen: bool) -> AttrDict:
+    return AttrDict(items).freeze(frozen)
+
+
+# Values in error messages are shortened: a small YAML with nested aliases can expand to megabytes.
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = 6
+_SHORT.maxlevel = 3
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to a bounded length (at most a few hundred characters)."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 # The five networks; also the whitelist of get_model_name.
@@ -340,7 +365,7 @@ def _check_value(source: str, dotted: str, default: Any, value: Any) -> Any:
 
     def fail(expected: str) -> ConfigError:
         return ConfigError(
-            f"{source}: {dotted} = {value!r} has type {_type_name(value)}; expected {expected}"
+            f"{source}: {dotted} = {_short(value)} has type {_type_name(value)}; expected {expected}"
         )
 
     if dotted in _OPTIONAL_LIST_KEYS:
@@ -384,7 +409,7 @@ def _check_value(source: str, dotted: str, default: Any, value: Any) -> Any:
             close = difflib.get_close_matches(value, choices, n=1, cutoff=0.0)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(
-                f"{source}: {dotted} = {value!r} is not valid; expected one of {list(choices)}{hint}"
+                f"{source}: {dotted} = {_short(value)} is not valid; expected one of {list(choices)}{hint}"
             )
         return value
     if isinstance(default, (list, tuple)):
@@ -402,14 +427,14 @@ def _merge(source: str, dst: AttrDict, src: dict, root: AttrDict, prefix: str = 
     for key, value in src.items():
         dotted = f"{prefix}{key}"
         if not isinstance(key, str) or key not in dst:
-            raise _unknown_key_error(source, dotted, root)
+            raise _unknown_key_error(source, _short(dotted) if not isinstance(key, str) else dotted, root)
         default = dst[key]
         if isinstance(default, dict):
             if value is None:  # an empty section in YAML
                 continue
             if not isinstance(value, dict):
                 raise ConfigError(
-                    f"{source}: {dotted} must be a section (mapping), got {_type_name(value)} {value!r}"
+                    f"{source}: {dotted} must be a section (mapping), got {_type_name(value)} {_short(value)}"
                 )
             _merge(source, default, value, root, dotted + ".")
         else:
@@ -436,12 +461,18 @@ def update_config(config_file: str | os.PathLike, cfg: AttrDict | None = None) -
         try:
             data = yaml.safe_load(f)
         except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from e
+            raise ConfigError(f"{path}: not valid YAML: {_bounded(str(e))}") from e
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: not a text (UTF-8) YAML file: byte {e.start} cannot be decoded") from e
     if data is None:
-        data = {}
+        raise ConfigError(f"{path}: the config file is empty; expected a YAML mapping of config keys")
     _merge(str(path), cfg, data, cfg)
     _normalise_sizes(cfg)
     return cfg
+
+
+def _bounded(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _parse_override(raw: str) -> Any:
@@ -462,7 +493,7 @@ def update_config_from_list(
     opts = list(opts or [])
     if len(opts) % 2:
         raise ConfigError(
-            f"{source}: overrides must come in KEY VALUE pairs; got {len(opts)} items: {opts}"
+            f"{source}: overrides must come in KEY VALUE pairs; got {len(opts)} items: {_short(opts)}"
         )
     for dotted, raw in zip(opts[0::2], opts[1::2]):
         node: Any = cfg
@@ -493,6 +524,81 @@ def load_config(
     if config_file is not None:
         update_config(config_file, cfg)
     update_config_from_list(list(opts), cfg)
+    return cfg
+
+
+# ----------------------------------------------------------------------------------------------
+# value checks (after merging; the entry points call this, see utils.cli.config_from_args)
+
+# key -> (lowest allowed value, what the message says is allowed)
+_AT_LEAST = {
+    "PRINT_FREQ": (1, "an int >= 1"),
+    "WORKERS": (0, "an int >= 0"),
+    "MODEL.NUM_JOINTS": (1, "an int >= 1"),
+    "TRAIN.BEGIN_EPOCH": (0, "an int >= 0"),
+    "TRAIN.BATCH_SIZE": (1, "an int >= 1"),
+    "TEST.BATCH_SIZE": (1, "an int >= 1"),
+    "TRAIN.CHECKPOINT_EVERY": (1, "an int >= 1"),
+    "TRAIN.LR": (0, "a finite number >= 0"),
+    "TRAIN.LR_FACTOR": (0, "a finite number >= 0"),
+    "TRAIN.WD": (0, "a finite number >= 0"),
+}
+_POSITIVE = {"MODEL.EXTRA.SIGMA": "a finite number > 0"}
+# The ResNet trunk halves the input five times and the three deconvolutions double it three times.
+_INPUT_MULTIPLE = 32
+_HEATMAP_STRIDE = 4
+
+
+def _leaves(node: dict, prefix: str = ""):
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _get(cfg: dict, dotted: str) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def validate_config(cfg: AttrDict, source: str = "config") -> AttrDict:
+    """Check values that merging accepts by type but that cannot work, e.g. ``PRINT_FREQ: 0``.
+
+    Raises ConfigError naming ``source``, the dotted key, its value and what is allowed. Called by
+    the entry points after the YAML and the overrides are merged.
+    """
+
+    def fail(dotted: str, value: Any, allowed: str) -> ConfigError:
+        return ConfigError(f"{source}: {dotted} = {_short(value)} is not allowed; expected {allowed}")
+
+    for dotted, value in _leaves(cfg):  # every number must be finite (NaN / inf never make sense)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise fail(dotted, value, "a finite number")
+        if isinstance(value, list) and any(isinstance(v, float) and not math.isfinite(v) for v in value):
+            raise fail(dotted, value, "finite numbers")
+    for dotted, (low, allowed) in _AT_LEAST.items():
+        value = _get(cfg, dotted)
+        if value < low:
+            raise fail(dotted, value, allowed)
+    for dotted, allowed in _POSITIVE.items():
+        value = _get(cfg, dotted)
+        if not value > 0:
+            raise fail(dotted, value, allowed)
+    begin, end = cfg.TRAIN.BEGIN_EPOCH, cfg.TRAIN.END_EPOCH
+    if end < begin:
+        raise fail("TRAIN.END_EPOCH", end, f"an int >= TRAIN.BEGIN_EPOCH ({begin})")
+    image_size = [int(v) for v in np.asarray(cfg.MODEL.IMAGE_SIZE).reshape(-1)]
+    if any(v <= 0 or v % _INPUT_MULTIPLE for v in image_size):
+        raise fail("MODEL.IMAGE_SIZE", image_size,
+                   f"[W, H], both positive multiples of {_INPUT_MULTIPLE} (the networks downsample by 32)")
+    heatmap_size = [int(v) for v in np.asarray(cfg.MODEL.EXTRA.HEATMAP_SIZE).reshape(-1)]
+    expected = [v // _HEATMAP_STRIDE for v in image_size]
+    if heatmap_size != expected:
+        raise fail("MODEL.EXTRA.HEATMAP_SIZE", heatmap_size,
+                   f"MODEL.IMAGE_SIZE / {_HEATMAP_STRIDE} = {expected} (the network's output size)")
     return cfg
 
 

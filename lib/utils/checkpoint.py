@@ -15,9 +15,11 @@ those) are tolerated and keep the model's current value.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import pickle
+import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -79,16 +81,41 @@ def save_atomic(obj: Any, path: PathLike) -> None:
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
+    writer = None
     try:
         with open(tmp, "wb") as f:
-            torch.save(obj, f)
+            writer = _RecordingWriter(f)
+            torch.save(obj, writer)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        cause = writer.error if writer is not None and writer.error is not None else e
+        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+            # torch reports a failed write as "[enforce fail at inline_container.cc] unexpected pos"
+            raise OSError(errno.ENOSPC, f"no space left on device while writing {path}; "
+                          f"the previous file (if any) is unchanged", str(path)) from e
         raise
     _fsync_dir(path.parent)
+
+
+class _RecordingWriter:
+    """A file wrapper for torch.save that keeps the OSError of a failed write (torch hides its errno)."""
+
+    def __init__(self, f):
+        self._f = f
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self._f.flush()
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -143,15 +170,19 @@ def load_checkpoint(path: PathLike, map_location: MapLocation = "cpu", allow_num
         with torch.serialization.safe_globals(allowed):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        reason = _weights_only_reason(str(e))
-        if "Unsupported" not in reason:  # a damaged pickle stream, not a refused Python object
-            raise CheckpointError(f"{path}: {_NOT_READABLE}: {reason}") from e
+        refused = sorted(set(re.findall(r"unsupported global:? (?:GLOBAL )?([\w.]+)", str(e), flags=re.I)))
+        if not refused:  # a damaged pickle stream, not a refused Python object
+            raise CheckpointError(f"{path}: {_NOT_READABLE}: {_weights_only_reason(str(e))}") from e
+        numpy_hint = (
+            " (The original train.py stored NumPy scalars such as 'perf' in checkpoint.pth.tar; the "
+            "model_best.pth.tar and final_state.pth.tar of such a run hold only tensors.)"
+            if all(name.startswith("numpy") for name in refused) else ""
+        )
         raise UnsafeCheckpointError(
-            f"{path}: refused by torch.load(weights_only=True): {reason}. The file stores Python objects "
-            "besides tensors and plain containers (the original train.py saved NumPy scalars such as "
-            "'perf' in checkpoint.pth.tar). Only if you trust the file, convert it once, e.g. "
-            "ckpt = torch.load(path, weights_only=False); torch.save(ckpt['state_dict'], new_path), "
-            "and load the converted file."
+            f"{path}: the file holds Python objects that safe loading (torch.load with weights_only=True) "
+            f"refuses: {', '.join(refused)}. Unpickling them could run code from the file, so it is not "
+            "loaded, however much you trust its source; only tensors, plain containers and numbers are "
+            f"accepted.{numpy_hint}"
         ) from e
     except Exception as e:  # torch.load fails on damaged files with many exception types
         raise CheckpointError(f"{path}: {_NOT_READABLE}: {type(e).__name__}: {e}") from e

@@ -5,9 +5,12 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
+import traceback
 from typing import Callable
 
-from core.config import AttrDict, ConfigError, load_config
+from core.config import AttrDict, ConfigError, load_config, validate_config
+from utils.checkpoint import CheckpointError
 
 logger = logging.getLogger(__name__)
 
@@ -60,19 +63,45 @@ def config_from_args(args: argparse.Namespace) -> AttrDict:
         flags += ["TEST.SHIFT_HEATMAP", "true"]
     if getattr(args, "coco_bbox_file", None):
         flags += ["TEST.COCO_BBOX_FILE", args.coco_bbox_file]
-    return load_config(args.cfg, flags + list(args.opts or []))
+    cfg = load_config(args.cfg, flags + list(args.opts or []))
+    return validate_config(cfg, source=str(args.cfg))
+
+
+# Errors about the user's input: one line, no traceback.
+USER_ERRORS = (ConfigError, OSError, CheckpointError)  # OSError: missing files, disk full, ...
+
+
+def _save_traceback(exc: BaseException) -> str | None:
+    """Write the traceback of ``exc`` to a new file; its path, or None when that fails too."""
+    try:
+        fd, path = tempfile.mkstemp(prefix="simmrpose-error-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        return path
+    except OSError:
+        return None
 
 
 def run_cli(main: Callable[[], int | None]) -> None:
     """Run an entry point; user errors end with one clear line instead of a traceback.
 
-    Set ``SIMMRPOSE_TRACEBACK=1`` to see the full traceback.
+    * configuration, file-system (missing file, disk full) and weight-file errors (``USER_ERRORS``): one line, exit 2;
+    * other ``ValueError``s (mostly checks of the input, but a bug can raise one too): one line,
+      exit 2, and the full traceback goes to a file whose path the message gives;
+    * anything else (a bug, CUDA out of memory, ...): Python's own traceback, exit 1.
+
+    Set ``SIMMRPOSE_TRACEBACK=1`` to see the full traceback in every case.
     """
     try:
         code = main()
-    except (ConfigError, FileNotFoundError, ValueError, RuntimeError) as e:
+    except (*USER_ERRORS, ValueError) as e:
         if os.environ.get("SIMMRPOSE_TRACEBACK"):
             raise
-        print(f"error: {e}", file=sys.stderr)
+        message = f"error: {e}"
+        if not isinstance(e, USER_ERRORS):
+            where = _save_traceback(e)
+            if where:
+                message += f"\n(traceback written to {where})"
+        print(message, file=sys.stderr)
         sys.exit(2)
     sys.exit(code or 0)
