@@ -205,6 +205,9 @@ _DEFAULTS: dict[str, Any] = {
         "NMS_THRE": 1.0,
         # --- added (defaults = original behaviour) ---
         "FIX_ACCURACY_NORM": False,  # True: normalise x by W/10 and y by H/10 in core.evaluate.accuracy
+        "AMP": False,  # autocast for the inference forward (valid/test scripts, API, demo); heatmaps decoded in float32
+        "AMP_DTYPE": "bf16",  # 'bf16' (CPU and CUDA) or 'fp16' (CUDA, and CPUs whose PyTorch runs it)
+        "CHANNELS_LAST": False,  # channels-last input and weights for inference; with AMP or this, one batched flip pass
     },
     "DEBUG": {
         "DEBUG": False,
@@ -231,6 +234,9 @@ _ADDED_KEYS = (
     "TRAIN.PERSISTENT_WORKERS",
     "TRAIN.CHECKPOINT_EVERY",
     "TEST.FIX_ACCURACY_NORM",
+    "TEST.AMP",
+    "TEST.AMP_DTYPE",
+    "TEST.CHANNELS_LAST",
 )
 
 # Integer-valued defaults that may legitimately be given as floats.
@@ -245,6 +251,7 @@ _CHOICES = {
     "DATASET.DATA_FORMAT": ("jpg", "zip"),
     "TRAIN.OPTIMIZER": ("adam", "sgd"),
     "TRAIN.AMP_DTYPE": ("bf16", "fp16"),
+    "TEST.AMP_DTYPE": ("bf16", "fp16"),
 }
 
 
