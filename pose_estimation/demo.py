@@ -45,7 +45,6 @@ import argparse
 import json
 import logging
 import os
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -56,7 +55,7 @@ import torch
 from tqdm import tqdm
 
 from core.api import PoseEstimator, read_image
-from utils.checkpoint import CheckpointMismatchError, load_model_weights
+from core.detections import PERSON, DetectionFile, PersonDetector
 from utils.cli import add_opts, run_cli
 from utils.vis import draw_skeleton
 
@@ -64,120 +63,7 @@ logger = logging.getLogger("demo")
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
-PERSON = 1  # COCO category id of 'person', also the person label of torchvision's COCO detectors
 BOX_COLOR = (200, 200, 200)
-
-
-# ------------------------------------------------------------------------------------------------
-# person boxes
-
-
-class DetectionFile:
-    """Person boxes from a COCO-format detection JSON, looked up by file name or image id."""
-
-    def __init__(self, path: str | os.PathLike, score_thr: float) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"detection file not found: {self.path}")
-        try:
-            entries = json.loads(self.path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"detection file {self.path} is not valid JSON: {e}") from None
-        if not isinstance(entries, list):
-            raise ValueError(f"detection file {self.path}: expected a JSON list of detections, got {type(entries).__name__}")
-        if not entries:
-            raise ValueError(f"detection file {self.path} is empty: it holds no detections")
-        self.by_name: dict[str, list[tuple[list[float], float]]] = defaultdict(list)
-        self.by_id: dict[int, list[tuple[list[float], float]]] = defaultdict(list)
-        kept = 0
-        for i, entry in enumerate(entries):
-            box, score, name, image_id, category = self._parse(entry, i)
-            if category != PERSON or score < score_thr:
-                continue
-            kept += 1
-            if name is not None:
-                self.by_name[name].append((box, score))
-            else:
-                self.by_id[image_id].append((box, score))
-        if not self.by_name and not self.by_id:
-            raise ValueError(
-                f"detection file {self.path}: none of its {len(entries)} detections is a person "
-                f"(category_id 1) with score >= --det-thr {score_thr:g}"
-            )
-        logger.info("=> %s: %d of %d detections are persons with score >= %g", self.path, kept, len(entries), score_thr)
-
-    def _parse(self, entry: Any, i: int) -> tuple[list[float], float, str | None, int | None, int]:
-        where = f"detection file {self.path}, entry {i}"
-        if not isinstance(entry, dict):
-            raise ValueError(f"{where}: expected an object with 'bbox' and 'image_id' or 'file_name', got {entry!r}")
-        bbox = entry.get("bbox")
-        if not (isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
-            raise ValueError(f"{where}: 'bbox' must be [x, y, w, h] (4 numbers), got {bbox!r}")
-        score = entry.get("score", 1.0)
-        category = entry.get("category_id", PERSON)
-        name = entry.get("file_name")
-        image_id = entry.get("image_id")
-        if name is not None:
-            name = Path(str(name)).name
-        elif isinstance(image_id, int) or (isinstance(image_id, str) and image_id.isdigit()):
-            image_id = int(image_id)
-        else:
-            raise ValueError(f"{where}: needs 'file_name' or an integer 'image_id', got image_id={image_id!r}")
-        return [float(v) for v in bbox], float(score), name, image_id, category
-
-    def boxes(self, file_name: str | None, image_id: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 4) boxes and (N,) scores for an image (by name, then by id) or a frame (by id)."""
-        found: list[tuple[list[float], float]] = []
-        if file_name is not None:
-            found = self.by_name.get(file_name) or self.by_name.get(Path(file_name).stem) or []
-        if not found and image_id is not None:
-            found = self.by_id.get(image_id, [])
-        if not found:
-            return np.zeros((0, 4)), np.zeros(0)
-        return np.array([b for b, _ in found]), np.array([s for _, s in found])
-
-    def matches_any(self, names: Sequence[str | None], ids: Sequence[int | None]) -> bool:
-        for name, image_id in zip(names, ids):
-            if len(self.boxes(name, image_id)[0]):
-                return True
-        return False
-
-
-class PersonDetector:
-    """A torchvision COCO detector loaded from a local weights file; returns person boxes as xywh."""
-
-    def __init__(self, name: str, weights: str | os.PathLike, device: torch.device, score_thr: float) -> None:
-        import torchvision
-
-        available = torchvision.models.list_models(module=torchvision.models.detection)
-        if name not in available:
-            raise ValueError(f"--detector {name!r}: not a torchvision detection model; expected one of {available}")
-        if not weights:
-            raise ValueError(f"--detector {name} needs --detector-weights FILE (nothing is downloaded)")
-        # No download: weights=None, weights_backbone=None, then the user's file.
-        model = torchvision.models.get_model(name, weights=None, weights_backbone=None)
-        try:
-            load_model_weights(model, weights)
-        except CheckpointMismatchError as e:
-            raise CheckpointMismatchError(f"{e}. Are these weights of torchvision's {name}?") from e
-        self.model = model.to(device).eval()
-        self.device = device
-        self.score_thr = score_thr
-        self.name = name
-
-    @torch.no_grad()
-    def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 4) person boxes ``[x, y, w, h]`` and (N,) scores for an (H, W, 3) BGR image."""
-        rgb = np.ascontiguousarray(image_bgr[:, :, ::-1])  # torchvision detectors take RGB in [0, 1]
-        tensor = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1).float().div_(255.0)
-        out = self.model([tensor])[0]
-        keep = (out["labels"] == PERSON) & (out["scores"] >= self.score_thr)
-        xyxy = out["boxes"][keep].cpu().numpy().astype(np.float64)
-        scores = out["scores"][keep].cpu().numpy().astype(np.float64)
-        xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1) if len(xyxy) else np.zeros((0, 4))
-        # A degenerate box (zero width or height) cannot be cropped; the detector rarely makes one.
-        ok = (xywh[:, 2] > 0) & (xywh[:, 3] > 0)
-        return xywh[ok], scores[ok]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import cv2
 import torch
 
-from core.function import test
+from core.function import prepare_inference_model, test
 from dataset import build_transform
 from models import build_pose_net
 from utils.checkpoint import load_model_weights
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(model_file).is_file():
         raise FileNotFoundError(f"model file not found: {model_file} (TEST.MODEL_FILE / --model-file)")
     load_model_weights(model, model_file)
-    model.to(device)
+    model = prepare_inference_model(cfg, model, device)  # TEST.CHANNELS_LAST, TEST.AMP_DTYPE checked
 
     transform = build_transform()
     width, height = (int(v) for v in cfg.MODEL.IMAGE_SIZE)

@@ -13,11 +13,10 @@ import pprint
 from pathlib import Path
 
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
-import torch
 from torch.utils.data import DataLoader
 
 from core.config import dump_config
-from core.function import validate
+from core.function import prepare_inference_model, validate
 from core.loss import JointsMSELoss
 from dataset import build_dataset, build_transform
 from dataset.sampler import ShardSampler
@@ -55,9 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         raise FileNotFoundError(f"model file not found: {model_file} (from {source})")
     logger.info("=> loading model from %s", model_file)
     load_model_weights(model, model_file)
-    model.to(device)
-    if cfg.TRAIN.CHANNELS_LAST:
-        model.to(memory_format=torch.channels_last)
+    model = prepare_inference_model(cfg, model, device)  # channels-last with TEST/TRAIN.CHANNELS_LAST
     if dist_info.is_main:
         dump_config(cfg, Path(final_output_dir) / "config_valid.yaml")
 

@@ -10,7 +10,8 @@ exactly the way validation does (``pose_estimation/valid.py`` → ``core.functio
    then ToTensor + ImageNet Normalize on the BGR pixels (§2.6), or RGB with ``DATASET.COLOR_RGB``;
 3. all people of the image go through the network in one batch, with the flip test and the
    one-column shift when ``TEST.FLIP_TEST`` / ``TEST.SHIFT_HEATMAP`` say so
-   (:func:`core.function.inference_heatmaps`, §7.3);
+   (:func:`core.function.inference_step`, the step validation runs, §7.3); ``TEST.AMP``,
+   ``TEST.AMP_DTYPE`` and ``TEST.CHANNELS_LAST`` switch its speed as there;
 4. :func:`core.inference.get_final_preds` decodes the heatmaps (arg-max, quarter offset with
    ``TEST.POST_PROCESS``, back-projection into the original image; §7.1–7.2);
 5. the person score is COCO evaluation's rescoring (§3.5 step 4): the mean of the joint scores above
@@ -45,7 +46,7 @@ import torch
 from torch import nn
 
 from core.config import AttrDict, load_config
-from core.function import inference_heatmaps
+from core.function import inference_step, prepare_inference_model
 from core.codec import udp_affine_transform
 from core.inference import get_final_preds
 from dataset import build_transform
@@ -248,9 +249,8 @@ class PoseEstimator:
     def __init__(self, cfg: AttrDict, model: nn.Module, device: torch.device | str | None = None) -> None:
         self.cfg = cfg
         self.device = _resolve(device, cfg)
-        self.model = model.to(self.device).eval()
-        if cfg.TRAIN.CHANNELS_LAST:  # as valid.py does; a pure speed switch
-            self.model.to(memory_format=torch.channels_last)
+        # As valid.py does: channels-last with TEST/TRAIN.CHANNELS_LAST, TEST.AMP_DTYPE checked.
+        self.model = prepare_inference_model(cfg, model, self.device)
         self.image_size = [int(v) for v in cfg.MODEL.IMAGE_SIZE]  # [W, H]
         self.num_joints = int(cfg.MODEL.NUM_JOINTS)
         self.keypoints = keypoint_info(cfg)
@@ -429,10 +429,8 @@ class PoseEstimator:
         if self.cfg.DATASET.COLOR_RGB:  # the dataset converts right after reading (HRNet's switch)
             img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         crops = [crop_person(img, c, s, self.image_size, self.cfg.MODEL.EXTRA.TARGET_TYPE) for c, s in zip(centers, scales)]
-        inputs = torch.stack([self._transform(crop) for crop in crops]).to(self.device)
-        if self.cfg.TRAIN.CHANNELS_LAST:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-        heatmaps = inference_heatmaps(self.cfg, self.model, inputs, self.flip_pairs).float()
+        inputs = torch.stack([self._transform(crop) for crop in crops])
+        heatmaps = inference_step(self.cfg, self.model, inputs, self.flip_pairs)
         preds, maxvals = get_final_preds(self.cfg, heatmaps.cpu().numpy(), centers, scales)
 
         keypoints = np.concatenate([preds[:, :, 0:2], maxvals], axis=2).astype(np.float32)

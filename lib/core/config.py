@@ -242,6 +242,9 @@ _DEFAULTS: dict[str, Any] = {
         "DARK": False,  # DARK decoding (blur, log, one Newton step) instead of the quarter offset
         "BLUR_KERNEL": 11,  # DARK's Gaussian blur kernel size (odd, >= 3)
         "SOFT_NMS": False,  # soft OKS-NMS (gaussian rescoring, at most 20 kept) instead of OKS-NMS
+        "AMP": False,  # autocast for the inference forward (valid/test scripts, API, demo); heatmaps decoded in float32
+        "AMP_DTYPE": "bf16",  # 'bf16' (CPU and CUDA) or 'fp16' (CUDA, and CPUs whose PyTorch runs it)
+        "CHANNELS_LAST": False,  # channels-last input and weights for inference; with AMP or this, one batched flip pass
     },
     "DEBUG": {
         "DEBUG": False,
@@ -276,6 +279,9 @@ _ADDED_KEYS = (
     "LOSS.USE_OHKM",
     "LOSS.TOPK",
     "LOSS.USE_DIFFERENT_JOINTS_WEIGHT",
+    "TEST.AMP",
+    "TEST.AMP_DTYPE",
+    "TEST.CHANNELS_LAST",
 )
 
 # Integer-valued defaults that may legitimately be given as floats.
@@ -295,6 +301,7 @@ _CHOICES = {
     "DATASET.DATA_FORMAT": ("jpg", "zip"),
     "TRAIN.OPTIMIZER": ("adam", "sgd"),
     "TRAIN.AMP_DTYPE": ("bf16", "fp16"),
+    "TEST.AMP_DTYPE": ("bf16", "fp16"),
 }
 
 

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from core.config import AttrDict, get_model_name
+from core.config import AttrDict, ConfigError, get_model_name
 from core.evaluate import accuracy
 from core.codec import flip_back_and_shift
 from core.inference import get_final_preds, get_max_preds
@@ -27,6 +27,8 @@ from utils.distributed import all_gather_objects, broadcast_object, is_dist
 from utils.vis import save_debug_images, save_debug_images_test
 
 logger = logging.getLogger(__name__)
+
+_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class AverageMeter:
@@ -215,6 +217,43 @@ def _train(
     return {"loss": losses.avg, "acc": acc.avg}
 
 
+def inference_channels_last(cfg: AttrDict) -> bool:
+    """Channels-last inference: ``TEST.CHANNELS_LAST``, or ``TRAIN.CHANNELS_LAST`` as before."""
+    return bool(cfg.TEST.CHANNELS_LAST or cfg.TRAIN.CHANNELS_LAST)
+
+
+def check_inference_amp(cfg: AttrDict, device: torch.device) -> None:
+    """Raise ConfigError naming ``TEST.AMP_DTYPE`` when ``TEST.AMP`` asks for what ``device`` cannot run."""
+    if not cfg.TEST.AMP:
+        return
+    dtype = cfg.TEST.AMP_DTYPE
+    if dtype not in _AMP_DTYPES:
+        raise ConfigError(f"TEST.AMP_DTYPE={dtype!r}; expected one of {sorted(_AMP_DTYPES)}")
+    try:
+        with torch.autocast(device_type=device.type, dtype=_AMP_DTYPES[dtype]):
+            probe = torch.nn.functional.conv2d(torch.ones(1, 1, 3, 3, device=device), torch.ones(1, 1, 1, 1, device=device))
+    except (RuntimeError, AssertionError) as e:
+        raise ConfigError(f"TEST.AMP_DTYPE={dtype!r}: autocast with {dtype} does not run on {device} ({e})") from None
+    if probe.dtype != _AMP_DTYPES[dtype]:
+        raise ConfigError(f"TEST.AMP_DTYPE={dtype!r}: autocast with {dtype} is not supported on {device}; use 'bf16'")
+
+
+def prepare_inference_model(cfg: AttrDict, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The network on ``device`` in eval mode, channels-last when asked; checks ``TEST.AMP_DTYPE``."""
+    check_inference_amp(cfg, device)
+    model = model.to(device).eval()
+    if inference_channels_last(cfg):
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def inference_autocast(cfg: AttrDict, device: torch.device):
+    """Autocast for the inference forward when ``TEST.AMP``; a no-op otherwise (float32, the original)."""
+    if cfg.TEST.AMP:
+        return torch.autocast(device_type=device.type, dtype=_AMP_DTYPES[cfg.TEST.AMP_DTYPE])
+    return nullcontext()
+
+
 @torch.no_grad()
 def inference_heatmaps(
     config: AttrDict, model: torch.nn.Module, inputs: torch.Tensor, flip_pairs: list | None
@@ -224,10 +263,16 @@ def inference_heatmaps(
     Flip test (spec §7.3): run the mirrored input, mirror the maps back and swap left/right
     joints, optionally shift one column right (``TEST.SHIFT_HEATMAP``; column 0 keeps its value,
     spec §12.17), then average with the plain output. Done on the model's device.
+    With ``TEST.AMP`` or ``TEST.CHANNELS_LAST`` the plain and mirrored crops go through the network
+    as one batch of 2N (faster); the default keeps the original's two passes.
     """
-    output = model(inputs)
-    if config.TEST.FLIP_TEST:
-        flipped = model(torch.flip(inputs, dims=[3]))
+    if config.TEST.FLIP_TEST and (config.TEST.AMP or config.TEST.CHANNELS_LAST):
+        both = model(torch.cat([inputs, torch.flip(inputs, dims=[3])]))
+        output, flipped = both[: inputs.size(0)], both[inputs.size(0) :]
+    else:
+        output = model(inputs)
+        flipped = model(torch.flip(inputs, dims=[3])) if config.TEST.FLIP_TEST else None
+    if flipped is not None:
         # UDP's pixel-centre alignment makes the mirrored maps line up exactly: no shift.
         shift = config.TEST.SHIFT_HEATMAP and config.MODEL.EXTRA.TARGET_TYPE != "udp"
         flipped = flip_back_and_shift(flipped, flip_pairs, shift)
@@ -235,10 +280,84 @@ def inference_heatmaps(
     return output
 
 
+@torch.no_grad()
+def inference_step(config: AttrDict, model: torch.nn.Module, inputs: torch.Tensor, flip_pairs: list | None) -> torch.Tensor:
+    """The batched inference step shared by validation, the API and the demo.
+
+    Moves the batch to the model's device (channels-last when :func:`inference_channels_last`), runs
+    :func:`inference_heatmaps` under :func:`inference_autocast` and returns float32 heatmaps, so the
+    decoding is float32 whatever the forward's precision.
+    """
+    device = _device_of(model)
+    inputs = inputs.to(device, non_blocking=True)
+    if inference_channels_last(config):
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    with inference_autocast(config, device):
+        output = inference_heatmaps(config, model, inputs, flip_pairs)
+    return output.float()
+
+
 def _shard_indices(loader: DataLoader) -> np.ndarray:
     """Dataset indices this process visits, in loader order (the loader must not shuffle)."""
     sampler = loader.batch_sampler.sampler if loader.batch_sampler is not None else loader.sampler
     return np.fromiter(iter(sampler), dtype=np.int64)
+
+
+def decode_batch(config: AttrDict, output_np: np.ndarray, meta: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Joints (N, J, 3) ``(x, y, maxval)`` in image pixels and boxes (N, 6) ``(c, s, area, score)``."""
+    c = meta["center"].numpy()
+    s = meta["scale"].numpy()
+    preds, maxvals = get_final_preds(config, output_np, c, s)
+    joints = np.zeros((len(c), preds.shape[1], 3), dtype=np.float32)
+    joints[:, :, 0:2] = preds[:, :, 0:2]
+    joints[:, :, 2:3] = maxvals
+    boxes = np.zeros((len(c), 6))
+    boxes[:, 0:2] = c[:, 0:2]
+    boxes[:, 2:4] = s[:, 0:2]
+    boxes[:, 4] = np.prod(s * 200, 1)
+    boxes[:, 5] = meta["score"].numpy()
+    return joints, boxes
+
+
+def gather_predictions(indices: np.ndarray, preds: np.ndarray, boxes: np.ndarray, paths: list, names: list, nums: list):
+    """Every rank's predictions, joined in dataset order: ``(preds, boxes, paths, names, nums)``."""
+    shards = all_gather_objects((indices, preds, boxes, paths, names, nums))
+    order = np.concatenate([s[0] for s in shards])
+    all_preds = np.concatenate([s[1] for s in shards])
+    all_boxes = np.concatenate([s[2] for s in shards])
+    paths = [p for s in shards for p in s[3]]
+    names = [p for s in shards for p in s[4]]
+    nums = [p for s in shards for p in s[5]]
+    if len(shards) > 1:  # restore dataset order
+        sort = np.argsort(order, kind="stable")
+        all_preds, all_boxes = all_preds[sort], all_boxes[sort]
+        paths = [paths[k] for k in sort]
+        if names:
+            names = [names[k] for k in sort]
+            nums = [nums[k] for k in sort]
+    return all_preds, all_boxes, paths, names, nums
+
+
+def _name_value_list(name_values: Any) -> list:
+    return name_values if isinstance(name_values, list) else [name_values]
+
+
+def print_results(config: AttrDict, name_values: Any) -> None:
+    """The original's results table(s) for the evaluation's name/value pairs."""
+    _, full_arch_name = get_model_name(config)
+    for name_value in _name_value_list(name_values):
+        _print_name_value(name_value, full_arch_name)
+
+
+def write_valid_tensorboard(writer_dict: dict[str, Any], loss: float, acc: float, name_values: Any) -> None:
+    """The original's validation scalars at ``valid_global_steps``, which then advances by one."""
+    writer = writer_dict["writer"]
+    step = writer_dict["valid_global_steps"]
+    writer.add_scalar("valid_loss", loss, step)
+    writer.add_scalar("valid_acc", acc, step)
+    for name_value in _name_value_list(name_values):
+        writer.add_scalars("valid", dict(name_value), step)
+    writer_dict["valid_global_steps"] = step + 1
 
 
 def validate(*args: Any, **kwargs: Any) -> float:
@@ -286,8 +405,7 @@ def _validate(
     progress = tqdm(total=num_batches, desc="Test", disable=None if is_main else True, leave=False, dynamic_ncols=True, mininterval=2.0)
     end = time.time()
     for i, (inputs, target, target_weight, meta) in enumerate(val_loader):
-        inputs = _to_device(config, inputs, device)
-        output = inference_heatmaps(config, model, inputs, flip_pairs).float()
+        output = inference_step(config, model, inputs, flip_pairs)
         target = target.to(device, non_blocking=True)
         target_weight = target_weight.to(device, non_blocking=True)
         loss = criterion(output, target, target_weight)
@@ -300,16 +418,7 @@ def _validate(
         batch_time.update(time.time() - end)
         end = time.time()
 
-        c = meta["center"].numpy()
-        s = meta["scale"].numpy()
-        score = meta["score"].numpy()
-        preds, maxvals = get_final_preds(config, output_np, c, s)
-        local_preds[idx : idx + n, :, 0:2] = preds[:, :, 0:2]
-        local_preds[idx : idx + n, :, 2:3] = maxvals
-        local_boxes[idx : idx + n, 0:2] = c[:, 0:2]
-        local_boxes[idx : idx + n, 2:4] = s[:, 0:2]
-        local_boxes[idx : idx + n, 4] = np.prod(s * 200, 1)
-        local_boxes[idx : idx + n, 5] = score
+        local_preds[idx : idx + n], local_boxes[idx : idx + n] = decode_batch(config, output_np, meta)
         image_path.extend(meta["image"])
         if config.DATASET.DATASET == "posetrack":
             filenames.extend(meta["filename"])
@@ -329,40 +438,14 @@ def _validate(
     progress.close()
     _all_reduce_meters(losses, acc)  # logged/TensorBoard loss and accuracy over every rank's samples
 
-    shards = all_gather_objects((indices[:idx], local_preds[:idx], local_boxes[:idx], image_path, filenames, imgnums))
+    gathered = gather_predictions(indices[:idx], local_preds[:idx], local_boxes[:idx], image_path, filenames, imgnums)
     perf = 0.0
     if is_main:
-        order = np.concatenate([s[0] for s in shards])
-        all_preds = np.concatenate([s[1] for s in shards])
-        all_boxes = np.concatenate([s[2] for s in shards])
-        paths = [p for s in shards for p in s[3]]
-        names = [p for s in shards for p in s[4]]
-        nums = [p for s in shards for p in s[5]]
-        if len(shards) > 1:  # restore dataset order
-            sort = np.argsort(order, kind="stable")
-            all_preds, all_boxes = all_preds[sort], all_boxes[sort]
-            paths = [paths[k] for k in sort]
-            if names:
-                names = [names[k] for k in sort]
-                nums = [nums[k] for k in sort]
+        all_preds, all_boxes, paths, names, nums = gathered
         name_values, perf = val_dataset.evaluate(config, all_preds, output_dir, all_boxes, paths, names, nums)
-        _, full_arch_name = get_model_name(config)
-        if isinstance(name_values, list):
-            for name_value in name_values:
-                _print_name_value(name_value, full_arch_name)
-        else:
-            _print_name_value(name_values, full_arch_name)
+        print_results(config, name_values)
         if writer_dict is not None:
-            writer = writer_dict["writer"]
-            step = writer_dict["valid_global_steps"]
-            writer.add_scalar("valid_loss", losses.avg, step)
-            writer.add_scalar("valid_acc", acc.avg, step)
-            if isinstance(name_values, list):
-                for name_value in name_values:
-                    writer.add_scalars("valid", dict(name_value), step)
-            else:
-                writer.add_scalars("valid", dict(name_values), step)
-            writer_dict["valid_global_steps"] = step + 1
+            write_valid_tensorboard(writer_dict, losses.avg, acc.avg, name_values)
     return float(broadcast_object(float(perf)))
 
 
@@ -380,7 +463,12 @@ def _print_name_value(name_value: "OrderedDict[str, float]", full_arch_name: str
 def test(config: AttrDict, inputs: torch.Tensor, model: torch.nn.Module, output_dir: str, idx: int) -> np.ndarray:
     """The original folder-inference helper: arg-max joints ×4 and debug pictures ``test_<idx>_*``."""
     model.eval()
-    output = model(inputs.to(_device_of(model))).float().cpu()
+    device = _device_of(model)
+    x = inputs.to(device)
+    if inference_channels_last(config):
+        x = x.contiguous(memory_format=torch.channels_last)
+    with inference_autocast(config, device):
+        output = model(x).float().cpu()
     pred, _ = get_max_preds(output.numpy())
     prefix = os.path.join(output_dir, f"test_{idx}")
     save_debug_images_test(config, inputs.cpu(), pred * 4, output, prefix)

@@ -1,0 +1,125 @@
+"""TEST.AMP / TEST.AMP_DTYPE / TEST.CHANNELS_LAST: the shared inference step, its checks, and core.detections."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.api import COCO_FLIP_PAIRS, PoseEstimator
+from core.config import ConfigError, load_config
+from core.detections import DetectionFile
+from core.function import check_inference_amp, inference_heatmaps, inference_step, prepare_inference_model
+from models import build_pose_net
+
+REPO = Path(__file__).resolve().parents[2]
+COCO_YAML = REPO / "experiments" / "coco" / "resnet50" / "256x192_d256x3_adam_lr1e-3.yaml"
+SMALL = [
+    "MODEL.NAME", "mrheat1_pose_resnet", "MODEL.EXTRA.NUM_LAYERS", "18",
+    "MODEL.EXTRA.NUM_DECONV_FILTERS", "[32,32,32]",
+    "MODEL.IMAGE_SIZE", "[48,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[12,16]",
+    "GPUS", "cpu", "WORKERS", "0", "TEST.FLIP_TEST", "True",
+]
+
+
+def _cfg(*opts: str):
+    cfg = load_config(COCO_YAML, SMALL + list(opts))
+    cfg.freeze()
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def net_and_inputs():
+    torch.manual_seed(0)
+    model = build_pose_net(_cfg(), is_train=False).eval()
+    return model, torch.randn(3, 3, 64, 48)
+
+
+def test_default_step_is_the_original_two_pass_float32(net_and_inputs) -> None:
+    model, inputs = net_and_inputs
+    cfg = _cfg()
+    out = inference_step(cfg, model, inputs, COCO_FLIP_PAIRS)
+    with torch.no_grad():
+        ref = (model(inputs) + _flipped_back(cfg, model, inputs)) * 0.5
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    torch.testing.assert_close(out, inference_heatmaps(cfg, model, inputs, COCO_FLIP_PAIRS), rtol=0, atol=0)
+
+
+def _flipped_back(cfg, model, inputs):
+    from utils.transforms import flip_back_torch
+
+    flipped = flip_back_torch(model(torch.flip(inputs, dims=[3])), COCO_FLIP_PAIRS)
+    shifted = flipped.clone()
+    shifted[:, :, :, 1:] = flipped[:, :, :, :-1]
+    return shifted
+
+
+@pytest.mark.parametrize(
+    "opts, atol",
+    [
+        (["TEST.CHANNELS_LAST", "True"], 1e-5),  # one batched flip pass, float32
+        (["TEST.AMP", "True", "TEST.AMP_DTYPE", "bf16"], 0.05),
+        (["TEST.AMP", "True", "TEST.AMP_DTYPE", "fp16", "TEST.CHANNELS_LAST", "True"], 0.01),
+    ],
+)
+def test_fast_switches_stay_close_to_float32(net_and_inputs, opts, atol) -> None:
+    model, inputs = net_and_inputs
+    ref = inference_step(_cfg(), model, inputs, COCO_FLIP_PAIRS)
+    cfg = _cfg(*opts)
+    fast_model = prepare_inference_model(cfg, model, torch.device("cpu"))
+    try:
+        out = inference_step(cfg, fast_model, inputs, COCO_FLIP_PAIRS)
+    finally:
+        model.to(memory_format=torch.contiguous_format)
+    assert out.dtype == torch.float32  # decoding always reads float32 maps
+    scale = ref.abs().max().item()
+    assert (out - ref).abs().max().item() <= atol * scale
+    assert (out - ref).abs().max().item() > 0 or opts[0] == "TEST.CHANNELS_LAST"
+
+
+def test_bad_dtype_and_unsupported_device_name_the_key(monkeypatch) -> None:
+    with pytest.raises(ConfigError, match="TEST.AMP_DTYPE"):
+        load_config(COCO_YAML, SMALL + ["TEST.AMP_DTYPE", "fp32"])
+    cfg = _cfg("TEST.AMP", "True", "TEST.AMP_DTYPE", "fp16")
+    check_inference_amp(cfg, torch.device("cpu"))  # PyTorch >= 2.x runs fp16 autocast on the CPU
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("fp16 autocast is not supported here")
+
+    monkeypatch.setattr(torch, "autocast", refuse)
+    with pytest.raises(ConfigError, match=r"TEST.AMP_DTYPE='fp16'.*cpu"):
+        check_inference_amp(cfg, torch.device("cpu"))
+
+
+def test_api_uses_the_switches(net_and_inputs, tmp_path: Path) -> None:
+    model, _ = net_and_inputs
+    ckpt = tmp_path / "w.pth"
+    torch.save(model.state_dict(), ckpt)
+    img = (torch.rand(80, 60, 3) * 255).to(torch.uint8).numpy()
+    plain = PoseEstimator.from_config(COCO_YAML, ckpt, opts=SMALL).predict(img)[0]
+    fast_est = PoseEstimator.from_config(COCO_YAML, ckpt, opts=SMALL + ["TEST.AMP", "True", "TEST.CHANNELS_LAST", "True"])
+    assert fast_est.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    fast = fast_est.predict(img)[0]
+    assert fast["keypoints"].dtype == plain["keypoints"].dtype
+    assert fast["score"] == pytest.approx(plain["score"], rel=0.05)
+    with pytest.raises(ConfigError, match="TEST.AMP_DTYPE"):
+        PoseEstimator.from_config(COCO_YAML, ckpt, opts=SMALL + ["TEST.AMP", "True", "TEST.AMP_DTYPE", "int8"])
+
+
+def test_detection_file_lives_in_lib_and_demo_reuses_it(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(REPO / "pose_estimation"))
+    import demo
+
+    assert demo.DetectionFile is DetectionFile
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps([
+        {"image_id": 785, "category_id": 1, "bbox": [1, 2, 30, 40], "score": 0.9},
+        {"image_id": 785, "category_id": 1, "bbox": [5, 5, 10, 10], "score": 0.2},
+        {"image_id": 785, "category_id": 3, "bbox": [0, 0, 5, 5], "score": 0.99},
+    ]))
+    boxes, scores = DetectionFile(path, score_thr=0.5).boxes("000000000785.jpg", 785)
+    assert boxes.tolist() == [[1.0, 2.0, 30.0, 40.0]] and scores.tolist() == [0.9]
