@@ -12,7 +12,7 @@ target, target weight and meta values as the original code, bit for bit
 * transforms all joints with one stacked ``np.matmul`` (the same BLAS ``gemv`` kernel as the
   original's per-joint ``np.dot``, checked once per process, with the per-joint loop as fallback);
 * computes the patch bounds and weights of all joints at once and copies a gaussian patch that is
-  computed once per sigma (the original rebuilt it with ``np.arange`` / ``np.exp`` for every joint);
+  computed once per sigma, both in ``core.codec.encode_target`` (the original rebuilt it with ``np.arange`` / ``np.exp`` for every joint);
 * replaces torchvision's ``ToTensor`` + ``Normalize`` (when the transform is exactly that) by a
   per-channel 256-entry lookup table obtained by running the transform itself on every byte
   value, so the float32 values cannot differ.
