@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -64,6 +65,7 @@ logger = logging.getLogger("demo")
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+MAX_BOX_COORD = 1e5  # px; a detection box beyond this is a broken file, not a photo
 PERSON = 1  # COCO category id of 'person', also the person label of torchvision's COCO detectors
 BOX_COLOR = (200, 200, 200)
 
@@ -113,7 +115,11 @@ class DetectionFile:
         bbox = entry.get("bbox")
         if not (isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
             raise ValueError(f"{where}: 'bbox' must be [x, y, w, h] (4 numbers), got {bbox!r}")
+        if not all(math.isfinite(v) and abs(v) <= MAX_BOX_COORD for v in bbox):
+            raise ValueError(f"{where}: 'bbox' must hold finite numbers of at most {MAX_BOX_COORD:g} px, got {bbox!r}")
         score = entry.get("score", 1.0)
+        if not (isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)):
+            raise ValueError(f"{where}: 'score' must be a finite number, got {score!r}")
         category = entry.get("category_id", PERSON)
         name = entry.get("file_name")
         image_id = entry.get("image_id")
@@ -271,7 +277,8 @@ class Demo:
             raise ValueError(f"{where}: {e} (boxes from {source})") from None
         return draw_people(image, people, self.kpt_thr), to_results(people, image_id, file_name)
 
-    def run_images(self, paths: list[Path], output_dir: Path, show_progress: bool) -> list[dict[str, Any]]:
+    def run_images(self, paths: list[Path], output_dir: Path, show_progress: bool, skip_unreadable: bool = False
+                   ) -> list[dict[str, Any]]:
         ids = [image_id_of(p, i) for i, p in enumerate(paths)]
         # Detections refer to an image by name, or by id only when the file stem is a number.
         match_ids = [int(p.stem) if p.stem.isdigit() else None for p in paths]
@@ -287,7 +294,13 @@ class Demo:
         results: list[dict[str, Any]] = []
         jobs = list(zip(paths, ids, match_ids, outs))
         for path, image_id, match_id, out in tqdm(jobs, desc="images", unit="img", disable=not show_progress):
-            image = read_image(path)
+            try:
+                image = read_image(path)
+            except ValueError as e:
+                if not skip_unreadable:
+                    raise
+                logger.warning("=> skipped %s: %s", path, e)  # one bad file in a folder does not stop the rest
+                continue
             drawn, entries = self.frame(image, path.name, image_id, match_id, str(path))
             if not cv2.imwrite(str(out), drawn):
                 raise ValueError(f"cannot write {out}")
@@ -393,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _same_file(output_dir, source):
             raise ValueError(f"--output-dir {output_dir} is the input folder; choose another (inputs are never modified)")
         output_dir.mkdir(parents=True, exist_ok=True)
-        results = demo.run_images(paths, output_dir, show_progress=True)
+        results = demo.run_images(paths, output_dir, show_progress=True, skip_unreadable=True)
         written = f"{len(paths)} pictures in {output_dir}"
     elif source.suffix.lower() in VIDEO_EXTS:
         output_dir.mkdir(parents=True, exist_ok=True)

@@ -92,9 +92,9 @@ def test_run_cli_other_value_errors_keep_their_traceback_in_a_file(capsys):
     with pytest.raises(SystemExit) as info:
         run_cli(_fail_with(ValueError("operands could not be broadcast")))
     assert info.value.code == 2
-    first, second = capsys.readouterr().err.splitlines()
-    assert first == "error: operands could not be broadcast"
-    where = Path(second.removeprefix("(traceback written to ").removesuffix(")"))
+    first, last = capsys.readouterr().err.splitlines()
+    assert last == "error: operands could not be broadcast"
+    where = Path(first.removeprefix("(traceback written to ").removesuffix(")"))
     text = where.read_text()
     where.unlink()
     assert text.startswith("Traceback") and "in main" in text and "ValueError: operands" in text
