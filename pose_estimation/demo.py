@@ -159,7 +159,8 @@ class Demo:
             raise ValueError(f"{where}: {e} (boxes from {source})") from None
         return draw_people(image, people, self.kpt_thr, self.estimator.keypoints), to_results(people, image_id, file_name)
 
-    def run_images(self, paths: list[Path], output_dir: Path, show_progress: bool) -> list[dict[str, Any]]:
+    def run_images(self, paths: list[Path], output_dir: Path, show_progress: bool, skip_unreadable: bool = False
+                   ) -> list[dict[str, Any]]:
         ids = [image_id_of(p, i) for i, p in enumerate(paths)]
         # Detections refer to an image by name, or by id only when the file stem is a number.
         match_ids = [int(p.stem) if p.stem.isdigit() else None for p in paths]
@@ -175,7 +176,13 @@ class Demo:
         results: list[dict[str, Any]] = []
         jobs = list(zip(paths, ids, match_ids, outs))
         for path, image_id, match_id, out in tqdm(jobs, desc="images", unit="img", disable=not show_progress):
-            image = read_image(path)
+            try:
+                image = read_image(path)
+            except ValueError as e:
+                if not skip_unreadable:
+                    raise
+                logger.warning("=> skipped %s: %s", path, e)  # one bad file in a folder does not stop the rest
+                continue
             drawn, entries = self.frame(image, path.name, image_id, match_id, str(path))
             if not cv2.imwrite(str(out), drawn):
                 raise ValueError(f"cannot write {out}")
@@ -281,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _same_file(output_dir, source):
             raise ValueError(f"--output-dir {output_dir} is the input folder; choose another (inputs are never modified)")
         output_dir.mkdir(parents=True, exist_ok=True)
-        results = demo.run_images(paths, output_dir, show_progress=True)
+        results = demo.run_images(paths, output_dir, show_progress=True, skip_unreadable=True)
         written = f"{len(paths)} pictures in {output_dir}"
     elif source.suffix.lower() in VIDEO_EXTS:
         output_dir.mkdir(parents=True, exist_ok=True)

@@ -244,3 +244,33 @@ def test_script_checks_arguments_and_ends_with_one_error_line(ckpt: Path, tmp_pa
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == f"error: detection file {empty} is empty: it holds no detections"
+
+
+def test_huge_box_and_nan_score_are_clear_errors(ckpt: Path, tmp_path: Path) -> None:
+    image = tmp_path / "figure.png"
+    cv2.imwrite(str(image), figure())
+    out = tmp_path / "out"
+    huge = tmp_path / "huge.json"
+    huge.write_text(json.dumps([{"file_name": "figure.png", "category_id": 1, "bbox": [0, 0, 1e12, 1e12], "score": 1}]))
+    with pytest.raises(ValueError, match=r"detection file .*huge.json, entry 0: 'bbox' must hold finite numbers"):
+        run(ckpt, "--input", str(image), "--output-dir", str(out), "--det-file", str(huge))
+    nan = tmp_path / "nan.json"
+    nan.write_text(json.dumps([{"file_name": "figure.png", "category_id": 1, "bbox": [0, 0, 40, 40], "score": float("nan")}]))
+    with pytest.raises(ValueError, match=r"detection file .*nan.json, entry 0: 'score' must be a finite number, got nan"):
+        run(ckpt, "--input", str(image), "--output-dir", str(out), "--det-file", str(nan))
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_folder_with_an_unreadable_file_skips_it_with_a_warning(ckpt: Path, tmp_path: Path, caplog) -> None:
+    inputs = tmp_path / "photos"
+    inputs.mkdir()
+    cv2.imwrite(str(inputs / "a.png"), figure())
+    (inputs / "b.jpg").write_bytes(b"\x00not a jpeg")
+    cv2.imwrite(str(inputs / "c.png"), figure(shift=10))
+    out = tmp_path / "out"
+    with caplog.at_level("WARNING"):
+        assert run(ckpt, "--input", str(inputs), "--output-dir", str(out), "--no-flip") == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(w.startswith(f"=> skipped {inputs / 'b.jpg'}") for w in warnings), warnings
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png", "keypoints_photos_results.json"]
+    assert sorted({r["file_name"] for r in load_results(out, "photos")}) == ["a.png", "c.png"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, run_python
+from conftest import REPO, run_python, write_tiny_yaml
 
 COCO_YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 MPII_YAML = REPO / "experiments/mpii/resnet50/256x256_d256x3_adam_lr1e-3.yaml"
@@ -149,3 +149,16 @@ def test_train_script_trains_and_validates_on_the_shared_coco_sample(coco_root, 
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Epoch: [0][0/1]" in proc.stderr and "| Arch | AP |" in proc.stderr
     assert (tmp_path / "out/coco/pose_resnet_18/res18_128x96_quickstart/final_state.pth.tar").is_file()
+
+
+def test_missing_best_model_message_points_to_final_state(tmp_path):
+    # a run whose AP never rose above 0 leaves final_state.pth.tar but (as in the original) no model_best
+    cfg = write_tiny_yaml(tmp_path / "tiny.yaml", tmp_path / "data", tmp_path)
+    run_dir = tmp_path / "output" / "coco" / "pose_resnet_18" / "tiny"
+    run_dir.mkdir(parents=True)
+    torch.save({"w": torch.zeros(1)}, run_dir / "final_state.pth.tar")
+    proc = run_python(["pose_estimation/valid.py", "--cfg", cfg], timeout=120)
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: model file not found: {run_dir / 'model_best.pth.tar'}")
+    assert "never improved its validation AP above 0" in last and f"--model-file {run_dir / 'final_state.pth.tar'}" in last

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -145,11 +146,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (links and relative paths included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return Path(a).resolve() == Path(b).resolve()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
     if not Path(args.cfg).is_file():
         raise FileNotFoundError(f"config file not found: {args.cfg}")
+    for flag, given in (("--model-file", args.model_file), ("--cfg", args.cfg)):
+        if _same_file(given, args.output):
+            raise FileExistsError(f"--output {args.output} is the {flag} file; refusing to overwrite it "
+                             "(choose another output path)")
     cfg = load_config(args.cfg, args.opts)
     model = build_pose_net(cfg, is_train=False)
     load_model_weights(model, args.model_file)

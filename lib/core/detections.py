@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = ["PERSON", "DetectionFile", "PersonDetector"]
 
 logger = logging.getLogger(__name__)
 
+MAX_BOX_COORD = 1e5  # px; a detection box beyond this is a broken file, not a photo
 PERSON = 1  # COCO category id of 'person', also the person label of torchvision's COCO detectors
 
 
@@ -68,7 +70,11 @@ class DetectionFile:
         bbox = entry.get("bbox")
         if not (isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
             raise ValueError(f"{where}: 'bbox' must be [x, y, w, h] (4 numbers), got {bbox!r}")
+        if not all(math.isfinite(v) and abs(v) <= MAX_BOX_COORD for v in bbox):
+            raise ValueError(f"{where}: 'bbox' must hold finite numbers of at most {MAX_BOX_COORD:g} px, got {bbox!r}")
         score = entry.get("score", 1.0)
+        if not (isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)):
+            raise ValueError(f"{where}: 'score' must be a finite number, got {score!r}")
         category = entry.get("category_id", PERSON)
         name = entry.get("file_name")
         image_id = entry.get("image_id")

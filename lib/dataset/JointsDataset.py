@@ -39,6 +39,32 @@ from utils.transforms import affine_transform, fliplr_joints, get_affine_transfo
 
 logger = logging.getLogger(__name__)
 
+# Files already reported as truncated JPEGs (one warning per file and process).
+_TRUNCATED_SEEN: set = set()
+
+
+def _warn_if_truncated_jpeg(image_file: str) -> None:
+    """Warn, naming the file, when a JPEG lacks its end-of-image marker.
+
+    libjpeg decodes such a file anyway (the missing rows come out grey) and prints only "Premature
+    end of JPEG file" without a name. A warning, not an error: the original trains on whatever the
+    decoder returns, so the default run does not change.
+    """
+    if image_file in _TRUNCATED_SEEN:
+        return
+    try:
+        with open(image_file, "rb") as f:
+            head = f.read(2)
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - 64, 0))
+            tail = f.read()
+    except OSError:
+        return
+    if head == b"\xff\xd8" and b"\xff\xd9" not in tail:
+        _TRUNCATED_SEEN.add(image_file)
+        logger.warning("=> %s: truncated JPEG (no end-of-image marker); the missing part is decoded as grey",
+                       image_file)
+
 __all__ = ["JointsDataset", "IMREAD_FLAGS", "is_standard_transform"]
 
 # Colour, 8 bit, EXIF orientation not applied: the frame the annotations use (spec/pipeline.md §2.2).
@@ -260,6 +286,8 @@ class JointsDataset(Dataset):
         if data_numpy is None:
             logger.error("=> fail to read %s", image_file)
             raise ValueError(f"fail to read {image_file}: OpenCV cannot decode it as an image")
+        if self.data_format != "zip":
+            _warn_if_truncated_jpeg(image_file)
         return data_numpy
 
     def __getitem__(self, idx: int):

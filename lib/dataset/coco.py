@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import pickle
 from collections import OrderedDict
@@ -114,6 +115,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _check_finite_keypoints(ann_file: str, annotations: list) -> None:
+    """NaN / Infinity in annotation keypoints or boxes (JSON readers accept them) would move the AP silently."""
+    bad = [ann.get("id") for ann in annotations
+           if not all(map(math.isfinite, ann.get("keypoints", ()))) or not all(map(math.isfinite, ann.get("bbox", ())))]
+    if bad:
+        shown = ", ".join(str(i) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        raise ValueError(f"COCO annotation file {ann_file}: {len(bad)} annotation(s) have non-finite (NaN/Infinity) "
+                         f"keypoints or bbox; annotation id(s) {shown}")
+
+
 class COCODataset(JointsDataset):
     """COCO keypoints; ``db`` records as in spec/pipeline.md §2.1 and §3.2 / §3.4.
 
@@ -168,6 +179,10 @@ class COCODataset(JointsDataset):
             self.db = self.select_data(self.db)
 
         logger.info("=> load %d samples", len(self.db))
+        if not self.db:
+            source = self.bbox_file if not (self.use_gt_bbox or is_train) else self._get_ann_file_keypoint()
+            raise ValueError(f"{source}: 0 samples for DATASET {'TRAIN_SET' if is_train else 'TEST_SET'} "
+                             f"{image_set!r}: no person with at least one labelled keypoint")
 
     # ---------------------------------------------------------------------------------------------
     # files
@@ -202,9 +217,18 @@ class COCODataset(JointsDataset):
         if not os.path.isfile(ann_file):
             raise FileNotFoundError(f"COCO annotation file not found: {ann_file}")
         try:
-            return COCO(ann_file)
+            coco = COCO(ann_file)
         except json.JSONDecodeError as e:
             raise ValueError(f"COCO annotation file is not valid JSON: {ann_file} ({e})") from e
+        except AssertionError as e:  # pycocotools asserts a dict top level
+            raise ValueError(f"COCO annotation file {ann_file}: the top level must be a JSON object with "
+                             "'images', 'annotations' and 'categories'; got another JSON value") from e
+        missing = [key for key in ("images", "categories") if key not in coco.dataset]
+        if missing:
+            raise ValueError(f"COCO annotation file {ann_file}: no {' or '.join(repr(k) for k in missing)} "
+                             "list; expected a COCO keypoints file with 'images', 'annotations' and 'categories'")
+        _check_finite_keypoints(ann_file, coco.dataset.get("annotations", []))
+        return coco
 
     def _load_image_set_index(self) -> list[int]:
         return self.coco.getImgIds()
@@ -344,7 +368,11 @@ class COCODataset(JointsDataset):
                 raise ValueError(
                     f"COCO detection file {path}: entry {i} is not "
                     f"{{image_id, category_id, bbox: [x, y, w, h], score}} with numbers: {shown}")
-        return all_boxes
+        finite = [det for det in all_boxes if math.isfinite(det["score"]) and all(map(math.isfinite, det["bbox"]))]
+        if len(finite) < len(all_boxes):
+            logger.warning("=> COCO detection file %s: dropped %d of %d entries whose score or bbox is NaN/Infinity",
+                           path, len(all_boxes) - len(finite), len(all_boxes))
+        return finite
 
     def _load_coco_person_detection_results(self) -> list[dict]:
         all_boxes = self._read_detections()
@@ -371,6 +399,12 @@ class COCODataset(JointsDataset):
                 "joints_3d_vis": np.ones((self.num_joints, 3), dtype=np.float64),
             })
 
+        unknown = sorted({det["image_id"] for det in all_boxes if det["category_id"] == 1
+                          and det["score"] >= self.image_thre and det["image_id"] not in self.coco.imgs})
+        if unknown:
+            shown = ", ".join(str(i) for i in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+            raise ValueError(f"COCO detection file {self.bbox_file}: {len(unknown)} image_id(s) are not in "
+                             f"{self._get_ann_file_keypoint()}: {shown}")
         logger.info("=> Total boxes after filter low score@%s: %d", self.image_thre, num_boxes)
         if num_boxes == 0:
             raise ValueError(

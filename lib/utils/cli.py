@@ -86,8 +86,8 @@ def run_cli(main: Callable[[], int | None]) -> None:
     """Run an entry point; user errors end with one clear line instead of a traceback.
 
     * configuration, file-system (missing file, disk full) and weight-file errors (``USER_ERRORS``): one line, exit 2;
-    * other ``ValueError``s (mostly checks of the input, but a bug can raise one too): one line,
-      exit 2, and the full traceback goes to a file whose path the message gives;
+    * other ``ValueError``s (mostly checks of the input, but a bug can raise one too): the same
+      ``error:`` last line, exit 2, after a line giving the file that holds the full traceback;
     * anything else (a bug, CUDA out of memory, ...): Python's own traceback, exit 1.
 
     Set ``SIMMRPOSE_TRACEBACK=1`` to see the full traceback in every case.
@@ -97,11 +97,10 @@ def run_cli(main: Callable[[], int | None]) -> None:
     except (*USER_ERRORS, ValueError) as e:
         if os.environ.get("SIMMRPOSE_TRACEBACK"):
             raise
-        message = f"error: {e}"
         if not isinstance(e, USER_ERRORS):
             where = _save_traceback(e)
-            if where:
-                message += f"\n(traceback written to {where})"
-        print(message, file=sys.stderr)
+            if where:  # before the error, which stays the last line
+                print(f"(traceback written to {where})", file=sys.stderr)
+        print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     sys.exit(code or 0)

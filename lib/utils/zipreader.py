@@ -1,6 +1,6 @@
 """Read images stored inside zip archives (``DATASET.DATA_FORMAT: zip``), spec/pipeline.md §2.2 step 3, §10.4.
 
-A zip path has the form ``<archive>.zip@/<member>``: the part before ``@`` is the archive file, the
+A zip path has the form ``<archive>.zip@/<member>``: the part before ``.zip@``'s ``@`` is the archive file, the
 part after the two characters ``@/`` is the member name inside it (dataset images sit at the archive
 root, e.g. ``data/coco/images/val2017.zip@/000000000139.jpg``).
 
@@ -29,7 +29,10 @@ def split_zip_path(path: str) -> tuple[str, str]:
     Raises ValueError when the path has no ``@`` (not a zip path).
     """
     path = os.fspath(path)
-    pos_at = path.find("@")
+    # Split at the archive's '.zip@', so that an '@' elsewhere in DATASET.ROOT stays in the folder name
+    # (the original split at the first '@'); other archive names fall back to the first '@'.
+    pos_zip = path.find(".zip@")
+    pos_at = pos_zip + len(".zip") if pos_zip >= 0 else path.find("@")
     if pos_at < 0:
         raise ValueError(f"not a zip image path (expected '<archive>.zip@/<member>'): {path!r}")
     # The member starts two characters after '@' (skipping the '/'), as in the original reader.

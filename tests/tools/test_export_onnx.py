@@ -110,3 +110,22 @@ def test_cli_mismatched_checkpoint_is_one_error_line(tmp_path: Path) -> None:
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and str(ckpt) in last and "do not match" in last
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_cli_refuses_to_write_over_the_checkpoint(tmp_path: Path) -> None:
+    cfg = load_config(COCO_YAML, small_opts("pose_resnet"))
+    ckpt = tmp_path / "pose_resnet.pth"
+    torch.save(seeded_model(cfg).state_dict(), ckpt)
+    before = ckpt.read_bytes()
+    # the same file spelled another way (relative, through '..')
+    same = Path("..") / tmp_path.name / ckpt.name
+    proc = subprocess.run(
+        [sys.executable, str(TOOL), "--cfg", str(COCO_YAML), "--model-file", str(ckpt), "--output", str(same),
+         *small_opts("pose_resnet")],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: --output {same} is the --model-file file; refusing to overwrite it (choose another output path)"
+    ]
+    assert ckpt.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [ckpt.name]

@@ -1,0 +1,109 @@
+"""dataset.coco on damaged copies of the shared real COCO sample: each fault is a clear error naming the file."""
+import json
+import logging
+import math
+import shutil
+
+import pytest
+
+from conftest import REPO
+from core.config import load_config
+from dataset import build_dataset
+
+COCO_YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
+DET_NAME = "COCO_val2017_detections_AP_H_56_person.json"
+
+
+@pytest.fixture
+def copy_root(coco_root, tmp_path):
+    """A copy of the annotations and detections (images linked) that a test may damage."""
+    root = tmp_path / "coco"
+    shutil.copytree(coco_root / "annotations", root / "annotations")
+    shutil.copytree(coco_root / "person_detection_results", root / "person_detection_results")
+    (root / "images").symlink_to(coco_root / "images")
+    return root
+
+
+def _cfg(root, *opts):
+    det = root / "person_detection_results" / DET_NAME
+    return load_config(COCO_YAML, ["DATASET.ROOT", str(root), "TEST.COCO_BBOX_FILE", str(det), *opts])
+
+
+def _edit(path, change):
+    data = json.loads(path.read_text())
+    data = change(data)
+    path.write_text(json.dumps(data))  # json writes NaN / Infinity tokens, as a careless tool would
+    return path
+
+
+def test_no_training_sample_names_the_file_and_split(copy_root):
+    ann = copy_root / "annotations" / "person_keypoints_train2017.json"
+
+    def no_keypoints(data):
+        for a in data["annotations"]:
+            a["keypoints"] = [0] * 51
+            a["num_keypoints"] = 0
+        return data
+
+    _edit(ann, no_keypoints)
+    with pytest.raises(ValueError) as info:
+        build_dataset(_cfg(copy_root), "train2017", True)
+    assert str(info.value).startswith(f"{ann}: 0 samples for DATASET TRAIN_SET 'train2017'")
+
+
+@pytest.mark.parametrize("change,expected", [
+    (lambda d: {k: v for k, v in d.items() if k != "categories"}, "no 'categories' list"),
+    (lambda d: d["annotations"], "the top level must be a JSON object"),
+])
+def test_annotation_file_without_categories_or_a_list(copy_root, change, expected):
+    ann = _edit(copy_root / "annotations" / "person_keypoints_val2017.json", change)
+    with pytest.raises(ValueError) as info:
+        build_dataset(_cfg(copy_root), "val2017", False)
+    assert str(ann) in str(info.value) and expected in str(info.value)
+
+
+def test_nan_keypoint_in_a_validation_annotation_names_its_id(copy_root):
+    ann = copy_root / "annotations" / "person_keypoints_val2017.json"
+    chosen = {}
+
+    def nan_keypoint(data):
+        target = next(a for a in data["annotations"] if max(a["keypoints"]) > 0)
+        target["keypoints"][0] = math.nan
+        chosen["id"] = target["id"]
+        return data
+
+    _edit(ann, nan_keypoint)
+    with pytest.raises(ValueError) as info:  # detector boxes: COCOeval would read the NaN itself
+        build_dataset(_cfg(copy_root, "TEST.USE_GT_BBOX", "False"), "val2017", False)
+    assert str(ann) in str(info.value) and f"annotation id(s) {chosen['id']}" in str(info.value)
+
+
+def test_non_finite_detections_are_dropped_with_one_warning(copy_root, caplog):
+    det = copy_root / "person_detection_results" / DET_NAME
+    clean = build_dataset(_cfg(copy_root, "TEST.USE_GT_BBOX", "False"), "val2017", False)
+
+    def damage(data):
+        data[0]["score"] = math.nan
+        data[1]["bbox"][2] = math.inf
+        return data
+
+    _edit(det, damage)
+    with caplog.at_level(logging.WARNING, logger="dataset.coco"):
+        damaged = build_dataset(_cfg(copy_root, "TEST.USE_GT_BBOX", "False"), "val2017", False)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and str(det) in warnings[0] and "dropped 2 of" in warnings[0]
+    assert len(damaged) == len(clean) - 2
+    assert all(math.isfinite(r["score"]) and all(map(math.isfinite, r["scale"])) for r in damaged.db)
+
+
+def test_detections_of_images_not_in_the_annotations_fail_before_inference(copy_root):
+    det = copy_root / "person_detection_results" / DET_NAME
+
+    def foreign(data):
+        data[0]["image_id"] = 999999999
+        return data
+
+    _edit(det, foreign)
+    with pytest.raises(ValueError) as info:
+        build_dataset(_cfg(copy_root, "TEST.USE_GT_BBOX", "False"), "val2017", False)
+    assert str(det) in str(info.value) and "999999999" in str(info.value) and "not in" in str(info.value)

@@ -1,0 +1,108 @@
+"""Faults outside the config: a full disk while saving, a malicious checkpoint, '@' in zip roots, run_cli."""
+import errno
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import shared_path
+from core.config import ConfigError
+from utils import zipreader
+from utils.checkpoint import UnsafeCheckpointError, load_checkpoint, load_state_dict_file, save_atomic
+from utils.cli import run_cli
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A real 1 MiB tmpfs file system (mounting needs root; skipped otherwise)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs (needs root): {proc.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_disk_full_while_saving_names_the_file_and_keeps_the_previous_one(small_fs):
+    path = small_fs / "checkpoint.pth.tar"
+    previous = {"state_dict": {"w": torch.arange(1000, dtype=torch.float32)}}
+    save_atomic(previous, path)
+    before = path.read_bytes()
+    with pytest.raises(OSError) as info:
+        save_atomic({"state_dict": {"w": torch.zeros(400_000)}}, path)  # 1.6 MB > what is left
+    assert info.value.errno == errno.ENOSPC
+    assert str(info.value).count("\n") == 0
+    assert "no space left on device" in str(info.value) and str(path) in str(info.value)
+    assert path.read_bytes() == before and os.listdir(small_fs) == ["checkpoint.pth.tar"]  # tmp removed
+    assert torch.equal(load_checkpoint(path)["state_dict"]["w"], previous["state_dict"]["w"])
+
+
+class _RunsACommand:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_malicious_checkpoint_names_the_refused_global_and_never_suggests_unsafe_loading(tmp_path):
+    path = tmp_path / "model_best.pth.tar"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "x": _RunsACommand()}, path)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_state_dict_file(path)
+    message = str(info.value)
+    assert str(path) in message and f"{os.system.__module__}.system" in message  # posix.system
+    assert "safe loading" in message
+    assert "weights_only=False" not in message and "corrupt" not in message
+
+
+def test_zip_root_with_an_at_sign_splits_at_the_archive(tmp_path):
+    image = sorted((shared_path("coco") / "images" / "val2017").glob("*.jpg"))[0]
+    folder = tmp_path / "user@host" / "images"
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(folder / "val2017.zip", "w") as zf:
+        zf.write(image, arcname=image.name)
+    zpath = f"{folder}/val2017.zip@/{image.name}"
+    assert zipreader.split_zip_path(zpath) == (str(folder / "val2017.zip"), image.name)
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    assert np.array_equal(zipreader.imread(zpath, flags), cv2.imread(str(image), flags))
+
+
+def _fail_with(exc):
+    def main():
+        raise exc
+    return main
+
+
+def test_run_cli_user_errors_are_one_line(capsys):
+    for exc in (ConfigError("a.yaml: PRINT_FREQ = 0 is not allowed"), FileNotFoundError("weight file not found: x")):
+        with pytest.raises(SystemExit) as info:
+            run_cli(_fail_with(exc))
+        assert info.value.code == 2
+        assert capsys.readouterr().err == f"error: {exc}\n"
+
+
+def test_run_cli_other_value_errors_keep_their_traceback_in_a_file(capsys):
+    with pytest.raises(SystemExit) as info:
+        run_cli(_fail_with(ValueError("operands could not be broadcast")))
+    assert info.value.code == 2
+    first, last = capsys.readouterr().err.splitlines()
+    assert last == "error: operands could not be broadcast"
+    where = Path(first.removeprefix("(traceback written to ").removesuffix(")"))
+    text = where.read_text()
+    where.unlink()
+    assert text.startswith("Traceback") and "in main" in text and "ValueError: operands" in text
+
+
+def test_run_cli_lets_internal_errors_show_their_traceback():
+    # a bug or CUDA out of memory: not turned into one line
+    with pytest.raises(RuntimeError, match="CUDA out of memory"):
+        run_cli(_fail_with(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")))
+    with pytest.raises(KeyError):
+        run_cli(_fail_with(KeyError("joints_vis")))
