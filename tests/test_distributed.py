@@ -132,3 +132,28 @@ def test_sync_bn_without_cuda_is_a_clear_error(synthetic_data, tmp_path):
     proc = _torchrun(write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=1), "TRAIN.SYNC_BN", "true")
     assert proc.returncode != 0
     assert "error: TRAIN.SYNC_BN=True needs CUDA devices" in proc.stderr
+
+
+def test_one_run_per_output_folder(synthetic_data, tmp_path):
+    """A second train.py into a folder in use refuses at once; a killed run's lock is taken over."""
+    cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=30)
+    out = _out_dir(tmp_path)
+    first = subprocess.Popen([PYTHON, "pose_estimation/train.py", "--cfg", str(cfg)], cwd=REPO, env=ENV,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not list(out.glob("*_train.log")) and time.time() < deadline:
+            time.sleep(0.1)
+        proc = run_python(["pose_estimation/train.py", "--cfg", cfg], env={"OMP_NUM_THREADS": "1"})
+        assert proc.returncode != 0
+        assert f"is in use by another train.py (pid {first.pid} on " in proc.stderr, proc.stderr[-2000:]
+        assert "another OUTPUT_DIR" in proc.stderr
+    finally:
+        first.kill()
+        first.wait()
+    assert json.loads((out / "train.lock").read_text())["pid"] == first.pid  # left behind by the kill
+    proc = run_python(["pose_estimation/train.py", "--cfg", cfg, "TRAIN.END_EPOCH", 1, "TRAIN.AUTO_RESUME", "false"],
+                      env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"taking over the stale lock {out / 'train.lock'} left by a run that ended (pid {first.pid}" in proc.stderr
+    assert (out / "train.lock").read_text() == ""  # released at the end
