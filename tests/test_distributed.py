@@ -195,3 +195,28 @@ def test_torchrun_restarts_a_killed_rank_and_resumes_exactly(synthetic_data, tmp
     assert job.returncode == 0, stderr[-3000:]
     assert "=> resumed from" in stderr
     _assert_same_weights(_weights(ref), _weights(killed))
+
+
+def test_two_single_process_nodes_equal_one_node_with_two_processes(synthetic_data, tmp_path):
+    """The README's NNODES/NODE_RANK recipe on one machine: two launchers of one process each."""
+    one, two = tmp_path / "one_node", tmp_path / "two_nodes"
+    one.mkdir(), two.mkdir()
+    proc = _torchrun(write_tiny_yaml(one / "tiny.yaml", synthetic_data, one, epochs=1))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cfg = write_tiny_yaml(two / "tiny.yaml", synthetic_data, two, epochs=1)
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    nodes = [
+        subprocess.Popen(["bash", "scripts/coco2017/train.sh", str(cfg)], cwd=REPO, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True,
+                         env={**ENV, "PYTHON": PYTHON, "NNODES": "2", "NODE_RANK": str(rank),
+                              "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+        for rank in (0, 1)
+    ]
+    errors = [node.communicate(timeout=300)[1] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+    assert "world size 2" in errors[0]
+    _assert_same_weights(_weights(one), _weights(two))
