@@ -50,7 +50,8 @@ from utils.train_state import (
     seed_everything,
     set_schedule_epoch,
 )
-from utils.utils import create_logger, get_optimizer, save_checkpoint
+from utils.run_lock import FolderInUseError, RunLock
+from utils.utils import create_logger, get_optimizer, output_dirs, save_checkpoint
 
 logger = logging.getLogger(__name__)
 MODELS_DIR = Path(__file__).resolve().parents[1] / "lib" / "models"
@@ -181,12 +182,32 @@ def restore_rank_rng(ckpt: dict, dist_info) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    held: list[RunLock] = []  # the output folder's lock, released however training ends
+    try:
+        return _main(argv, held)
+    finally:
+        for lock in held:
+            lock.release()
+
+
+def _main(argv: list[str] | None, held: list[RunLock]) -> int:
     args = parse_args(argv)
     cfg = config_from_args(args)
 
     device = resolve_device(cfg.GPUS)  # under torchrun: cuda:<LOCAL_RANK>
     dist_info = init_distributed(device)
     is_main = dist_info.is_main
+    lock_error = None
+    if is_main:  # one run per output folder, taken before anything is written there
+        folder = output_dirs(cfg, args.cfg)[0]
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            held.append(RunLock(folder).acquire())
+        except FolderInUseError as e:
+            lock_error = str(e)
+    lock_error = broadcast_object(lock_error)
+    if lock_error:
+        raise FolderInUseError(lock_error)
     _, final_output_dir, tb_log_dir = create_logger(cfg, args.cfg, "train", is_main=is_main)
     if is_main:
         print(final_output_dir)
@@ -331,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
                 every=cfg.TRAIN.CHECKPOINT_EVERY,
             )
             history_file = Path(final_output_dir) / "history.json"
-            tmp = history_file.with_name(history_file.name + ".tmp")
+            tmp = history_file.with_name(f"{history_file.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(history, indent=1), encoding="utf-8")
             os.replace(tmp, history_file)  # never half-written, like the checkpoints
         barrier()

@@ -18,14 +18,16 @@ require_file() {  # require_file <what> <path> <usage>
 
 # The bodies of the per-dataset scripts (the coco2017/ and mpii/ versions only differ in name).
 run_train() {  # CONFIG [KEY VALUE ...]; GPUS=0,1,... launches torchrun (NNODES etc. for several nodes)
-  local usage="bash $0 CONFIG [KEY VALUE ...]   (env: GPUS=0,1,... NNODES NODE_RANK MASTER_ADDR MASTER_PORT)"
+  local usage="bash $0 CONFIG [KEY VALUE ...]   (env: GPUS=0,1,... NNODES NODE_RANK MASTER_ADDR MASTER_PORT MAX_RESTARTS)"
   require_file "CONFIG" "${1:-}" "$usage"
   local config="$1"; shift
   local extra=() nproc nnodes="${NNODES:-1}"
   if [ -n "${GPUS:-}" ]; then extra=(GPUS "$GPUS"); fi
   nproc=$(awk -F, '{print NF}' <<< "${GPUS:-0}")
   if [ "$nproc" -gt 1 ] || [ "$nnodes" -gt 1 ]; then
+    # MAX_RESTARTS: how often torchrun restarts the ranks after one fails (auto-resume continues the run)
     exec "$PYTHON" -m torch.distributed.run --nnodes "$nnodes" --nproc_per_node "$nproc" \
+      --max-restarts "${MAX_RESTARTS:-0}" \
       --node_rank "${NODE_RANK:-0}" --master_addr "${MASTER_ADDR:-127.0.0.1}" --master_port "${MASTER_PORT:-29500}" \
       "$REPO_ROOT"/pose_estimation/train.py --cfg "$config" "${extra[@]}" "$@"
   fi

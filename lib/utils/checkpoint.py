@@ -75,12 +75,12 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 def save_atomic(obj: Any, path: PathLike) -> None:
     """``torch.save`` ``obj`` so that ``path`` is never left half-written.
 
-    The data goes to ``<path>.tmp`` in the same folder, is flushed and fsync'ed, and then replaces
+    The data goes to ``<path>.<pid>.tmp`` in the same folder (unique per process), is flushed and fsync'ed, and then replaces
     ``path`` in one ``os.replace`` (atomic on POSIX and Windows for the same file system). If
     anything fails, the temporary file is removed and a previous ``path`` stays untouched.
     """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     writer = None
     try:
         with open(tmp, "wb") as f:

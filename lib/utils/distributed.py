@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -39,11 +40,38 @@ def init_distributed(device: torch.device) -> DistInfo:
     )
     if info.world_size > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        kwargs: dict[str, Any] = {"backend": backend}
+        kwargs: dict[str, Any] = {"backend": backend, "timeout": PG_TIMEOUT}
         if device.type == "cuda":
             kwargs["device_id"] = device
+        store = _attempt_store(info)
+        if store is not None:
+            kwargs.update(store=store, rank=info.rank, world_size=info.world_size)
         dist.init_process_group(**kwargs)
     return info
+
+
+# Finite: a peer that never arrives (or a collective that never completes) fails the attempt, and
+# torchrun (``--max-restarts``) can start the next one instead of waiting forever.
+PG_TIMEOUT = timedelta(minutes=30)
+
+
+def _attempt_store(info: DistInfo) -> dist.Store | None:
+    """The rendezvous store under a prefix of its own for each torchrun attempt.
+
+    After a restart the store may still hold the previous attempt's entries (peer addresses);
+    prefixing the keys with ``TORCHELASTIC_RESTART_COUNT`` keeps the attempts apart. ``None``
+    (torch's own ``env://`` rendezvous) when not started by torchrun.
+    """
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if attempt is None or "MASTER_ADDR" not in os.environ or "MASTER_PORT" not in os.environ:
+        return None
+    agent_hosts_it = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # torchrun's agent serves it
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), info.world_size,
+        is_master=not agent_hosts_it and info.rank == 0, timeout=PG_TIMEOUT,
+        **({} if agent_hosts_it else {"multi_tenant": True}),
+    )
+    return dist.PrefixStore(f"simmrpose/attempt{attempt}/", store)
 
 
 def is_dist() -> bool:

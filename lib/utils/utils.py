@@ -126,7 +126,7 @@ def save_checkpoint(
         save_atomic(states, output_dir / f"checkpoint_epoch{epoch - 1}.pth.tar")
         if best.is_file():
             target = output_dir / f"model_best_until_epoch{epoch - 1}.pth.tar"
-            tmp = target.with_name(target.name + ".tmp")
+            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
             shutil.copyfile(best, tmp)
             os.replace(tmp, target)
         else:
