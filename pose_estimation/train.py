@@ -126,14 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    if cfg.TRAIN.AMP and not amp_enabled(cfg, device):
-        logger.info("=> TRAIN.AMP with %s is for CUDA; training in float32 on %s", cfg.TRAIN.AMP_DTYPE, device)
 
     criterion = JointsMSELoss(use_target_weight=cfg.LOSS.USE_TARGET_WEIGHT).to(device)
     optimizer = get_optimizer(cfg, model)
     lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.TRAIN.LR_STEP, cfg.TRAIN.LR_FACTOR)
-    use_scaler = cfg.TRAIN.AMP and cfg.TRAIN.AMP_DTYPE == "fp16" and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+    use_scaler = amp_enabled(cfg, device) and cfg.TRAIN.AMP_DTYPE == "fp16"
+    scaler = torch.amp.GradScaler(device.type) if use_scaler else None  # its state goes in checkpoints
 
     writer_dict = None
     if is_main:
