@@ -232,14 +232,12 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
             f"TRAIN.SYNC_BN=True needs CUDA devices (torch's SyncBatchNorm has no {device.type} kernel); "
             "set TRAIN.SYNC_BN false to train with per-process BatchNorm on this device"
         )
-    if cfg.TRAIN.AMP and not amp_enabled(cfg, device):
-        logger.info("=> TRAIN.AMP with %s is for CUDA; training in float32 on %s", cfg.TRAIN.AMP_DTYPE, device)
 
     criterion = build_loss(cfg).to(device)  # JointsMSELoss, or JointsOHKMMSELoss with LOSS.USE_OHKM
     optimizer = get_optimizer(cfg, model)
     lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.TRAIN.LR_STEP, cfg.TRAIN.LR_FACTOR)
-    use_scaler = cfg.TRAIN.AMP and cfg.TRAIN.AMP_DTYPE == "fp16" and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+    use_scaler = amp_enabled(cfg, device) and cfg.TRAIN.AMP_DTYPE == "fp16"
+    scaler = torch.amp.GradScaler(device.type) if use_scaler else None  # its state goes in checkpoints
 
     writer_dict = None
     if is_main:

@@ -198,9 +198,25 @@ def test_speed_switches_run_on_the_cpu(synthetic_data, tmp_path):
     assert "TRAIN.AMP with bf16 is for CUDA" not in proc.stderr  # bf16 autocast does run on the CPU
     history = json.loads((_out_dir(tmp_path) / "history.json").read_text())
     assert len(history) == 2 and all(0 < h["train_loss"] < 1 for h in history)
-    proc = run_python(_train_cmd(cfg, "TRAIN.AMP", "true", "TRAIN.AMP_DTYPE", "fp16", "TRAIN.END_EPOCH", "3"))
+
+
+def test_fp16_with_grad_scaler_trains_and_resumes_on_the_cpu(synthetic_data, tmp_path):
+    """fp16 autocast + torch.amp.GradScaler('cpu'): the scaler state is checkpointed and resumed."""
+    cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=2)
+    fp16 = ("TRAIN.AMP", "true", "TRAIN.AMP_DTYPE", "fp16")
+    proc = run_python(_train_cmd(cfg, *fp16))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "TRAIN.AMP with fp16 is for CUDA; training in float32 on cpu" in proc.stderr
+    ckpt_file = _out_dir(tmp_path) / "checkpoint.pth.tar"
+    scaler = torch.load(ckpt_file, weights_only=False)["scaler"]
+    assert scaler["scale"] > 0 and scaler["_growth_tracker"] >= 0  # a live GradScaler's state, not {}
+    history = json.loads((_out_dir(tmp_path) / "history.json").read_text())
+    assert len(history) == 2 and all(0 < h["train_loss"] < 1 for h in history)
+
+    proc = run_python(_train_cmd(cfg, *fp16, "TRAIN.END_EPOCH", "3"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "=> resumed from" in proc.stderr
+    resumed = torch.load(ckpt_file, weights_only=False)
+    assert resumed["epoch"] == 3 and resumed["scaler"]["scale"] > 0
 
 
 def test_fresh_run_from_begin_epoch_counts_milestones_from_its_first_epoch(synthetic_data, tmp_path):

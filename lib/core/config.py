@@ -216,7 +216,7 @@ _DEFAULTS: dict[str, Any] = {
         # --- added (defaults = original behaviour or a pure speed switch) ---
         "AUTO_RESUME": True,  # resume from <output dir>/checkpoint.pth.tar when it exists
         "SEED": -1,  # >= 0: seed Python, NumPy and torch (per rank) for repeatable runs
-        "AMP": False,  # autocast for the training step (CUDA: bf16/fp16; CPU: bf16 only)
+        "AMP": False,  # autocast for the training step (bf16 or fp16, on CUDA and on the CPU)
         "AMP_DTYPE": "bf16",  # 'bf16' or 'fp16' (fp16 uses a gradient scaler)
         "CHANNELS_LAST": False,
         "SYNC_BN": False,  # SyncBatchNorm under DistributedDataParallel

@@ -93,8 +93,9 @@ def _device_of(model: torch.nn.Module) -> torch.device:
 
 
 def amp_enabled(cfg: AttrDict, device: torch.device) -> bool:
-    """``TRAIN.AMP`` applies on CUDA (bf16 or fp16) and on the CPU with bf16 only."""
-    return bool(cfg.TRAIN.AMP) and (device.type == "cuda" or cfg.TRAIN.AMP_DTYPE == "bf16")
+    """``TRAIN.AMP`` applies on CUDA and on the CPU, bf16 or fp16 (PyTorch runs both on the CPU;
+    fp16 trains with ``torch.amp.GradScaler(device.type)``)."""
+    return bool(cfg.TRAIN.AMP)
 
 
 def autocast_context(cfg: AttrDict, device: torch.device):
