@@ -519,14 +519,17 @@ class COCODataset(JointsDataset):
         scales = all_boxes[sel, 2:4].astype(np.float64).tolist()
         ids = image_ids[sel].tolist()
         logger.info("=> Writing results json to %s", res_file)
-        if np.isfinite(preds[sel]).all() and np.isfinite(scores[sel]).all() and np.isfinite(all_boxes[sel, 0:4]).all():
-            text = _results_json_text(ids, int(cat_id), keypoints, score_list, centers, scales)
-        else:  # NaN / Infinity: let json spell them
-            results = [
-                {"image_id": i, "category_id": cat_id, "keypoints": k, "score": s, "center": c, "scale": sc}
-                for i, k, s, c, sc in zip(ids, keypoints, score_list, centers, scales)
-            ]
-            text = json.dumps(results, sort_keys=True, indent=4)
+        finite = (np.isfinite(preds[sel]).reshape(len(sel), -1).all(axis=1) & np.isfinite(scores[sel])
+                  & np.isfinite(all_boxes[sel, 0:4]).all(axis=1))
+        if not finite.all():
+            # A results file is always standard JSON: people whose joints, score or box are NaN/inf
+            # (a diverged network) are left out, and said so, instead of writing NaN tokens.
+            logger.warning("=> %s: %d of %d people have non-finite joints, score or box and are left out",
+                           res_file, int((~finite).sum()), len(sel))
+            pick = np.flatnonzero(finite).tolist()
+            ids, keypoints, score_list, centers, scales = (
+                [v[k] for k in pick] for v in (ids, keypoints, score_list, centers, scales))
+        text = _results_json_text(ids, int(cat_id), keypoints, score_list, centers, scales)
         _atomic_write_text(res_file, text)
 
     def _do_python_keypoint_eval(self, res_file: str, res_folder: str) -> list[tuple[str, float]]:
