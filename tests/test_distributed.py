@@ -92,9 +92,11 @@ def test_ddp_epoch_metrics_are_over_all_ranks(synthetic_data, tmp_path):
 
 
 def test_nan_from_the_data_of_one_rank_stops_every_rank(synthetic_data, tmp_path):
-    """One annotation's target weight is -inf: its rank's loss is NaN, both ranks stop at the same iteration."""
-    def poison(anns):  # joint 0 unlabelled at (0, 0) with visibility -inf: its target weight is -inf
-        anns["annotations"][0]["keypoints"][0:3] = [0, 0, float("-inf")]
+    """One annotation's target weight overflows to -inf: its rank's loss is NaN, both ranks stop at once."""
+    def poison(anns):
+        # Joint 0 unlabelled at (0, 0) with visibility -1e300: finite in the file (non-finite values
+        # are refused when the file is read), -inf once the target weight is float32.
+        anns["annotations"][0]["keypoints"][0:3] = [0, 0, -1e300]
 
     data = _edited_copy(synthetic_data, tmp_path, poison)
     cfg = write_tiny_yaml(tmp_path / "tiny.yaml", data, tmp_path, epochs=2)
