@@ -111,6 +111,7 @@ def resume_file(cfg: AttrDict, final_output_dir: str) -> str | FileNotFoundError
 RESUME_FREE_KEYS = frozenset({
     "DATASET.ROOT", "MODEL.CHECKPOINT", "MODEL.PRETRAINED", "TRAIN.AUTO_RESUME", "TRAIN.END_EPOCH",
     "TRAIN.CHECKPOINT_EVERY", "TRAIN.PIN_MEMORY", "TRAIN.PERSISTENT_WORKERS",
+    "TRAIN.AMP", "TRAIN.AMP_DTYPE", "TRAIN.CHANNELS_LAST",  # speed switches
 })
 RESUME_SECTIONS = ("MODEL", "DATASET", "TRAIN", "LOSS")
 
