@@ -1,0 +1,139 @@
+#!/usr/bin/env python
+"""Forward-pass speed of the network of a config, four ways, at batch 1, 8 and 32.
+
+    python tools/benchmark_inference.py --cfg X.yaml [--batches 1 8 32] [--repeats 5] [--threads N] [KEY VALUE ...]
+
+Rows: float32 eager (the original), bf16 autocast + channels-last (``TEST.AMP true
+TEST.CHANNELS_LAST true``), ``torch.compile`` of the float32 network, and ONNX Runtime on the model
+exported by ``tools/export_onnx.py``. Each cell is the median of ``--repeats`` timed batches after
+one warm-up batch: images/s and per-batch latency. Weights are the seeded random initialisation
+(speed does not depend on them). A row that cannot run here (``torch.compile`` without a working
+compiler, onnxruntime not installed) says why and the others go on. The header names the machine,
+the thread count and the library versions.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+sys.path.insert(0, str(ROOT / "tools"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from core.config import load_config  # noqa: E402
+from models import build_pose_net  # noqa: E402
+from utils.cli import add_opts, run_cli  # noqa: E402
+
+
+def _time(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up (and compilation for torch.compile)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _runners(model: torch.nn.Module, cfg, tmp: Path) -> list[tuple[str, Callable[[torch.Tensor], Callable[[], object]] | str]]:
+    """(row name, maker of a timed call for an input batch) or (row name, why it cannot run)."""
+    rows: list = []
+
+    def fp32(x):
+        return lambda: model(x)
+
+    rows.append(("float32 eager", fp32))
+
+    cl_model = build_pose_net(cfg, is_train=False).eval()
+    cl_model.load_state_dict(model.state_dict())
+    cl_model.to(memory_format=torch.channels_last)
+
+    def bf16_cl(x):
+        x_cl = x.contiguous(memory_format=torch.channels_last)
+
+        def call():
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return cl_model(x_cl)
+
+        return call
+
+    rows.append(("bf16 + channels-last", bf16_cl))
+
+    try:
+        compiled = torch.compile(model)
+        compiled(torch.zeros(1, 3, int(cfg.MODEL.IMAGE_SIZE[1]), int(cfg.MODEL.IMAGE_SIZE[0])))
+        rows.append(("torch.compile (float32)", lambda x: (lambda: compiled(x))))
+    except Exception as e:  # noqa: BLE001  any compiler failure: report it and go on
+        rows.append(("torch.compile (float32)", f"fails on this machine: {type(e).__name__}: {str(e).splitlines()[0][:120]}"))
+
+    try:
+        import onnxruntime as ort
+        from export_onnx import export_onnx
+
+        path = export_onnx(model, cfg, tmp / "model.onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+
+        def onnx_run(x):
+            x_np = x.numpy()
+            return lambda: session.run(None, {name: x_np})
+
+        rows.append((f"ONNX Runtime {ort.__version__}", onnx_run))
+    except ImportError as e:
+        rows.append(("ONNX Runtime", f"not available: {e}"))
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cfg", required=True, help="experiment YAML")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--repeats", type=int, default=5, help="timed batches per cell (median reported)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's choice)")
+    add_opts(parser)
+    args = parser.parse_args(argv)
+    cfg = load_config(args.cfg, list(args.opts or []))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = build_pose_net(cfg, is_train=False).eval()
+    width, height = (int(v) for v in cfg.MODEL.IMAGE_SIZE)
+    print(f"machine: {platform.processor() or platform.machine()}, {platform.system()} {platform.release()}, "
+          f"python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}, "
+          f"threads {torch.get_num_threads()}")
+    print(f"network: {cfg.MODEL.NAME} (ResNet-{cfg.MODEL.EXTRA.NUM_LAYERS}), input {width}x{height} (W x H), "
+          f"median of {args.repeats} batches")
+    print(f"| way | " + " | ".join(f"batch {b}: img/s, ms/batch" for b in args.batches) + " |")
+    print("|---|" + "---:|" * len(args.batches))
+    rates: dict[str, list[float]] = {}
+    with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
+        for name, runner in _runners(model, cfg, Path(tmp)):
+            if isinstance(runner, str):
+                print(f"| {name} | {runner} |")
+                continue
+            cells = []
+            for batch in args.batches:
+                x = torch.randn(batch, 3, height, width)
+                seconds = _time(runner(x), args.repeats)
+                cells.append(f"{batch / seconds:.1f}, {seconds * 1000:.1f}")
+                rates.setdefault(name, []).append(batch / seconds)
+            print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    compiled, eager = rates.get("torch.compile (float32)"), rates["float32 eager"]
+    if compiled and all(c <= e for c, e in zip(compiled, eager)):
+        print("note: torch.compile does not help on this machine (no batch size is faster than float32 eager)")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
