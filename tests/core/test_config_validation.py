@@ -153,7 +153,8 @@ def _mutated(draw):
     return data
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, database=None,  # no .hypothesis folder in the checkout
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=_mutated())
 def test_mutated_shipped_yaml_loads_or_names_a_key(tmp_path, data):
     path = tmp_path / "mutated.yaml"
