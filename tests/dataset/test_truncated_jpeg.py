@@ -41,3 +41,28 @@ def test_truncated_jpeg_warns_with_its_name(root_with_truncated_image, caplog):
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert out.ndim == 3 and len(warnings) == 1
     assert warnings[0].startswith(f"=> {image}: truncated JPEG")
+
+
+def test_truncated_jpeg_in_a_zip_archive_is_an_error_naming_it(root_with_truncated_image):
+    """OpenCV's in-memory decoder (zip members) refuses a truncated JPEG that its file reader accepts:
+    with DATA_FORMAT zip such an image is an error naming the archive member, not a warning."""
+    import zipfile
+
+    root = root_with_truncated_image
+    folder = root / "images" / "val2017"
+    names = sorted(p.name for p in folder.iterdir())
+    with zipfile.ZipFile(root / "images" / "val2017.zip", "w") as archive:
+        for i, name in enumerate(names):
+            data = (folder / name).read_bytes()
+            archive.writestr(name, data[: len(data) // 2] if i == 0 else data)
+    cfg = load_config(COCO_YAML, ["DATASET.ROOT", str(root), "DATASET.DATA_FORMAT", "zip",
+                                  "MODEL.IMAGE_SIZE", "[64,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[16,16]"])
+    ds = build_dataset(cfg, "val2017", False)
+    images = sorted({rec["image"] for rec in ds.db})
+    bad = [image for image in images if image.endswith(".zip@/" + names[0])]
+    assert len(bad) == 1
+    with pytest.raises(ValueError, match=r"fail to read .*val2017\.zip@/" + names[0].replace(".", r"\.")):
+        ds._read_image(bad[0])
+    for image in images:
+        if image != bad[0]:
+            assert ds._read_image(image).ndim == 3
