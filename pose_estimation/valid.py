@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from core.config import dump_config
 from core.function import prepare_inference_model, validate
-from core.loss import JointsMSELoss
+from core.loss import build_loss
 from dataset import build_dataset, build_transform
 from dataset.sampler import ShardSampler
 from models import build_pose_net
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if dist_info.is_main:
         dump_config(cfg, Path(final_output_dir) / "config_valid.yaml")
 
-    criterion = JointsMSELoss(use_target_weight=cfg.LOSS.USE_TARGET_WEIGHT).to(device)
+    criterion = build_loss(cfg).to(device)  # the training loss, so the logged validation loss matches
     valid_dataset = build_dataset(cfg, cfg.DATASET.TEST_SET, False, build_transform())
     valid_loader = DataLoader(
         valid_dataset,
