@@ -328,15 +328,16 @@ def _all_keys(node: dict, prefix: str = "") -> list[str]:
     return keys
 
 
-def _unknown_key_error(source: str, dotted: str, root: dict) -> ConfigError:
+def _unknown_key_error(source: str, dotted: str, root: dict, section: str) -> ConfigError:
+    """``section``: the dotted section the key was found in ('' for the top level)."""
     candidates = _all_keys(root)
     close = difflib.get_close_matches(dotted, candidates, n=1, cutoff=0.5)
-    if not close:  # compare the last component within the same section
-        parent, _, leaf = dotted.rpartition(".")
-        siblings = [c for c in candidates if c.rpartition(".")[0] == parent]
+    if not close:  # compare within the same section
+        siblings = [c for c in candidates if c.rpartition(".")[0] == section]
         close = difflib.get_close_matches(dotted, siblings, n=1, cutoff=0.0)
+    where = f"in section {section}" if section else "at the top level"
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    return ConfigError(f"{source}: unknown config key {dotted!r}{hint}")
+    return ConfigError(f"{source}: unknown config key {dotted!r} {where}{hint}")
 
 
 def _type_name(value: Any) -> str:
@@ -434,7 +435,8 @@ def _merge(source: str, dst: AttrDict, src: dict, root: AttrDict, prefix: str = 
     for key, value in src.items():
         dotted = f"{prefix}{key}"
         if not isinstance(key, str) or key not in dst:
-            raise _unknown_key_error(source, _short(dotted) if not isinstance(key, str) else dotted, root)
+            raise _unknown_key_error(source, _short(dotted) if not isinstance(key, str) else dotted, root,
+                                        prefix.rstrip("."))
         default = dst[key]
         if isinstance(default, dict):
             if value is None:  # an empty section in YAML
@@ -507,7 +509,7 @@ def update_config_from_list(
         parts = dotted.split(".")
         for i, part in enumerate(parts):
             if not isinstance(node, dict) or part not in node:
-                raise _unknown_key_error(source, dotted, cfg)
+                raise _unknown_key_error(source, dotted, cfg, ".".join(parts[:i]))
             if i < len(parts) - 1:
                 node = node[part]
         leaf = parts[-1]
