@@ -47,17 +47,16 @@ from torch import nn
 
 from core.config import AttrDict, load_config
 from core.function import inference_step, prepare_inference_model
-from core.codec import udp_affine_transform
+from core.codec import crop_transform
 from core.inference import get_final_preds
 from dataset import build_transform
 from dataset.coco import box_to_center_scale as coco_box_to_center_scale
 from dataset.coco import rescore
-from dataset.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointInfo, keypoints_for_config
+from dataset.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointInfo, keypoints_for_config, keypoints_of_category
 from dataset.JointsDataset import IMREAD_FLAGS
 from models import build_pose_net
 from utils.checkpoint import CheckpointMismatchError, load_model_weights
 from utils.device import resolve_device
-from utils.transforms import get_affine_transform
 
 __all__ = [
     "COCO_FLIP_PAIRS",
@@ -100,15 +99,9 @@ def keypoint_info(cfg: AttrDict) -> KeypointInfo:
     if ann_file.is_file():
         import json
 
-        from dataset.keypoints import from_coco_category, resolve_for_config
-
         with open(ann_file, encoding="utf-8") as f:
             cats = json.load(f).get("categories") or [{}]
-        names, skeleton = from_coco_category(cats[0], str(ann_file))
-        if len(names) != k:
-            raise ValueError(f"MODEL.NUM_JOINTS={k} but {ann_file} names {len(names)} keypoints; "
-                             f"set MODEL.NUM_JOINTS {len(names)}")
-        return resolve_for_config(cfg, names, skeleton, str(ann_file))
+        return keypoints_of_category(cfg, cats[0], str(ann_file))
     if cfg.TEST.FLIP_TEST and cfg.DATASET.get("FLIP_PAIRS", None) is None:
         raise ValueError(
             f"MODEL.NUM_JOINTS={k}: the flip test needs the joint set's left/right pairs; set DATASET.FLIP_PAIRS "
@@ -186,15 +179,12 @@ def crop_person(image: np.ndarray, center: np.ndarray, scale: np.ndarray, image_
         scale: (2,) crop size / 200; only the width sets the zoom (spec §12.3).
         image_size: ``[W_in, H_in]``.
         target_type: ``MODEL.EXTRA.TARGET_TYPE``; ``udp`` crops with UDP's pixel-centre aligned
-            matrix (:func:`core.codec.udp_affine_transform`), as the dataset then does.
+            matrix (:func:`core.codec.crop_transform`), as the dataset then does.
 
     Returns:
         (H_in, W_in, 3) uint8 crop, bilinear, black outside the image.
     """
-    if target_type == "udp":
-        trans = udp_affine_transform(center, scale, 0, image_size)
-    else:
-        trans = get_affine_transform(center, scale, 0, image_size)
+    trans = crop_transform(center, scale, 0, image_size, target_type)
     return cv2.warpAffine(image, trans, (int(image_size[0]), int(image_size[1])), flags=cv2.INTER_LINEAR)
 
 

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import torch
 
-from utils.transforms import flip_back_torch
+from utils.transforms import flip_back_torch, get_affine_transform
 
 __all__ = [
     "TARGET_TYPES",
@@ -36,6 +36,7 @@ __all__ = [
     "flip_back_and_shift",
     "gaussian_patch",
     "quarter_offset",
+    "crop_transform",
     "udp_affine_transform",
     "udp_affine_transform_batch",
 ]
@@ -91,6 +92,14 @@ def udp_affine_transform(center: np.ndarray, scale: np.ndarray, rot: float,
     if scale.ndim == 0:
         scale = np.array([scale, scale])
     return udp_affine_transform_batch(center, scale, rot, output_size, inv)[0]
+
+
+def crop_transform(center: np.ndarray, scale: np.ndarray, rot: float, output_size: Sequence[int],
+                   target_type: str = "gaussian") -> np.ndarray:
+    """(2, 3) crop matrix for ``MODEL.EXTRA.TARGET_TYPE``: UDP's for ``udp``, else the original's."""
+    if target_type == "udp":
+        return udp_affine_transform(center, scale, rot, output_size)
+    return get_affine_transform(center, scale, rot, output_size)
 
 
 # --------------------------------------------------------------------------------------------------

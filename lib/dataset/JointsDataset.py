@@ -34,8 +34,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from core.codec import encode_target, udp_affine_transform
-from utils.transforms import affine_transform, fliplr_joints, get_affine_transform
+from core.codec import crop_transform, encode_target
+from utils.transforms import affine_transform, fliplr_joints
 
 logger = logging.getLogger(__name__)
 
@@ -329,10 +329,7 @@ class JointsDataset(Dataset):
                 # `W - x - 1` (pixel centres, spec/pipeline.md §12.2), in the original's order of operations.
                 c[0] = width - c[0] - 1
 
-        if self.target_type == "udp":
-            trans = udp_affine_transform(c, s, r, self.image_size)
-        else:
-            trans = get_affine_transform(c, s, r, self.image_size)
+        trans = crop_transform(c, s, r, self.image_size, self.target_type)
         crop = cv2.warpAffine(
             data_numpy, trans, (int(self.image_size[0]), int(self.image_size[1])),
             flags=cv2.INTER_LINEAR)

@@ -32,7 +32,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .JointsDataset import JointsDataset
-from .keypoints import COCO_KEYPOINTS, KeypointInfo, from_coco_category, resolve_for_config
+from .keypoints import COCO_KEYPOINTS, KeypointInfo, keypoints_of_category
 
 logger = logging.getLogger(__name__)
 
@@ -193,12 +193,7 @@ class COCODataset(JointsDataset):
         cats = self.coco.loadCats(self.coco.getCatIds())
         if not cats:
             raise ValueError(f"{ann_file}: no categories; a COCO keypoint file needs one with 'keypoints'")
-        names, skeleton = from_coco_category(cats[0], ann_file)
-        info = resolve_for_config(cfg, names, skeleton, ann_file)
-        if int(cfg.MODEL.NUM_JOINTS) != info.num_joints:
-            raise ValueError(
-                f"MODEL.NUM_JOINTS={cfg.MODEL.NUM_JOINTS} but {ann_file} names {info.num_joints} keypoints; "
-                f"set MODEL.NUM_JOINTS {info.num_joints}")
+        info = keypoints_of_category(cfg, cats[0], ann_file)
         if self.prob_half_body > 0 and not info.upper_body_ids:
             raise ValueError(
                 f"DATASET.PROB_HALF_BODY={self.prob_half_body}: half-body augmentation needs the upper-body joints, "

@@ -30,6 +30,7 @@ __all__ = [
     "derive_flip_pairs",
     "from_coco_category",
     "keypoints_for_config",
+    "keypoints_of_category",
     "resolve_for_config",
 ]
 
@@ -269,6 +270,17 @@ def _check_pairs_shape(pairs: Any, source: str) -> None:
         if not (isinstance(p, (list, tuple)) and len(p) == 2
                 and all(isinstance(j, (int, np.integer)) and not isinstance(j, bool) for j in p)):
             raise ConfigError(f"{source}: DATASET.FLIP_PAIRS entry {p!r} is not a [left, right] pair of joint indices")
+
+
+def keypoints_of_category(cfg: Any, category: dict, source: str) -> KeypointInfo:
+    """The joint set of a COCO keypoint category for ``cfg``: names and skeleton from the category,
+    checked against ``MODEL.NUM_JOINTS``, then :func:`resolve_for_config`."""
+    names, skeleton = from_coco_category(category, source)
+    k = int(cfg.MODEL.NUM_JOINTS)
+    if len(names) != k:
+        raise ValueError(f"MODEL.NUM_JOINTS={k} but {source} names {len(names)} keypoints; "
+                         f"set MODEL.NUM_JOINTS {len(names)}")
+    return resolve_for_config(cfg, names, skeleton, source)
 
 
 def keypoints_for_config(cfg: Any, names: Optional[Sequence[str]] = None,
