@@ -101,8 +101,7 @@ def amp_enabled(cfg: AttrDict, device: torch.device) -> bool:
 def autocast_context(cfg: AttrDict, device: torch.device):
     """Autocast for the training forward pass when :func:`amp_enabled`; a no-op otherwise."""
     if amp_enabled(cfg, device):
-        dtype = torch.bfloat16 if cfg.TRAIN.AMP_DTYPE == "bf16" else torch.float16
-        return torch.autocast(device_type=device.type, dtype=dtype)
+        return torch.autocast(device_type=device.type, dtype=_AMP_DTYPES[cfg.TRAIN.AMP_DTYPE])
     return nullcontext()
 
 
