@@ -7,6 +7,8 @@ Single process (CPU or one GPU) as is, or several GPUs / nodes under torchrun::
 ``TRAIN.BATCH_SIZE`` is per GPU (per process), as in the original. Resuming is exact: model,
 optimizer, LR schedule, epoch, best score, RNG states and the sampler's epoch are restored from
 ``MODEL.CHECKPOINT`` or, with ``TRAIN.AUTO_RESUME``, from ``<output dir>/checkpoint.pth.tar``.
+With ``TRAIN.CHECKPOINT_ITERS`` N > 0 that file is also written every N iterations, and a run
+stopped mid-epoch continues at the next iteration.
 """
 from __future__ import annotations
 
@@ -19,18 +21,19 @@ import pprint
 import secrets
 import shutil
 import sys
+import time
 from collections import OrderedDict
 from pathlib import Path
 
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
 from core.config import AttrDict, ConfigError, dump_config, get_model_name
 from core.function import NonFiniteLossError, amp_enabled, train, validate
 from core.loss import build_loss
 from dataset import build_dataset, build_transform
-from dataset.sampler import ShardSampler
+from dataset.sampler import EpochSampler, SeededSamples, ShardSampler
 from models import build_pose_net
 from utils.cli import add_common_args, add_opts, config_from_args, run_cli
 from utils.checkpoint import CheckpointError, load_model_weights, save_atomic, unwrap_model
@@ -44,8 +47,11 @@ from utils.distributed import (
     init_distributed,
 )
 from utils.train_state import (
+    EpochPosition,
     capture_rng_state,
     load_training_checkpoint,
+    mid_epoch_entry,
+    position_from_checkpoint,
     restore_rng_state,
     seed_everything,
     set_schedule_epoch,
@@ -76,15 +82,23 @@ def make_loaders(cfg: AttrDict, world_size: int, rank: int, sampler_seed: int, d
     train_dataset = build_dataset(cfg, cfg.DATASET.TRAIN_SET, True, transform)
     valid_dataset = build_dataset(cfg, cfg.DATASET.TEST_SET, False, transform)
     # One sampler type for one and many processes: the order is a function of (seed, epoch) only,
-    # which is what makes a resumed run see the same batches as an uninterrupted one.
-    train_sampler = DistributedSampler(
-        train_dataset, num_replicas=world_size, rank=rank, shuffle=cfg.TRAIN.SHUFFLE, seed=sampler_seed
+    # which is what makes a resumed run see the same batches as an uninterrupted one. With mid-epoch
+    # checkpoints every sample's augmentation is seeded from (seed, epoch, slot) as well, so that it
+    # does not depend on WORKERS or on where the run was interrupted (another stream than the default).
+    per_sample_seeds = cfg.TRAIN.CHECKPOINT_ITERS > 0
+    train_sampler = EpochSampler(
+        train_dataset, num_replicas=world_size, rank=rank, shuffle=cfg.TRAIN.SHUFFLE, seed=sampler_seed,
+        sample_seeds=per_sample_seeds,
     )
+    if per_sample_seeds:
+        train_dataset = SeededSamples(train_dataset)
     common = dict(
         num_workers=cfg.WORKERS,
         pin_memory=cfg.TRAIN.PIN_MEMORY and device.type == "cuda",
         persistent_workers=cfg.TRAIN.PERSISTENT_WORKERS and cfg.WORKERS > 0,
     )
+    if per_sample_seeds:  # the workers' base seeds (unused then) stop drawing from the global torch RNG
+        common["generator"] = torch.Generator().manual_seed(sampler_seed)
     train_loader = DataLoader(train_dataset, batch_size=cfg.TRAIN.BATCH_SIZE, sampler=train_sampler, **common)
     valid_loader = DataLoader(
         valid_dataset,
@@ -248,7 +262,8 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
 
     # ---------------------------------------------------------------- resume
     begin_epoch = cfg.TRAIN.BEGIN_EPOCH
-    best_perf, best_epoch = 0.0, 0
+    perf, best_perf, best_epoch = 0.0, 0.0, 0
+    resume_at: EpochPosition | None = None  # where a mid-epoch checkpoint stopped
     # Every rank must shuffle with the same seed, or the shards overlap: rank 0 picks it.
     sampler_seed = broadcast_object(cfg.TRAIN.SEED if cfg.TRAIN.SEED >= 0 else secrets.randbelow(2**31))
     history: list[dict] = []
@@ -258,7 +273,10 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
         raise checkpoint_file
     if checkpoint_file:
         ckpt = load_on_every_rank(cfg, checkpoint_file, model, is_main)
-        begin_epoch = int(ckpt["epoch"])
+        resume_at = position_from_checkpoint(ckpt, checkpoint_file, dist_info.rank, dist_info.world_size,
+                                             cfg.TRAIN.BATCH_SIZE)
+        begin_epoch = int(ckpt["epoch"])  # a mid-epoch file names the epoch in progress
+        perf = float(ckpt.get("perf", 0.0))
         best_perf = float(ckpt.get("best_perf", ckpt.get("perf", 0.0)))
         best_epoch = int(ckpt.get("best_epoch", 0))
         if "optimizer" in ckpt:
@@ -267,7 +285,13 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
             scaler.load_state_dict(ckpt["scaler"])
         sampler_seed = int(ckpt.get("sampler_seed", sampler_seed))
         history = list(ckpt.get("history", []))
-        restore_rank_rng(ckpt, dist_info)
+        if resume_at is None:
+            restore_rank_rng(ckpt, dist_info)
+        # else: the training loop restores them at the iteration where the save was made
+        if cfg.WORKERS > 0 and cfg.TRAIN.PERSISTENT_WORKERS and cfg.TRAIN.CHECKPOINT_ITERS == 0:
+            logger.warning("=> TRAIN.PERSISTENT_WORKERS: the interrupted run's worker RNG streams are not saved, so "
+                           "the augmentation from here on differs from an uninterrupted run's (TRAIN.CHECKPOINT_ITERS "
+                           "> 0 seeds every sample and makes such a resume exact)")
         if writer_dict is not None:
             writer_dict["train_global_steps"] = int(ckpt.get("train_global_steps", begin_epoch))
             writer_dict["valid_global_steps"] = int(ckpt.get("valid_global_steps", begin_epoch))
@@ -277,8 +301,9 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
         else:  # the original's checkpoint: continue the schedule a fresh run from epoch 0 would follow
             set_schedule_epoch(cfg, optimizer, lr_scheduler, begin_epoch)
         logger.info(
-            "=> resumed from %s: epoch %d, lr %.3g, best perf %.4f (epoch %d)",
-            checkpoint_file, begin_epoch, optimizer.param_groups[0]["lr"], best_perf, best_epoch,
+            "=> resumed from %s: epoch %d%s, lr %.3g, best perf %.4f (epoch %d)",
+            checkpoint_file, begin_epoch, f" at iteration {resume_at.iteration}" if resume_at else "",
+            optimizer.param_groups[0]["lr"], best_perf, best_epoch,
         )
 
     if dist_info.enabled:  # after loading: DDP starts from the weights every rank now holds
@@ -292,15 +317,53 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
         cfg, dist_info.world_size, dist_info.rank, sampler_seed, device
     )
 
+    def checkpoint_states(next_epoch: int, rng_per_rank: list) -> dict:
+        """The training checkpoint: the original's keys (``epoch``, ``model``, ``state_dict``, ``perf``,
+        ``optimizer``) and what an exact resume needs."""
+        state_dict = unwrap_model(model).state_dict()
+        return {
+            "epoch": next_epoch,
+            "model": get_model_name(cfg),
+            # 'module.' keys, like the original DataParallel files (readable by the original valid.py)
+            "state_dict": OrderedDict((f"module.{k}", v) for k, v in state_dict.items()),
+            "perf": float(perf),
+            "best_perf": float(best_perf),
+            "best_epoch": int(best_epoch),
+            "optimizer": optimizer.state_dict(),
+            "lr_scheduler_last_epoch": int(lr_scheduler.last_epoch),
+            "scaler": scaler.state_dict() if scaler is not None else {},
+            "rng": rng_per_rank[0],
+            "rng_per_rank": rng_per_rank,
+            "config": cfg.to_dict(),
+            "sampler_seed": int(sampler_seed),
+            "train_global_steps": writer_dict["train_global_steps"] if writer_dict else next_epoch,
+            "valid_global_steps": writer_dict["valid_global_steps"] if writer_dict else next_epoch,
+            "history": history,
+        }
+
+    def save_position(position: EpochPosition, num_batches: int) -> None:
+        """``TRAIN.CHECKPOINT_ITERS``: ``checkpoint.pth.tar`` with a ``mid_epoch`` entry (every rank calls this)."""
+        started = time.time()
+        gathered = all_gather_objects((position.rank_state(), capture_rng_state()))
+        if is_main:
+            states = checkpoint_states(position.epoch, [rng for _, rng in gathered])
+            states["mid_epoch"] = mid_epoch_entry(position, [s for s, _ in gathered], num_batches, cfg.TRAIN.BATCH_SIZE)
+            save_checkpoint(states, False, final_output_dir, every=0)  # no model_best, no epoch snapshot
+            logger.info("=> saved checkpoint at epoch %d, iteration %d/%d to %s (%.2f s)", position.epoch,
+                        position.iteration, num_batches, final_output_dir, time.time() - started)
+        barrier()
+
     # ---------------------------------------------------------------- loop
     for epoch in range(begin_epoch, cfg.TRAIN.END_EPOCH):
-        train_sampler.set_epoch(epoch)
+        position = resume_at if resume_at is not None and resume_at.epoch == epoch else None
+        train_sampler.set_epoch(epoch, first=position.iteration * cfg.TRAIN.BATCH_SIZE if position else 0)
         lr = optimizer.param_groups[0]["lr"]
         logger.info("=> epoch %d, lr %.3g", epoch, lr)
         try:
             stats = train(
                 cfg, train_loader, model, criterion, optimizer, epoch, final_output_dir, tb_log_dir, writer_dict,
-                scaler=scaler, is_main=is_main,
+                scaler=scaler, is_main=is_main, resume_at=position,
+                save_position=save_position if cfg.TRAIN.CHECKPOINT_ITERS > 0 else None,
             )
         except NonFiniteLossError as e:
             if is_main:  # every rank stops at this iteration; one message
@@ -325,31 +388,8 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
         rng_per_rank = all_gather_objects(capture_rng_state())  # every rank's, for an exact resume
         if is_main:
             logger.info("=> saving checkpoint to %s", final_output_dir)
-            state_dict = unwrap_model(model).state_dict()
-            save_checkpoint(
-                {
-                    "epoch": epoch + 1,
-                    "model": get_model_name(cfg),
-                    # 'module.' keys, like the original DataParallel files (readable by the original valid.py)
-                    "state_dict": OrderedDict((f"module.{k}", v) for k, v in state_dict.items()),
-                    "perf": float(perf),
-                    "best_perf": float(best_perf),
-                    "best_epoch": int(best_epoch),
-                    "optimizer": optimizer.state_dict(),
-                    "lr_scheduler_last_epoch": int(lr_scheduler.last_epoch),
-                    "scaler": scaler.state_dict() if scaler is not None else {},
-                    "rng": rng_per_rank[0],
-                    "rng_per_rank": rng_per_rank,
-                    "config": cfg.to_dict(),
-                    "sampler_seed": int(sampler_seed),
-                    "train_global_steps": writer_dict["train_global_steps"] if writer_dict else epoch + 1,
-                    "valid_global_steps": writer_dict["valid_global_steps"] if writer_dict else epoch + 1,
-                    "history": history,
-                },
-                best_model,
-                final_output_dir,
-                every=cfg.TRAIN.CHECKPOINT_EVERY,
-            )
+            save_checkpoint(checkpoint_states(epoch + 1, rng_per_rank), best_model, final_output_dir,
+                            every=cfg.TRAIN.CHECKPOINT_EVERY)
             history_file = Path(final_output_dir) / "history.json"
             tmp = history_file.with_name(f"{history_file.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(history, indent=1), encoding="utf-8")

@@ -223,6 +223,10 @@ _DEFAULTS: dict[str, Any] = {
         "PIN_MEMORY": True,
         "PERSISTENT_WORKERS": False,
         "CHECKPOINT_EVERY": 30,  # the original's checkpoint_epoch<E> / model_best_until_epoch<E> snapshots
+        # N > 0: also write checkpoint.pth.tar every N iterations with the position in the epoch, so that a run
+        # killed mid-epoch resumes at the next iteration; it also seeds each sample's augmentation from
+        # (seed, epoch, slot), another stream than N = 0's but one independent of WORKERS. 0: epoch ends only
+        "CHECKPOINT_ITERS": 0,
     },
     "TEST": {
         "BATCH_SIZE": 32,
@@ -272,6 +276,7 @@ _ADDED_KEYS = (
     "TRAIN.PIN_MEMORY",
     "TRAIN.PERSISTENT_WORKERS",
     "TRAIN.CHECKPOINT_EVERY",
+    "TRAIN.CHECKPOINT_ITERS",
     "TEST.FIX_ACCURACY_NORM",
     "TEST.DARK",
     "TEST.BLUR_KERNEL",
@@ -548,6 +553,7 @@ _AT_LEAST = {
     "TRAIN.BATCH_SIZE": (1, "an int >= 1"),
     "TEST.BATCH_SIZE": (1, "an int >= 1"),
     "TRAIN.CHECKPOINT_EVERY": (1, "an int >= 1"),
+    "TRAIN.CHECKPOINT_ITERS": (0, "an int >= 0 (0: checkpoints at epoch ends only)"),
     "TRAIN.LR": (0, "a finite number >= 0"),
     "TRAIN.LR_FACTOR": (0, "a finite number >= 0"),
     "TRAIN.WD": (0, "a finite number >= 0"),

@@ -10,7 +10,7 @@ import os
 import time
 from collections import OrderedDict
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from core.evaluate import accuracy
 from core.codec import flip_back_and_shift
 from core.inference import get_final_preds, get_max_preds
 from utils.distributed import all_gather_objects, broadcast_object, is_dist
+from utils.train_state import EpochPosition, restore_rng_state
 from utils.vis import save_debug_images, save_debug_images_test
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,13 @@ class AverageMeter:
         self.val = val
         self.sum += val * n
         self.count += n
+        self.avg = self.sum / self.count if self.count != 0 else 0.0
+
+    def state(self) -> dict[str, Any]:
+        return {"sum": float(self.sum), "count": int(self.count)}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.sum, self.count = float(state["sum"]), int(state["count"])
         self.avg = self.sum / self.count if self.count != 0 else 0.0
 
 
@@ -134,8 +142,16 @@ def _train(
     writer_dict: dict[str, Any] | None,
     scaler: torch.amp.GradScaler | None = None,
     is_main: bool = True,
+    resume_at: EpochPosition | None = None,
+    save_position: Callable[[EpochPosition, int], None] | None = None,
 ) -> dict[str, float]:
     """Train one epoch; returns ``{'loss': avg, 'acc': avg}``.
+
+    ``resume_at`` continues an epoch that a mid-epoch checkpoint stopped: the loader's sampler
+    already skips the samples of its first ``resume_at.iteration`` iterations; the meters, the
+    TensorBoard step and the RNG states are put back here. With ``TRAIN.CHECKPOINT_ITERS`` N > 0,
+    ``save_position(position, num_batches)`` is called after every N-th iteration of the epoch
+    (not after the last one: the epoch checkpoint follows).
 
     Logs the original's TAB-separated line every ``PRINT_FREQ`` iterations and writes the
     original's TensorBoard scalars (``train_loss``/``train_acc`` at a step that restarts every
@@ -145,13 +161,22 @@ def _train(
     batch_time, data_time, losses, acc = AverageMeter(), AverageMeter(), AverageMeter(), AverageMeter()
     device = _device_of(model)
     model.train()
-    local_steps = 0
-    num_batches = len(train_loader)
+    start = resume_at or EpochPosition(epoch)
+    for name, meter in (("loss", losses), ("acc", acc)):
+        if name in start.meters:
+            meter.load(start.meters[name])
+    local_steps = start.local_steps
+    num_batches = start.iteration + len(train_loader)  # the whole epoch's, also when resumed part-way
+    every = config.TRAIN.CHECKPOINT_ITERS if save_position is not None else 0
     progress = tqdm(
-        total=num_batches, desc=f"Epoch {epoch}", disable=None if is_main else True, leave=False, dynamic_ncols=True, mininterval=2.0
+        total=num_batches, initial=start.iteration, desc=f"Epoch {epoch}", disable=None if is_main else True,
+        leave=False, dynamic_ncols=True, mininterval=2.0,
     )
+    batches = iter(train_loader)  # draws the workers' base seed from the torch RNG ...
+    if start.rng is not None:
+        restore_rng_state(start.rng)  # ... so the saved states go back after it, as they were at the save
     end = time.time()
-    for i, (inputs, target, target_weight, meta) in enumerate(train_loader):
+    for i, (inputs, target, target_weight, meta) in enumerate(batches, start=start.iteration):
         data_time.update(time.time() - end)
         inputs = _to_device(config, inputs, device)
         target = target.to(device, non_blocking=True)
@@ -207,6 +232,10 @@ def _train(
                 local_steps += 1
             prefix = os.path.join(output_dir, f"train_{i}")
             save_debug_images(config, inputs.float().cpu(), meta, target.cpu(), pred * 4, output.detach().float().cpu(), prefix)
+        if every and (i + 1) % every == 0 and i + 1 < num_batches:
+            position = EpochPosition(epoch, i + 1, {"loss": losses.state(), "acc": acc.state()}, local_steps)
+            save_position(position, num_batches)
+            end = time.time()  # the save is logged with its own duration, not as data time
     progress.close()
     _all_reduce_meters(losses, acc)  # the epoch's figures over every rank's samples
 

@@ -1,4 +1,5 @@
-"""What exact resuming needs beyond the weights: RNG states, the LR of an epoch, and safe loading.
+"""What exact resuming needs beyond the weights: RNG states, the LR of an epoch, the position
+inside an epoch (mid-epoch checkpoints, ``TRAIN.CHECKPOINT_ITERS``), and safe loading.
 
 Training checkpoints are loaded with ``weights_only=True``. NumPy scalars (which the original
 stored as ``perf``/``best_perf``) are allowed explicitly so that the original's
@@ -7,6 +8,7 @@ stored as ``perf``/``best_perf``) are allowed explicitly so that the original's
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ import numpy as np
 import torch
 
 from core.config import AttrDict
-from utils.checkpoint import load_checkpoint
+from utils.checkpoint import CheckpointError, load_checkpoint
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -95,3 +97,62 @@ def load_training_checkpoint(path: str | Path, map_location: str | torch.device 
             "to start from weights only, use MODEL.PRETRAINED or TEST.MODEL_FILE"
         )
     return ckpt
+
+
+@dataclass
+class EpochPosition:
+    """One rank's place in an epoch: the next iteration to run and what the epoch has summed so far.
+
+    ``meters`` maps a meter's name to this rank's ``{"sum": float, "count": int}`` (before the
+    epoch-end all-reduce); ``rng`` holds this rank's RNG states at the save, restored by the
+    training loop once the epoch's data iterator exists (creating it draws from the torch RNG).
+    """
+
+    epoch: int
+    iteration: int = 0
+    meters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    local_steps: int = 0  # the TensorBoard step of train_loss / train_acc, restarted every epoch
+    rng: dict[str, Any] | None = None
+
+    def rank_state(self) -> dict[str, Any]:
+        """What a mid-epoch checkpoint keeps of each rank (ints, floats, dicts: ``weights_only``-safe)."""
+        return {"meters": self.meters, "local_steps": int(self.local_steps)}
+
+
+def mid_epoch_entry(position: EpochPosition, rank_states: list[dict[str, Any]], num_batches: int,
+                    batch_size: int) -> dict[str, Any]:
+    """The checkpoint's ``mid_epoch`` entry: where the epoch stopped and every rank's meters."""
+    return {
+        "epoch": int(position.epoch),
+        "iteration": int(position.iteration),
+        "num_batches": int(num_batches),
+        "batch_size": int(batch_size),
+        "world_size": len(rank_states),
+        "ranks": rank_states,
+    }
+
+
+def position_from_checkpoint(ckpt: dict[str, Any], source: str, rank: int, world_size: int,
+                             batch_size: int) -> EpochPosition | None:
+    """This rank's :class:`EpochPosition` from a checkpoint's ``mid_epoch`` entry (``None`` without one).
+
+    A mid-epoch position is only meaningful for the same number of ranks and the same batch size
+    (they fix which samples the remaining iterations see); anything else is a CheckpointError.
+    """
+    entry = ckpt.get("mid_epoch")
+    if not entry:
+        return None
+    if entry["world_size"] != world_size or entry["batch_size"] != batch_size:
+        raise CheckpointError(
+            f"{source} stopped in the middle of epoch {entry['epoch']} (iteration {entry['iteration']}) with "
+            f"{entry['world_size']} process(es) of TRAIN.BATCH_SIZE {entry['batch_size']}; it can only be resumed "
+            f"the same way (now {world_size} of {batch_size})"
+        )
+    rank_state = entry["ranks"][rank]
+    return EpochPosition(
+        epoch=int(entry["epoch"]),
+        iteration=int(entry["iteration"]),
+        meters={name: dict(m) for name, m in rank_state["meters"].items()},
+        local_steps=int(rank_state["local_steps"]),
+        rng=ckpt["rng_per_rank"][rank],
+    )

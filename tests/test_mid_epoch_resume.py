@@ -1,0 +1,176 @@
+"""TRAIN.CHECKPOINT_ITERS: train.py killed with SIGKILL right after a mid-epoch (or an epoch) checkpoint
+and started again ends bit-identical to an uninterrupted run: one process, 2 DDP ranks, DataLoader workers.
+
+The kill comes from inside the real process: a small launcher wraps ``utils.utils.save_checkpoint`` so
+that the process sends itself SIGKILL as soon as the chosen checkpoint is on disk.
+"""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import PYTHON, REPO, write_tiny_yaml
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+# 19 people in the generated train set: 19 iterations of one sample per epoch (10 per rank with 2 ranks)
+OPTS = ("TRAIN.BATCH_SIZE", "1", "TRAIN.LR_STEP", "[1]")
+
+KILLING_TRAIN = """
+import os, runpy, signal, sys
+sys.path[:0] = ["pose_estimation", "lib"]
+import utils.utils
+
+KILL_AT = tuple(int(v) for v in os.environ["KILL_AT"].split(","))  # (epoch, iteration); iteration 0: epoch end
+save_checkpoint = utils.utils.save_checkpoint
+
+
+def save_then_die(states, *args, **kwargs):
+    save_checkpoint(states, *args, **kwargs)
+    mid = states.get("mid_epoch")
+    if ((mid["epoch"], mid["iteration"]) if mid else (states["epoch"], 0)) == KILL_AT:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+utils.utils.save_checkpoint = save_then_die
+sys.argv = ["pose_estimation/train.py", *sys.argv[1:]]
+runpy.run_path("pose_estimation/train.py", run_name="__main__")
+"""
+
+
+def _out_dir(tmp: Path) -> Path:
+    return tmp / "output" / "coco" / "pose_resnet_18" / "tiny"
+
+
+def _train(cfg: Path, *opts, nproc: int = 1, kill_at: tuple[int, int] | None = None) -> subprocess.CompletedProcess:
+    """train.py (under torchrun with ``nproc`` > 1); with ``kill_at`` it SIGKILLs itself after that checkpoint."""
+    script = ["-c", KILLING_TRAIN] if kill_at else ["pose_estimation/train.py"]
+    if nproc > 1:
+        launcher = cfg.parent / "killing_train.py"
+        launcher.write_text(KILLING_TRAIN)
+        script = [str(launcher) if kill_at else "pose_estimation/train.py"]
+        script = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc), *script]
+    env = {**ENV, "KILL_AT": ",".join(map(str, kill_at))} if kill_at else ENV
+    return subprocess.run([PYTHON, *script, "--cfg", str(cfg), *OPTS, *map(str, opts)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _killed(proc: subprocess.CompletedProcess) -> None:
+    """Ended by its own SIGKILL (under torchrun: rank 0's, reported by the launcher)."""
+    assert proc.returncode == -9 or (proc.returncode != 0 and "exitcode  : -9" in proc.stderr), proc.stderr[-3000:]
+
+
+def _finished(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def _load(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _assert_equal(a, b, where: str = "") -> None:
+    """Equal nested dicts/lists/tuples; tensors by ``torch.equal``."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_equal(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for k, (x, y) in enumerate(zip(a, b)):
+            _assert_equal(x, y, f"{where}[{k}]")
+    else:
+        assert a == b, (where, a, b)
+
+
+def _assert_same_run(ref: Path, other: Path, rng: bool = True) -> None:
+    """Final weights, the last checkpoint's weights, optimizer, schedule and RNG states, and history.json."""
+    _assert_equal(_load(_out_dir(ref) / "final_state.pth.tar"), _load(_out_dir(other) / "final_state.pth.tar"))
+    a, b = _load(_out_dir(ref) / "checkpoint.pth.tar"), _load(_out_dir(other) / "checkpoint.pth.tar")
+    assert "mid_epoch" not in b
+    keys = ["epoch", "state_dict", "perf", "best_perf", "optimizer", "lr_scheduler_last_epoch", "sampler_seed",
+            "history", "train_global_steps"] + (["rng_per_rank"] if rng else [])
+    for key in keys:
+        _assert_equal(a[key], b[key], key)
+    hist = json.loads((_out_dir(other) / "history.json").read_text())
+    assert hist == json.loads((_out_dir(ref) / "history.json").read_text())
+    assert [h["lr"] for h in hist] == pytest.approx([1e-3, 1e-4])  # LR_STEP [1]: one step per epoch, no more
+
+
+@pytest.fixture(scope="module")
+def reference(synthetic_data, tmp_path_factory) -> Path:
+    """An uninterrupted 2-epoch run with mid-epoch checkpoints every 4 iterations, WORKERS 0."""
+    ref = tmp_path_factory.mktemp("ref")
+    _finished(_train(write_tiny_yaml(ref / "tiny.yaml", synthetic_data, ref, epochs=2), "TRAIN.CHECKPOINT_ITERS", 4))
+    return ref
+
+
+def test_sigkill_after_mid_epoch_checkpoints_resumes_bit_exactly(synthetic_data, reference, tmp_path):
+    cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=2)
+    ckpt_file = _out_dir(tmp_path) / "checkpoint.pth.tar"
+    _killed(_train(cfg, "TRAIN.CHECKPOINT_ITERS", 4, kill_at=(0, 8)))
+    ckpt = _load(ckpt_file)  # the original's keys, plus where the epoch stopped
+    assert {"epoch", "model", "state_dict", "perf", "optimizer"} <= ckpt.keys() and ckpt["epoch"] == 0
+    mid = ckpt["mid_epoch"]
+    assert (mid["epoch"], mid["iteration"], mid["num_batches"], mid["world_size"]) == (0, 8, 19, 1)
+    assert mid["ranks"][0]["meters"]["loss"]["count"] == 8
+    assert not (_out_dir(tmp_path) / "model_best.pth.tar").exists()  # a mid-epoch save is no best model
+
+    proc = _train(cfg, "TRAIN.CHECKPOINT_ITERS", 4, kill_at=(1, 12))  # resumes, then dies in epoch 1
+    _killed(proc)
+    assert "=> resumed from" in proc.stderr and "epoch 0 at iteration 8" in proc.stderr
+    assert "Epoch: [0][8/19]" in proc.stderr and "Epoch: [0][7/19]" not in proc.stderr  # nothing re-run
+    proc = _train(cfg, "TRAIN.CHECKPOINT_ITERS", 4)
+    _finished(proc)
+    assert "epoch 1 at iteration 12" in proc.stderr
+    _assert_same_run(reference, tmp_path)
+
+
+def test_workers_and_persistent_workers_resume_bit_exactly(synthetic_data, reference, tmp_path):
+    """WORKERS 2 with persistent workers, killed mid-epoch and then at an epoch end: the same run as the
+    WORKERS 0 reference (every sample's augmentation is seeded by its place in the epoch)."""
+    cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=2)
+    opts = ("TRAIN.CHECKPOINT_ITERS", 4, "WORKERS", 2, "TRAIN.PERSISTENT_WORKERS", "true")
+    _killed(_train(cfg, *opts, kill_at=(0, 4)))
+    _killed(_train(cfg, *opts, kill_at=(1, 0)))  # after epoch 0's checkpoint
+    proc = _train(cfg, *opts)
+    _finished(proc)
+    assert "=> resumed from" in proc.stderr and "TRAIN.PERSISTENT_WORKERS: the interrupted" not in proc.stderr
+    _assert_same_run(reference, tmp_path)
+
+
+def test_workers_resume_at_an_epoch_end_is_exact_without_mid_epoch_checkpoints(synthetic_data, tmp_path):
+    """The default stream (CHECKPOINT_ITERS 0) with WORKERS 2: each epoch's workers are seeded from the
+    restored torch RNG, so a resume after an epoch's checkpoint ends as the uninterrupted run."""
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    ref.mkdir(), killed.mkdir()
+    _finished(_train(write_tiny_yaml(ref / "tiny.yaml", synthetic_data, ref, epochs=2), "WORKERS", 2))
+    cfg = write_tiny_yaml(killed / "tiny.yaml", synthetic_data, killed, epochs=2)
+    _killed(_train(cfg, "WORKERS", 2, kill_at=(1, 0)))
+    _finished(_train(cfg, "WORKERS", 2))
+    _assert_same_run(ref, killed)
+
+
+def test_ddp_sigkill_mid_epoch_resumes_bit_exactly(synthetic_data, tmp_path):
+    """2 gloo ranks under torchrun: rank 0 dies right after the mid-epoch checkpoint (torchrun then stops
+    rank 1); the job started again continues at the next iteration on both ranks."""
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    ref.mkdir(), killed.mkdir()
+    opts = ("TRAIN.CHECKPOINT_ITERS", 3)
+    _finished(_train(write_tiny_yaml(ref / "tiny.yaml", synthetic_data, ref, epochs=2), *opts, nproc=2))
+    cfg = write_tiny_yaml(killed / "tiny.yaml", synthetic_data, killed, epochs=2)
+    _killed(_train(cfg, *opts, nproc=2, kill_at=(0, 6)))
+    mid = _load(_out_dir(killed) / "checkpoint.pth.tar")["mid_epoch"]
+    assert (mid["iteration"], mid["num_batches"], mid["world_size"], len(mid["ranks"])) == (6, 10, 2, 2)
+
+    before = (_out_dir(killed) / "checkpoint.pth.tar").read_bytes()
+    proc = _train(cfg, *opts)  # one process cannot continue two ranks' epoch: one clear line, file kept
+    assert proc.returncode == 2 and "stopped in the middle of epoch 0 (iteration 6) with 2 process(es)" in proc.stderr
+    assert (_out_dir(killed) / "checkpoint.pth.tar").read_bytes() == before
+    proc = _train(cfg, *opts, nproc=2)
+    _finished(proc)
+    assert "epoch 0 at iteration 6" in proc.stderr
+    _assert_same_run(ref, killed)
