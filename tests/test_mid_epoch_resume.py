@@ -16,7 +16,8 @@ from conftest import PYTHON, REPO, write_tiny_yaml
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 # 19 people in the generated train set: 19 iterations of one sample per epoch (10 per rank with 2 ranks)
-OPTS = ("TRAIN.BATCH_SIZE", "1", "TRAIN.LR_STEP", "[1]")
+ONE_PER_BATCH = ("TRAIN.BATCH_SIZE", 1)
+EVERY_4 = (*ONE_PER_BATCH, "TRAIN.CHECKPOINT_ITERS", 4)  # mid-epoch checkpoints after iterations 4, 8, 12, 16
 
 KILLING_TRAIN = """
 import os, runpy, signal, sys
@@ -53,8 +54,8 @@ def _train(cfg: Path, *opts, nproc: int = 1, kill_at: tuple[int, int] | None = N
         script = [str(launcher) if kill_at else "pose_estimation/train.py"]
         script = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc), *script]
     env = {**ENV, "KILL_AT": ",".join(map(str, kill_at))} if kill_at else ENV
-    return subprocess.run([PYTHON, *script, "--cfg", str(cfg), *OPTS, *map(str, opts)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    command = [PYTHON, *script, "--cfg", str(cfg), "TRAIN.LR_STEP", "[1]", *map(str, opts)]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
 def _killed(proc: subprocess.CompletedProcess) -> None:
@@ -86,7 +87,7 @@ def _assert_equal(a, b, where: str = "") -> None:
         assert a == b, (where, a, b)
 
 
-def _assert_same_run(ref: Path, other: Path, rng: bool = True) -> None:
+def _assert_same_run(ref: Path, other: Path, rng: bool = True, epochs: int = 2) -> None:
     """Final weights, the last checkpoint's weights, optimizer, schedule and RNG states, and history.json."""
     _assert_equal(_load(_out_dir(ref) / "final_state.pth.tar"), _load(_out_dir(other) / "final_state.pth.tar"))
     a, b = _load(_out_dir(ref) / "checkpoint.pth.tar"), _load(_out_dir(other) / "checkpoint.pth.tar")
@@ -97,21 +98,21 @@ def _assert_same_run(ref: Path, other: Path, rng: bool = True) -> None:
         _assert_equal(a[key], b[key], key)
     hist = json.loads((_out_dir(other) / "history.json").read_text())
     assert hist == json.loads((_out_dir(ref) / "history.json").read_text())
-    assert [h["lr"] for h in hist] == pytest.approx([1e-3, 1e-4])  # LR_STEP [1]: one step per epoch, no more
+    assert [h["lr"] for h in hist] == pytest.approx([1e-3, 1e-4][:epochs])  # LR_STEP [1]: stepped once per epoch
 
 
 @pytest.fixture(scope="module")
 def reference(synthetic_data, tmp_path_factory) -> Path:
     """An uninterrupted 2-epoch run with mid-epoch checkpoints every 4 iterations, WORKERS 0."""
     ref = tmp_path_factory.mktemp("ref")
-    _finished(_train(write_tiny_yaml(ref / "tiny.yaml", synthetic_data, ref, epochs=2), "TRAIN.CHECKPOINT_ITERS", 4))
+    _finished(_train(write_tiny_yaml(ref / "tiny.yaml", synthetic_data, ref, epochs=2), *EVERY_4))
     return ref
 
 
 def test_sigkill_after_mid_epoch_checkpoints_resumes_bit_exactly(synthetic_data, reference, tmp_path):
     cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=2)
     ckpt_file = _out_dir(tmp_path) / "checkpoint.pth.tar"
-    _killed(_train(cfg, "TRAIN.CHECKPOINT_ITERS", 4, kill_at=(0, 8)))
+    _killed(_train(cfg, *EVERY_4, kill_at=(0, 8)))
     ckpt = _load(ckpt_file)  # the original's keys, plus where the epoch stopped
     assert {"epoch", "model", "state_dict", "perf", "optimizer"} <= ckpt.keys() and ckpt["epoch"] == 0
     mid = ckpt["mid_epoch"]
@@ -119,11 +120,11 @@ def test_sigkill_after_mid_epoch_checkpoints_resumes_bit_exactly(synthetic_data,
     assert mid["ranks"][0]["meters"]["loss"]["count"] == 8
     assert not (_out_dir(tmp_path) / "model_best.pth.tar").exists()  # a mid-epoch save is no best model
 
-    proc = _train(cfg, "TRAIN.CHECKPOINT_ITERS", 4, kill_at=(1, 12))  # resumes, then dies in epoch 1
+    proc = _train(cfg, *EVERY_4, kill_at=(1, 12))  # resumes, then dies in epoch 1
     _killed(proc)
     assert "=> resumed from" in proc.stderr and "epoch 0 at iteration 8" in proc.stderr
     assert "Epoch: [0][8/19]" in proc.stderr and "Epoch: [0][7/19]" not in proc.stderr  # nothing re-run
-    proc = _train(cfg, "TRAIN.CHECKPOINT_ITERS", 4)
+    proc = _train(cfg, *EVERY_4)
     _finished(proc)
     assert "epoch 1 at iteration 12" in proc.stderr
     _assert_same_run(reference, tmp_path)
@@ -133,7 +134,7 @@ def test_workers_and_persistent_workers_resume_bit_exactly(synthetic_data, refer
     """WORKERS 2 with persistent workers, killed mid-epoch and then at an epoch end: the same run as the
     WORKERS 0 reference (every sample's augmentation is seeded by its place in the epoch)."""
     cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=2)
-    opts = ("TRAIN.CHECKPOINT_ITERS", 4, "WORKERS", 2, "TRAIN.PERSISTENT_WORKERS", "true")
+    opts = (*EVERY_4, "WORKERS", 2, "TRAIN.PERSISTENT_WORKERS", "true")
     _killed(_train(cfg, *opts, kill_at=(0, 4)))
     _killed(_train(cfg, *opts, kill_at=(1, 0)))  # after epoch 0's checkpoint
     proc = _train(cfg, *opts)
@@ -143,8 +144,8 @@ def test_workers_and_persistent_workers_resume_bit_exactly(synthetic_data, refer
 
 
 def test_workers_resume_at_an_epoch_end_is_exact_without_mid_epoch_checkpoints(synthetic_data, tmp_path):
-    """The default stream (CHECKPOINT_ITERS 0) with WORKERS 2: each epoch's workers are seeded from the
-    restored torch RNG, so a resume after an epoch's checkpoint ends as the uninterrupted run."""
+    """The default stream (CHECKPOINT_ITERS 0) with WORKERS 2, 4 samples a batch: each epoch's workers are
+    seeded from the restored torch RNG, so a resume after an epoch's checkpoint ends as the uninterrupted run."""
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     ref.mkdir(), killed.mkdir()
     _finished(_train(write_tiny_yaml(ref / "tiny.yaml", synthetic_data, ref, epochs=2), "WORKERS", 2))
@@ -159,9 +160,9 @@ def test_ddp_sigkill_mid_epoch_resumes_bit_exactly(synthetic_data, tmp_path):
     rank 1); the job started again continues at the next iteration on both ranks."""
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     ref.mkdir(), killed.mkdir()
-    opts = ("TRAIN.CHECKPOINT_ITERS", 3)
-    _finished(_train(write_tiny_yaml(ref / "tiny.yaml", synthetic_data, ref, epochs=2), *opts, nproc=2))
-    cfg = write_tiny_yaml(killed / "tiny.yaml", synthetic_data, killed, epochs=2)
+    opts = (*ONE_PER_BATCH, "TRAIN.CHECKPOINT_ITERS", 3)
+    _finished(_train(write_tiny_yaml(ref / "tiny.yaml", synthetic_data, ref, epochs=1), *opts, nproc=2))
+    cfg = write_tiny_yaml(killed / "tiny.yaml", synthetic_data, killed, epochs=1)
     _killed(_train(cfg, *opts, nproc=2, kill_at=(0, 6)))
     mid = _load(_out_dir(killed) / "checkpoint.pth.tar")["mid_epoch"]
     assert (mid["iteration"], mid["num_batches"], mid["world_size"], len(mid["ranks"])) == (6, 10, 2, 2)
@@ -173,4 +174,4 @@ def test_ddp_sigkill_mid_epoch_resumes_bit_exactly(synthetic_data, tmp_path):
     proc = _train(cfg, *opts, nproc=2)
     _finished(proc)
     assert "epoch 0 at iteration 6" in proc.stderr
-    _assert_same_run(ref, killed)
+    _assert_same_run(ref, killed, epochs=1)
