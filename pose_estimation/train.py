@@ -85,7 +85,9 @@ def make_loaders(cfg: AttrDict, world_size: int, rank: int, sampler_seed: int, d
     # which is what makes a resumed run see the same batches as an uninterrupted one. With mid-epoch
     # checkpoints every sample's augmentation is seeded from (seed, epoch, slot) as well, so that it
     # does not depend on WORKERS or on where the run was interrupted (another stream than the default).
-    per_sample_seeds = cfg.TRAIN.CHECKPOINT_ITERS > 0
+    # Persistent workers carry their RNG streams from epoch to epoch, where no checkpoint can reach them:
+    # they are seeded per sample too, which makes an epoch-end resume with them exact.
+    per_sample_seeds = cfg.TRAIN.CHECKPOINT_ITERS > 0 or (cfg.TRAIN.PERSISTENT_WORKERS and cfg.WORKERS > 0)
     train_sampler = EpochSampler(
         train_dataset, num_replicas=world_size, rank=rank, shuffle=cfg.TRAIN.SHUFFLE, seed=sampler_seed,
         sample_seeds=per_sample_seeds,
@@ -124,7 +126,7 @@ def resume_file(cfg: AttrDict, final_output_dir: str) -> str | FileNotFoundError
 # Keys that may change between a run and its resumption without changing what is trained.
 RESUME_FREE_KEYS = frozenset({
     "DATASET.ROOT", "MODEL.CHECKPOINT", "MODEL.PRETRAINED", "TRAIN.AUTO_RESUME", "TRAIN.END_EPOCH",
-    "TRAIN.CHECKPOINT_EVERY", "TRAIN.PIN_MEMORY", "TRAIN.PERSISTENT_WORKERS",
+    "TRAIN.CHECKPOINT_EVERY", "TRAIN.PIN_MEMORY",
     "TRAIN.AMP", "TRAIN.AMP_DTYPE", "TRAIN.CHANNELS_LAST",  # speed switches
 })
 RESUME_SECTIONS = ("MODEL", "DATASET", "TRAIN", "LOSS")
@@ -288,10 +290,6 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
         if resume_at is None:
             restore_rank_rng(ckpt, dist_info)
         # else: the training loop restores them at the iteration where the save was made
-        if cfg.WORKERS > 0 and cfg.TRAIN.PERSISTENT_WORKERS and cfg.TRAIN.CHECKPOINT_ITERS == 0:
-            logger.warning("=> TRAIN.PERSISTENT_WORKERS: the interrupted run's worker RNG streams are not saved, so "
-                           "the augmentation from here on differs from an uninterrupted run's (TRAIN.CHECKPOINT_ITERS "
-                           "> 0 seeds every sample and makes such a resume exact)")
         if writer_dict is not None:
             writer_dict["train_global_steps"] = int(ckpt.get("train_global_steps", begin_epoch))
             writer_dict["valid_global_steps"] = int(ckpt.get("valid_global_steps", begin_epoch))
