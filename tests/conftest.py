@@ -3,7 +3,9 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 LIB = REPO / "lib"
@@ -99,3 +101,25 @@ TEST:
 def write_tiny_yaml(path: Path, data_root: Path, out: Path, name="pose_resnet", layers=18, filters=32, epochs=3) -> Path:
     path.write_text(TINY_TRAIN_YAML.format(out=out, root=data_root, name=name, layers=layers, filters=filters, epochs=epochs))
     return path
+
+
+def identical(a, b, path="out"):
+    """Assert exact equality of nested outputs: dtype, shape and values of tensors and arrays."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor), path
+        assert a.dtype == b.dtype and a.shape == b.shape, (path, a.dtype, b.dtype, a.shape, b.shape)
+        assert torch.equal(a, b), (path, (a - b).abs().max())
+    elif isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray), (path, type(b))
+        assert a.dtype == b.dtype and a.shape == b.shape, (path, a.dtype, b.dtype, a.shape, b.shape)
+        assert np.array_equal(a, b), (path, a, b)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            identical(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            identical(x, y, f"{path}[{i}]")
+    else:
+        assert type(a) is type(b) and a == b, (path, a, b, type(a), type(b))

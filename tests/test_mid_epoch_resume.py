@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import PYTHON, REPO, write_tiny_yaml
+from conftest import PYTHON, REPO, identical, write_tiny_yaml
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 # 19 people in the generated train set: 19 iterations of one sample per epoch (10 per rank with 2 ranks)
@@ -71,31 +71,15 @@ def _load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _assert_equal(a, b, where: str = "") -> None:
-    """Equal nested dicts/lists/tuples; tensors by ``torch.equal``."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            _assert_equal(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for k, (x, y) in enumerate(zip(a, b)):
-            _assert_equal(x, y, f"{where}[{k}]")
-    else:
-        assert a == b, (where, a, b)
-
-
 def _assert_same_run(ref: Path, other: Path, rng: bool = True, epochs: int = 2) -> None:
     """Final weights, the last checkpoint's weights, optimizer, schedule and RNG states, and history.json."""
-    _assert_equal(_load(_out_dir(ref) / "final_state.pth.tar"), _load(_out_dir(other) / "final_state.pth.tar"))
+    identical(_load(_out_dir(ref) / "final_state.pth.tar"), _load(_out_dir(other) / "final_state.pth.tar"))
     a, b = _load(_out_dir(ref) / "checkpoint.pth.tar"), _load(_out_dir(other) / "checkpoint.pth.tar")
     assert "mid_epoch" not in b
     keys = ["epoch", "state_dict", "perf", "best_perf", "optimizer", "lr_scheduler_last_epoch", "sampler_seed",
             "history", "train_global_steps"] + (["rng_per_rank"] if rng else [])
     for key in keys:
-        _assert_equal(a[key], b[key], key)
+        identical(a[key], b[key], key)
     hist = json.loads((_out_dir(other) / "history.json").read_text())
     assert hist == json.loads((_out_dir(ref) / "history.json").read_text())
     assert [h["lr"] for h in hist] == pytest.approx([1e-3, 1e-4][:epochs])  # LR_STEP [1]: stepped once per epoch

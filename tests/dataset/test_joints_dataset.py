@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, shared_path
+from conftest import REPO, identical, shared_path
 from core.config import get_default_config, load_config
 from dataset import DATASETS, build_dataset, build_transform
 from dataset.coco import COCODataset
@@ -28,28 +28,6 @@ MPII_YAML = REPO / "experiments/mpii/resnet50/256x256_d256x3_adam_lr1e-3.yaml"
 
 # --------------------------------------------------------------------------------------------------
 # helpers
-
-
-def identical(a, b, path="out"):
-    """Assert exact equality of nested outputs: dtype, shape and values of tensors and arrays."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor), path
-        assert a.dtype == b.dtype and a.shape == b.shape, (path, a.dtype, b.dtype, a.shape, b.shape)
-        assert torch.equal(a, b), (path, (a - b).abs().max())
-    elif isinstance(a, np.ndarray):
-        assert isinstance(b, np.ndarray), (path, type(b))
-        assert a.dtype == b.dtype and a.shape == b.shape, (path, a.dtype, b.dtype, a.shape, b.shape)
-        assert np.array_equal(a, b), (path, a, b)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), path
-        for k in a:
-            identical(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
-            identical(x, y, f"{path}[{i}]")
-    else:
-        assert type(a) is type(b) and a == b, (path, a, b, type(a), type(b))
 
 
 def seeded(ds, idx, seed):
