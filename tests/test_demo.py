@@ -274,3 +274,66 @@ def test_folder_with_an_unreadable_file_skips_it_with_a_warning(ckpt: Path, tmp_
     assert any(w.startswith(f"=> skipped {inputs / 'b.jpg'}") for w in warnings), warnings
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png", "keypoints_photos_results.json"]
     assert sorted({r["file_name"] for r in load_results(out, "photos")}) == ["a.png", "c.png"]
+
+
+# ------------------------------------------------------------------------------------------------
+# a custom joint set: the 5-joint synthetic faces ("Train on your own keypoints")
+
+FACE_YAML = REPO / "experiments" / "synthetic" / "res18_128x128_face.yaml"
+
+
+def test_folder_of_a_five_joint_set_draws_its_skeleton(tmp_path: Path) -> None:
+    from dataset.keypoints import COCO_KEYPOINTS
+
+    gen = subprocess.run([sys.executable, str(REPO / "tools/gen_synthetic_data.py"), "--out", str(tmp_path / "data"),
+                          "--format", "face", "--num-train", "1", "--num-val", "3", "--image-size", "96",
+                          "--seed", "3", "--workers", "1"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert gen.returncode == 0, gen.stderr
+    root = tmp_path / "data" / "face"
+    opts = ["DATASET.ROOT", str(root), *SMALL, "MODEL.NUM_JOINTS", "5"]
+    torch.manual_seed(0)
+    model_file = tmp_path / "face.pth"
+    torch.save(build_pose_net(load_config(FACE_YAML, opts), is_train=False).state_dict(), model_file)
+    # An untrained network (its joint scores are near 0, some negative: --kpt-thr -1 shows every joint).
+    # Lossless copies of the generated pictures, so that every pixel the demo changes is a drawing.
+    inputs = tmp_path / "faces"
+    inputs.mkdir()
+    for jpg in sorted((root / "images" / "val2017").glob("*.jpg")):
+        cv2.imwrite(str(inputs / f"{jpg.stem}.png"), cv2.imread(str(jpg)))
+    gt = json.loads((root / "person_detection_results" / "val2017_gt_boxes.json").read_text())
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{**d, "file_name": f"{d['image_id']:012d}.png"} for d in gt]))
+    before = digest(inputs)
+    out = tmp_path / "out"
+
+    assert demo.main(["--cfg", str(FACE_YAML), "--model-file", str(model_file), "--input", str(inputs),
+                      "--output-dir", str(out), "--det-file", str(dets), "--no-flip", "--kpt-thr", "-1",
+                      "--gpus", "cpu", *opts]) == 0
+
+    assert digest(inputs) == before
+    results = load_results(out, "faces")
+    assert len(results) == len([d for d in gt if d["score"] >= 0.5]) >= 3
+    assert all(len(r["keypoints"]) == 5 * 3 for r in results)
+    est = PoseEstimator.from_config(FACE_YAML, model_file, opts=opts, flip_test=False, device="cpu")
+    assert est.keypoints.names == ("nose", "left_eye", "right_eye", "mouth_left", "mouth_right")
+    assert est.keypoints.skeleton == ((1, 2), (0, 1), (0, 2), (0, 3), (0, 4), (3, 4))
+    face_only = [limb for limb in est.keypoints.skeleton  # limbs that COCO's skeleton does not have
+                 if limb not in COCO_KEYPOINTS.skeleton and limb[::-1] not in COCO_KEYPOINTS.skeleton]
+    assert face_only == [(0, 3), (0, 4), (3, 4)]
+    long_limbs = 0
+    for png in sorted(inputs.glob("*.png")):
+        people = [r for r in results if r["file_name"] == png.name]
+        predicted = est.predict(png, boxes=[r["bbox"] for r in people], box_scores=[r["score"] for r in people])
+        assert [p["keypoints"].shape for p in predicted] == [(5, 3)] * len(people)  # the API: (K, 3), K = 5
+        source, drawn = cv2.imread(str(png)), cv2.imread(str(out / png.name))
+        assert drawn.shape == source.shape
+        np.testing.assert_array_equal(drawn, demo.draw_people(source, predicted, -1.0, est.keypoints))
+        for entry, person in zip(people, predicted):
+            kpts = np.asarray(entry["keypoints"]).reshape(5, 3)
+            np.testing.assert_allclose(kpts, person["keypoints"], rtol=0, atol=1e-4)
+            for a, b in face_only:  # the middle of a long face-only limb is drawn over
+                if np.hypot(*(kpts[a, :2] - kpts[b, :2])) > 12:
+                    x, y = np.round((kpts[a, :2] + kpts[b, :2]) / 2).astype(int)
+                    assert np.abs(drawn[y, x].astype(int) - source[y, x]).max() > 20, (png.name, a, b)
+                    long_limbs += 1
+    assert long_limbs >= 3

@@ -1,7 +1,11 @@
 """Draw predicted skeletons from a COCO results JSON over the images they belong to.
 
     python tools/draw_results.py --results <keypoints_val2017_results.json> --images data/synthetic/coco/images/val2017 \
-        --out output/pictures [--num 8] [--kpt-thr 0.3] [--min-score 0.2]
+        --out output/pictures [--num 8] [--kpt-thr 0.3] [--min-score 0.2] [--annotations FILE]
+
+COCO-17 and MPII-16 results are drawn with their skeletons. Any other joint set takes its skeleton
+and left/right sides from a COCO keypoint file's category: ``--annotations``, by default
+``<root>/annotations/person_keypoints_<set>.json`` when ``--images`` is ``<root>/images/<set>``.
 """
 from __future__ import annotations
 
@@ -18,9 +22,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from utils.vis import draw_skeleton  # noqa: E402
 
 
+def keypoint_info_for(num_joints: int, image_dir: str | Path, annotations: str | Path | None = None):
+    """The joint set to draw K-joint results with: None (COCO / MPII by K) for K = 17 or 16 without
+    ``annotations``, else the metadata of the annotation file's keypoint category."""
+    from core.config import load_config
+    from dataset.keypoints import from_coco_category, resolve_for_config
+
+    if annotations is None:
+        if num_joints in (16, 17):
+            return None
+        image_dir = Path(image_dir)
+        annotations = image_dir.parent.parent / "annotations" / f"person_keypoints_{image_dir.name}.json"
+        if not annotations.is_file():
+            raise ValueError(f"the results have {num_joints} joints per person, not COCO's 17 or MPII's 16: pass "
+                             f"--annotations <COCO keypoint file> for its skeleton ({annotations} does not exist)")
+    annotations = Path(annotations)
+    try:
+        categories = json.loads(annotations.read_text()).get("categories") or [{}]
+    except (OSError, ValueError, AttributeError) as e:
+        raise ValueError(f"--annotations {annotations}: not a readable COCO keypoint JSON file ({e})") from e
+    names, skeleton = from_coco_category(categories[0], str(annotations))
+    if len(names) != num_joints:
+        raise ValueError(f"--annotations {annotations} names {len(names)} joints but the results have {num_joints}")
+    return resolve_for_config(load_config(None), names, skeleton, str(annotations))
+
+
 def draw_results(results_file: str | Path, image_dir: str | Path, out_dir: str | Path, num: int = 8,
-                 kpt_thr: float = 0.3, min_score: float = 0.2) -> list[Path]:
+                 kpt_thr: float = 0.3, min_score: float = 0.2, annotations: str | Path | None = None) -> list[Path]:
     results = json.loads(Path(results_file).read_text())
+    info = keypoint_info_for(len(results[0]["keypoints"]) // 3, image_dir, annotations) if results else None
     per_image: dict[int, list[dict]] = defaultdict(list)
     for r in results:
         if r["score"] >= min_score:
@@ -35,7 +65,7 @@ def draw_results(results_file: str | Path, image_dir: str | Path, out_dir: str |
             raise FileNotFoundError(f"image for image_id {image_id} not found or unreadable: {path}")
         for r in per_image[image_id]:
             keypoints = np.asarray(r["keypoints"], dtype=np.float32).reshape(-1, 3)
-            image = draw_skeleton(image, keypoints, score_thr=kpt_thr)
+            image = draw_skeleton(image, keypoints, score_thr=kpt_thr, keypoint_info=info)
         target = out_dir / f"{image_id:012d}_pred.jpg"
         cv2.imwrite(str(target), image)
         written.append(target)
@@ -50,8 +80,15 @@ def main() -> None:
     parser.add_argument("--num", type=int, default=8)
     parser.add_argument("--kpt-thr", type=float, default=0.3)
     parser.add_argument("--min-score", type=float, default=0.2)
+    parser.add_argument("--annotations", default=None,
+                        help="COCO keypoint file whose category gives the skeleton (joint sets other than COCO/MPII)")
     args = parser.parse_args()
-    for path in draw_results(args.results, args.images, args.out, args.num, args.kpt_thr, args.min_score):
+    try:
+        written = draw_results(args.results, args.images, args.out, args.num, args.kpt_thr, args.min_score,
+                               args.annotations)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"error: {e}") from None
+    for path in written:
         print(path)
 
 

@@ -193,6 +193,8 @@ _DEFAULTS: dict[str, Any] = {
         "FIX_BOX_CLEANING": False,  # True: cut boxes at the image border instead of shifting them, no 1-px shrink
         "PROB_HALF_BODY": 0.0,  # HRNet half-body augmentation probability (0: off)
         "NUM_JOINTS_HALF_BODY": 8,
+        # 0-based upper-body joints for half-body; []: the original's for COCO-17 / MPII-16, none otherwise
+        "UPPER_BODY_IDS": [],
         # Joint-set metadata of COCO-format files (lib/dataset/keypoints.py); ~ (None) = the default:
         "FLIP_PAIRS": None,  # [[left, right], ...] 0-based; ~: original pairs / derived from names; []: none
         "OKS_SIGMAS": None,  # one sigma per joint; ~: COCO's for the COCO-17 set, else none (OKS raises)
@@ -265,6 +267,7 @@ _ADDED_KEYS = (
     "DATASET.FIX_BOX_CLEANING",
     "DATASET.PROB_HALF_BODY",
     "DATASET.NUM_JOINTS_HALF_BODY",
+    "DATASET.UPPER_BODY_IDS",
     "DATASET.FLIP_PAIRS",
     "DATASET.OKS_SIGMAS",
     "TRAIN.AUTO_RESUME",
@@ -351,6 +354,8 @@ def _type_name(value: Any) -> str:
 
 # Keys whose default None means "derive it"; otherwise a list of [a, b] int pairs / of numbers.
 _OPTIONAL_LIST_KEYS = {"DATASET.FLIP_PAIRS": "pairs", "DATASET.OKS_SIGMAS": "numbers"}
+# Keys that hold a list of ints: what is expected.
+_INT_LIST_KEYS = {"DATASET.UPPER_BODY_IDS": "a list of 0-based joint indices ([] for the joint set's default)"}
 
 
 def _is_int(v: Any) -> bool:
@@ -383,6 +388,10 @@ def _check_value(source: str, dotted: str, default: Any, value: Any) -> Any:
 
     if dotted in _OPTIONAL_LIST_KEYS:
         return _check_optional_list(dotted, value, fail)
+    if dotted in _INT_LIST_KEYS:
+        if isinstance(value, (list, tuple)) and all(_is_int(v) for v in value):
+            return [int(v) for v in value]
+        raise fail(_INT_LIST_KEYS[dotted])
     if dotted in _SIZE_KEYS:
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             return np.array([int(value), int(value)])

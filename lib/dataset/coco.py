@@ -32,7 +32,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .JointsDataset import JointsDataset
-from .keypoints import COCO_KEYPOINTS, KeypointInfo, keypoints_of_category
+from .keypoints import COCO_KEYPOINTS, KeypointInfo, keypoints_of_category, with_upper_body_ids
 
 logger = logging.getLogger(__name__)
 
@@ -193,11 +193,12 @@ class COCODataset(JointsDataset):
         cats = self.coco.loadCats(self.coco.getCatIds())
         if not cats:
             raise ValueError(f"{ann_file}: no categories; a COCO keypoint file needs one with 'keypoints'")
-        info = keypoints_of_category(cfg, cats[0], ann_file)
+        info = with_upper_body_ids(keypoints_of_category(cfg, cats[0], ann_file), cfg, ann_file)
         if self.prob_half_body > 0 and not info.upper_body_ids:
             raise ValueError(
                 f"DATASET.PROB_HALF_BODY={self.prob_half_body}: half-body augmentation needs the upper-body joints, "
-                f"which only the COCO-17 and MPII-16 sets define ({ann_file} has {info.num_joints} joints); set it to 0")
+                f"which only the COCO-17 and MPII-16 sets define ({ann_file} has {info.num_joints} joints); "
+                "list them in DATASET.UPPER_BODY_IDS (0-based joint ids) or set DATASET.PROB_HALF_BODY 0")
         return info
 
     def _get_ann_file_keypoint(self) -> str:

@@ -11,6 +11,7 @@ and finished by :func:`resolve_for_config`, which applies ``DATASET.FLIP_PAIRS``
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ __all__ = [
     "keypoints_for_config",
     "keypoints_of_category",
     "resolve_for_config",
+    "with_upper_body_ids",
 ]
 
 # Per-keypoint OKS sigmas of the 17 COCO keypoints (COCO order), the same float64 values as
@@ -263,6 +265,27 @@ def resolve_for_config(cfg: Any, names: Sequence[str], skeleton: Sequence[Sequen
     object.__setattr__(info, "left_ids", tuple(left))
     object.__setattr__(info, "right_ids", tuple(right))
     return info
+
+
+def with_upper_body_ids(info: KeypointInfo, cfg: Any, source: str) -> KeypointInfo:
+    """``info`` with ``DATASET.UPPER_BODY_IDS`` applied (half-body augmentation groups).
+
+    ``[]`` (the default) keeps the set's own groups: the original HRNet ones for COCO-17 and MPII-16,
+    none for other sets. Otherwise the listed 0-based joints are the upper body and every other joint
+    the lower body; ids must be in range and unique.
+    """
+    ids = list(cfg.DATASET.get("UPPER_BODY_IDS", []) or [])
+    if not ids:
+        return info
+    k = info.num_joints
+    for j in ids:
+        if not 0 <= j < k:
+            raise ConfigError(f"{source}: DATASET.UPPER_BODY_IDS = {ids}: joint {j} is out of range for {k} joints "
+                              f"(0-based indices 0..{k - 1})")
+        if ids.count(j) > 1:
+            raise ConfigError(f"{source}: DATASET.UPPER_BODY_IDS = {ids} lists joint {j} twice; expected unique ids")
+    upper = tuple(ids)
+    return dataclasses.replace(info, upper_body_ids=upper, lower_body_ids=tuple(j for j in range(k) if j not in upper))
 
 
 def _check_pairs_shape(pairs: Any, source: str) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.io import loadmat, savemat
 
 from .JointsDataset import JointsDataset
-from .keypoints import MPII_KEYPOINTS
+from .keypoints import MPII_KEYPOINTS, with_upper_body_ids
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class MPIIDataset(JointsDataset):
     def __init__(self, cfg: Any, root: str, image_set: str, is_train: bool, transform: Any = None) -> None:
         super().__init__(cfg, root, image_set, is_train, transform)
 
-        self.keypoints = MPII_KEYPOINTS
+        self.keypoints = with_upper_body_ids(MPII_KEYPOINTS, cfg, "MPII-16 keypoints")
         self.num_joints = self.keypoints.num_joints
         self.flip_pairs = [list(pair) for pair in self.keypoints.flip_pairs]
         self.parent_ids = [1, 2, 6, 6, 3, 4, 6, 6, 7, 8, 11, 12, 7, 7, 13, 14]

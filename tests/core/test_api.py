@@ -306,3 +306,20 @@ def test_cuda_matches_cpu(checkpoints, tmp_path: Path) -> None:
     assert next(gpu_est.model.parameters()).device.type == "cuda"
     gpu = gpu_est.predict(img)
     np.testing.assert_allclose(gpu[0]["keypoints"][:, :2], cpu[0]["keypoints"][:, :2], atol=0.3)
+
+
+def test_legacy_flip_pair_names_are_not_used_inside_the_project() -> None:
+    """``flip_pairs_for`` / ``COCO_FLIP_PAIRS`` / ``MPII_FLIP_PAIRS`` stay for old imports only; the
+    code takes flip pairs from the keypoint metadata (``dataset.keypoints``)."""
+    repo = Path(__file__).resolve().parents[2]
+    users = []
+    for folder in ("lib", "pose_estimation", "tools", "bench"):
+        for path in (repo / folder).rglob("*.py"):
+            if path == repo / "lib" / "core" / "api.py":
+                continue
+            text = path.read_text(encoding="utf-8")
+            users += [f"{path.relative_to(repo)}: {name}" for name in ("flip_pairs_for", "COCO_FLIP_PAIRS",
+                                                                          "MPII_FLIP_PAIRS") if name in text]
+    assert users == []
+    api_text = (repo / "lib" / "core" / "api.py").read_text(encoding="utf-8")
+    assert api_text.count("flip_pairs_for(") == 1  # its definition, no call

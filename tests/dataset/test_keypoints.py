@@ -269,3 +269,52 @@ def test_onnx_export_of_a_21_joint_network(tmp_path) -> None:
     out = session.run(None, {session.get_inputs()[0].name: np.zeros((1, 3, 64, 64), np.float32)})[0]
     assert out.shape == (1, 21, 16, 16)
     assert check_onnx(model, cfg, path) <= 1e-4
+
+
+# ------------------------------------------------------------------------------------------------
+# half-body on a custom set: DATASET.UPPER_BODY_IDS
+
+
+def test_half_body_on_a_custom_set_uses_upper_body_ids(keypoint_sets) -> None:
+    face = keypoint_sets / "face"
+    still = ["DATASET.SCALE_FACTOR", "0", "DATASET.ROT_FACTOR", "0"]  # the crop box is then the half-body box
+    plain = COCODataset(_face_cfg(face, *still), str(face), "train2017", True)
+    half = COCODataset(_face_cfg(face, *still, "DATASET.PROB_HALF_BODY", "1.0", "DATASET.NUM_JOINTS_HALF_BODY", "3",
+                                 "DATASET.UPPER_BODY_IDS", "[0,1,2]"), str(face), "train2017", True)
+    assert half.upper_body_ids == (0, 1, 2) and half.lower_body_ids == (3, 4)
+    assert plain.upper_body_ids == () and plain.prob_half_body == 0
+    checked = 0
+    for idx, rec in enumerate(half.db):
+        vis = rec["joints_3d_vis"][:, 0] > 0
+        if not vis[:3].all() or vis.sum() <= 3:  # half-body needs more than NUM_JOINTS_HALF_BODY visible
+            continue
+        np.random.seed(idx)
+        meta = half[idx][3]
+        np.random.seed(idx)
+        plain_meta = plain[idx][3]
+        # Only two lower (mouth) joints: the upper body (nose and eyes) is always chosen.
+        upper = rec["joints_3d"][:3, :2]
+        np.testing.assert_allclose(meta["center"], upper.mean(axis=0), rtol=1e-5)
+        w, h = np.ptp(upper, axis=0)
+        w, h = max(w, h * half.aspect_ratio), max(h, w / half.aspect_ratio)
+        np.testing.assert_allclose(meta["scale"], np.array([w, h]) / 200 * 1.5, rtol=1e-4)
+        np.testing.assert_array_equal(plain_meta["center"], rec["center"])
+        assert not np.allclose(meta["scale"], plain_meta["scale"])
+        checked += 1
+    assert checked >= 5
+
+
+def test_half_body_ids_bad_input_names_the_key(keypoint_sets) -> None:
+    face = keypoint_sets / "face"
+    ann = face / "annotations" / "person_keypoints_train2017.json"
+    with pytest.raises(ValueError, match=r"DATASET.PROB_HALF_BODY=0.3: .*list them in DATASET.UPPER_BODY_IDS"):
+        COCODataset(_face_cfg(face, "DATASET.PROB_HALF_BODY", "0.3"), str(face), "train2017", True)
+    with pytest.raises(ConfigError, match=rf"{ann}: DATASET.UPPER_BODY_IDS = \[0, 7\]: joint 7 is out of range for 5 "):
+        COCODataset(_face_cfg(face, "DATASET.UPPER_BODY_IDS", "[0,7]"), str(face), "train2017", True)
+    with pytest.raises(ConfigError, match=r"DATASET.UPPER_BODY_IDS = \[1, 1\] lists joint 1 twice"):
+        COCODataset(_face_cfg(face, "DATASET.UPPER_BODY_IDS", "[1,1]"), str(face), "train2017", True)
+    with pytest.raises(ConfigError, match=r"DATASET.UPPER_BODY_IDS = .* expected a list of 0-based joint indices"):
+        _face_cfg(face, "DATASET.UPPER_BODY_IDS", "[0.5]")
+    # The default [] keeps the original groups of COCO-17 and MPII-16.
+    assert load_config(None).DATASET.UPPER_BODY_IDS == []
+    assert COCO_KEYPOINTS.upper_body_ids == tuple(range(11)) and MPII_KEYPOINTS.upper_body_ids == tuple(range(7, 16))
