@@ -9,7 +9,7 @@ import math
 import os
 import time
 from collections import OrderedDict
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any, Callable
 
 import numpy as np
@@ -276,11 +276,48 @@ def prepare_inference_model(cfg: AttrDict, model: torch.nn.Module, device: torch
     return model
 
 
-def inference_autocast(cfg: AttrDict, device: torch.device):
-    """Autocast for the inference forward when ``TEST.AMP``; a no-op otherwise (float32, the original)."""
-    if cfg.TEST.AMP:
-        return torch.autocast(device_type=device.type, dtype=_AMP_DTYPES[cfg.TEST.AMP_DTYPE])
-    return nullcontext()
+@contextmanager
+def inference_autocast(cfg: AttrDict, device: torch.device, model: torch.nn.Module | None = None):
+    """Autocast for the inference forward when ``TEST.AMP``; a no-op otherwise (float32, the original).
+
+    With ``model``, the layers of it that write heatmaps (convolutions with ``MODEL.NUM_JOINTS``
+    outputs: the final layer, MRHeat's side heads) run in float32 inside the autocast region. They
+    cost next to nothing, and a bf16 heatmap keeps only about 3 significant digits, which ties
+    neighbouring values and so moves the quarter-pixel offset and the joint scores.
+    """
+    if not cfg.TEST.AMP:
+        yield
+        return
+    with torch.autocast(device_type=device.type, dtype=_AMP_DTYPES[cfg.TEST.AMP_DTYPE]):
+        if model is None:
+            yield
+        else:
+            with _float32_heatmap_layers(model, int(cfg.MODEL.NUM_JOINTS), device.type):
+                yield
+
+
+@contextmanager
+def _float32_heatmap_layers(model: torch.nn.Module, joints: int, device_type: str):
+    """Hooks that turn autocast off around every conv / deconv of ``model`` with ``joints`` outputs."""
+    saved: list[bool] = []
+
+    def enter(_module, args):
+        saved.append(torch.is_autocast_enabled(device_type))
+        torch.set_autocast_enabled(device_type, False)
+        return tuple(a.float() if torch.is_tensor(a) else a for a in args)
+
+    def leave(_module, _args, _output):
+        torch.set_autocast_enabled(device_type, saved.pop())
+
+    handles = []
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and module.out_channels == joints:
+            handles += [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 @torch.no_grad()
@@ -314,14 +351,14 @@ def inference_step(config: AttrDict, model: torch.nn.Module, inputs: torch.Tenso
     """The batched inference step shared by validation, the API and the demo.
 
     Moves the batch to the model's device (channels-last when :func:`inference_channels_last`), runs
-    :func:`inference_heatmaps` under :func:`inference_autocast` and returns float32 heatmaps, so the
-    decoding is float32 whatever the forward's precision.
+    :func:`inference_heatmaps` under :func:`inference_autocast` (heatmap layers in float32) and
+    returns float32 heatmaps, so the decoding is float32 whatever the forward's precision.
     """
     device = _device_of(model)
     inputs = inputs.to(device, non_blocking=True)
     if inference_channels_last(config):
         inputs = inputs.contiguous(memory_format=torch.channels_last)
-    with inference_autocast(config, device):
+    with inference_autocast(config, device, model):
         output = inference_heatmaps(config, model, inputs, flip_pairs)
     return output.float()
 
@@ -496,7 +533,7 @@ def test(config: AttrDict, inputs: torch.Tensor, model: torch.nn.Module, output_
     x = inputs.to(device)
     if inference_channels_last(config):
         x = x.contiguous(memory_format=torch.channels_last)
-    with inference_autocast(config, device):
+    with inference_autocast(config, device, model):
         output = model(x).float().cpu()
     pred, _ = get_max_preds(output.numpy())
     prefix = os.path.join(output_dir, f"test_{idx}")

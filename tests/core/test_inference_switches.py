@@ -123,3 +123,30 @@ def test_detection_file_lives_in_lib_and_demo_reuses_it(tmp_path: Path) -> None:
     ]))
     boxes, scores = DetectionFile(path, score_thr=0.5).boxes("000000000785.jpg", 785)
     assert boxes.tolist() == [[1.0, 2.0, 30.0, 40.0]] and scores.tolist() == [0.9]
+
+
+@pytest.mark.parametrize("name", ["pose_resnet", "mrheat1_pose_resnet", "mrheat2_pose_resnet"])
+def test_amp_writes_the_heatmaps_in_float32_and_the_trunk_in_bf16(name) -> None:
+    """Under TEST.AMP every layer with NUM_JOINTS outputs (final layer, MRHeat's side heads) runs in
+    float32, the rest in bf16; the hooks are gone afterwards and nothing changes without TEST.AMP."""
+    cfg = _cfg("MODEL.NAME", name, "TEST.AMP", "True", "TEST.FLIP_TEST", "False")
+    torch.manual_seed(0)
+    model = build_pose_net(cfg, is_train=False).eval()
+    seen: dict[str, torch.dtype] = {}
+    for module_name, module in model.named_modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            module.register_forward_hook(lambda m, a, out, n=module_name: seen.__setitem__(n, out.dtype))
+    inputs = torch.randn(2, 3, 64, 48)
+    out = inference_step(cfg, model, inputs, COCO_FLIP_PAIRS)
+    heads = {n for n, m in model.named_modules()
+             if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and m.out_channels == 17}
+    assert "final_layer" in heads and (len(heads) > 1) == name.startswith("mrheat")
+    assert {n for n, dtype in seen.items() if dtype == torch.float32} == heads
+    assert seen["conv1"] == torch.bfloat16 and out.dtype == torch.float32
+    # the hooks are removed: a plain bf16 autocast forward now writes bf16 heatmaps again
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert model(inputs).dtype == torch.bfloat16
+    # and the float32 default is untouched by it
+    ref_cfg = _cfg("MODEL.NAME", name, "TEST.FLIP_TEST", "False")
+    with torch.no_grad():
+        torch.testing.assert_close(inference_step(ref_cfg, model, inputs, COCO_FLIP_PAIRS), model(inputs), rtol=0, atol=0)
