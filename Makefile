@@ -34,6 +34,7 @@ bench: setup
 	$(PY) bench/bench_dataset.py
 	$(PY) bench/bench_train_step.py
 	$(PY) bench/bench_validate.py
+	$(PY) bench/bench_valid_speed.py
 
 clean:
 	$(MAKE) -C lib clean

@@ -1,0 +1,206 @@
+"""``valid.py`` end to end, float32 (the original) against ``TEST.AMP true TEST.CHANNELS_LAST true``.
+
+    python bench/bench_valid_speed.py [--threads 2] [--repeat 2] [--num-val 300] [--model-file M]
+
+What it measures, in one run on this machine:
+
+1. **Speed.** The real ``pose_estimation/valid.py`` as a user runs it (a new process each time,
+   start-up, model load, data loading, inference, OKS-NMS, results file and pycocotools all on the
+   clock) for a ResNet-50 ``pose_resnet`` at 256x192 with the flip test, on a synthetic COCO-layout
+   val2017 split with about 600 detector boxes (``tools/gen_synthetic_data.py --num-val 300``),
+   ``OMP_NUM_THREADS=--threads``. The two settings alternate (A B A B ...) so that a drift of the
+   machine hits both; the table gives every run and the median ratio.
+2. **Same people, close scores.** The two results files are matched person by person on
+   ``(image_id, center, scale)`` (the detector box): people found by one setting only are counted,
+   and the relative difference of the matched person scores is summarised (target: within 3%).
+3. **Batched flip.** With the switches the plain and mirrored crops go through the network as one
+   batch of 2N; this times that against two batches of N (bf16 + channels-last, forward only).
+4. **Quickstart AP.** When ``make quickstart`` has left its ``model_best.pth.tar``, its synthetic AP
+   with float32 and with the switches (target: within +-0.002).
+
+The ResNet-50 needs weights whose heatmaps have peaks (a random network gives every person the
+score 0, which would make the comparison empty): unless ``--model-file`` is given, the script trains
+one briefly with ``pose_estimation/train.py`` on the synthetic training split (``--train-epochs``,
+bf16) and keeps it under ``--work`` for later runs. Its accuracy does not matter for the speed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PY = sys.executable
+YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
+QUICKSTART_YAML = REPO / "experiments/synthetic/res18_128x96_quickstart.yaml"
+QUICKSTART_MODEL = REPO / "output/coco/pose_resnet_18/res18_128x96_quickstart/model_best.pth.tar"
+SWITCHES = ["TEST.AMP", "true", "TEST.CHANNELS_LAST", "true"]
+DETECTIONS = "person_detection_results/COCO_val2017_detections_AP_H_56_person.json"
+
+
+def _run(cmd: list[str], env: dict[str, str], log: Path) -> float:
+    """Run ``cmd``; its output goes to ``log``. Returns the wall time; a failure prints the log's tail."""
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"failed (exit {proc.returncode}): {' '.join(cmd)}\n{log.read_text()[-3000:]}")
+    return elapsed
+
+
+def _ap(log: Path) -> float:
+    """The AP column of the metrics table that valid.py logs."""
+    lines = log.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("| Arch"):
+            return float(lines[i + 2].split("|")[2])
+    sys.exit(f"no metrics table in {log}")
+
+
+def _people(results: Path) -> dict[tuple, float]:
+    """Person score by detector box: ``(image_id, center, scale)`` rounded to 1e-3."""
+    people = {}
+    for r in json.loads(results.read_text()):
+        key = (r["image_id"], *(round(v, 3) for v in r["center"]), *(round(v, 3) for v in r["scale"]))
+        people[key] = r["score"]
+    return people
+
+
+def _ensure_data(work: Path, num_val: int, env: dict[str, str]) -> Path:
+    root = work / "data"
+    if not (root / "coco" / DETECTIONS).is_file():
+        print(f"generating the synthetic data ({num_val} val images) in {root} ...", flush=True)
+        _run([PY, "tools/gen_synthetic_data.py", "--out", str(root), "--format", "coco", "--num-val", str(num_val)],
+             env, work / "gen.log")
+    return root / "coco"
+
+
+def _ensure_model(work: Path, coco: Path, epochs: int, env: dict[str, str]) -> Path:
+    out = work / "train"
+    model = out / "coco" / "pose_resnet_50" / YAML.stem / "final_state.pth.tar"
+    if not model.is_file():
+        print(f"training the ResNet-50 for {epochs} epoch(s) (bf16) to get weights with peaks ...", flush=True)
+        seconds = _run([PY, "pose_estimation/train.py", "--cfg", str(YAML), "--gpus", "cpu",
+                        "OUTPUT_DIR", str(out), "LOG_DIR", str(work / "train_log"), "DATASET.ROOT", str(coco),
+                        "MODEL.NAME", "pose_resnet", "MODEL.PRETRAINED", "", "DATASET.FLIP", "false",
+                        "TRAIN.END_EPOCH", str(epochs), "TRAIN.LR_STEP", f"[{epochs + 1}]", "TRAIN.BATCH_SIZE", "32",
+                        "TRAIN.AMP", "true", "TRAIN.CHANNELS_LAST", "true", "TRAIN.SEED", "0", "WORKERS", "2",
+                        "TEST.FLIP_TEST", "false", "TEST.USE_GT_BBOX", "true", "PRINT_FREQ", "50"],
+                       env, work / "train.log")
+        print(f"  trained in {seconds:.0f} s", flush=True)
+    return model
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each setting (alternating)")
+    parser.add_argument("--num-val", type=int, default=300, help="synthetic val images (about 2 boxes each)")
+    parser.add_argument("--train-epochs", type=int, default=1)
+    parser.add_argument("--model-file", default="", help="ResNet-50 256x192 pose_resnet weights (default: train)")
+    parser.add_argument("--work", default=str(REPO / "output" / "bench_valid_speed"))
+    parser.add_argument("--skip-quickstart", action="store_true")
+    parser.add_argument("--prepare-only", action="store_true", help="make the data and the weights, then stop")
+    args = parser.parse_args()
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
+    coco = _ensure_data(work, args.num_val, env)
+    model = Path(args.model_file) if args.model_file else _ensure_model(work, coco, args.train_epochs, env)
+    boxes = len(json.loads((coco / DETECTIONS).read_text()))
+    if args.prepare_only:
+        print(f"data: {coco} ({boxes} detector boxes), weights: {model}")
+        return 0
+
+    import torch  # after the subprocesses' set-up, so that its thread pool does not matter to them
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"{args.threads} threads per valid.py; Python {platform.python_version()}, torch {torch.__version__}")
+    print(f"valid.py: ResNet-50 pose_resnet 256x192, flip test, {boxes} detector boxes, weights {model}\n")
+
+    common = [PY, "pose_estimation/valid.py", "--cfg", str(YAML), "--gpus", "cpu", "--model-file", str(model),
+              "DATASET.ROOT", str(coco), "MODEL.NAME", "pose_resnet", "MODEL.PRETRAINED", "",
+              "TEST.FLIP_TEST", "true", "TEST.USE_GT_BBOX", "false", "TEST.COCO_BBOX_FILE", str(coco / DETECTIONS),
+              "WORKERS", "2"]
+    settings = {"float32": [], "bf16 + channels-last": SWITCHES}
+    times: dict[str, list[float]] = {name: [] for name in settings}
+    people: dict[str, dict] = {}
+    for rep in range(args.repeat):
+        for i, (name, extra) in enumerate(settings.items()):
+            out = work / f"valid_{i}"
+            log = work / f"valid_{i}_{rep}.log"
+            seconds = _run(common + ["OUTPUT_DIR", str(out), "LOG_DIR", str(work / "valid_log")] + extra, env, log)
+            times[name].append(seconds)
+            print(f"  run {rep + 1} {name:22s} {seconds:6.1f} s  (AP {_ap(log):.3f})", flush=True)
+            people[name] = _people(next(out.rglob("keypoints_val2017_results.json")))
+
+    base, fast = (statistics.median(t) for t in times.values())
+    print(f"\nvalid.py end to end: float32 {base:.1f} s, switches {fast:.1f} s (medians of {args.repeat}): "
+          f"{base / fast:.2f}x")
+    a, b = people["float32"], people["bf16 + channels-last"]
+    matched = sorted(set(a) & set(b))
+    rel = [abs(b[k] - a[k]) / abs(a[k]) for k in matched if a[k] != 0]
+    print(f"people: float32 {len(a)}, switches {len(b)}, in both {len(matched)}, "
+          f"only float32 {len(set(a) - set(b))}, only switches {len(set(b) - set(a))}")
+    if rel:
+        print(f"person score relative difference: median {statistics.median(rel) * 100:.2f}%, "
+              f"95th percentile {sorted(rel)[int(0.95 * (len(rel) - 1))] * 100:.2f}%, max {max(rel) * 100:.2f}%")
+
+    _batched_flip(args.threads, torch)
+
+    if not args.skip_quickstart:
+        if QUICKSTART_MODEL.is_file():
+            aps = []
+            for i, extra in enumerate(settings.values()):
+                log = work / f"quickstart_{i}.log"
+                _run([PY, "pose_estimation/valid.py", "--cfg", str(QUICKSTART_YAML), "--gpus", "cpu", "--model-file",
+                      str(QUICKSTART_MODEL), "OUTPUT_DIR", str(work / f"quickstart_{i}"),
+                      "LOG_DIR", str(work / "valid_log")] + extra, env, log)
+                aps.append(_ap(log))
+            print(f"\nquickstart model ({QUICKSTART_MODEL.relative_to(REPO)}): synthetic AP float32 {aps[0]:.3f}, "
+                  f"switches {aps[1]:.3f}, difference {aps[1] - aps[0]:+.3f}")
+        else:
+            print(f"\nquickstart model not found ({QUICKSTART_MODEL}): run `make quickstart` for the AP comparison")
+    return 0
+
+
+def _batched_flip(threads: int, torch) -> None:
+    """Forward time of one batch of 2N (plain + mirrored) against two batches of N, with the switches."""
+    sys.path.insert(0, str(REPO / "lib"))
+    from core.config import load_config
+    from models import build_pose_net
+
+    torch.set_num_threads(threads)
+    cfg = load_config(YAML, ["MODEL.NAME", "pose_resnet", "MODEL.PRETRAINED", ""])
+    model = build_pose_net(cfg, is_train=False).eval().to(memory_format=torch.channels_last)
+    n = int(cfg.TEST.BATCH_SIZE)
+    x = torch.randn(n, 3, 256, 192).contiguous(memory_format=torch.channels_last)
+    xf = torch.flip(x, dims=[3]).contiguous(memory_format=torch.channels_last)
+    both = torch.cat([x, xf]).contiguous(memory_format=torch.channels_last)
+
+    def timed(fn) -> float:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            fn()
+            runs = []
+            for _ in range(3):
+                start = time.perf_counter()
+                fn()
+                runs.append(time.perf_counter() - start)
+        return statistics.median(runs)
+
+    one = timed(lambda: model(both))
+    two = timed(lambda: (model(x), model(xf)))
+    print(f"\nflip test, bf16 + channels-last, TEST.BATCH_SIZE {n}: one batch of {2 * n} {one:.2f} s, "
+          f"two batches of {n} {two:.2f} s ({two / one:.2f}x)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
