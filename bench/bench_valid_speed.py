@@ -1,27 +1,26 @@
 """``valid.py`` end to end, float32 (the original) against ``TEST.AMP true TEST.CHANNELS_LAST true``.
 
-    python bench/bench_valid_speed.py [--threads 2] [--repeat 2] [--num-val 300] [--model-file M]
+    python bench/bench_valid_speed.py [--threads 2] [--repeat 2] [--num-val 300]
 
 What it measures, in one run on this machine:
 
-1. **Speed.** The real ``pose_estimation/valid.py`` as a user runs it (a new process each time,
+1. **Speed.** The real ``pose_estimation/valid.py`` as a user runs it (a new process each time:
    start-up, model load, data loading, inference, OKS-NMS, results file and pycocotools all on the
    clock) for a ResNet-50 ``pose_resnet`` at 256x192 with the flip test, on a synthetic COCO-layout
    val2017 split with about 600 detector boxes (``tools/gen_synthetic_data.py --num-val 300``),
-   ``OMP_NUM_THREADS=--threads``. The two settings alternate (A B A B ...) so that a drift of the
-   machine hits both; the table gives every run and the median ratio.
-2. **Same people, close scores.** The two results files are matched person by person on
-   ``(image_id, center, scale)`` (the detector box): people found by one setting only are counted,
-   and the relative difference of the matched person scores is summarised (target: within 3%).
-3. **Batched flip.** With the switches the plain and mirrored crops go through the network as one
-   batch of 2N; this times that against two batches of N (bf16 + channels-last, forward only).
-4. **Quickstart AP.** When ``make quickstart`` has left its ``model_best.pth.tar``, its synthetic AP
-   with float32 and with the switches (target: within +-0.002).
-
-The ResNet-50 needs weights whose heatmaps have peaks (a random network gives every person the
-score 0, which would make the comparison empty): unless ``--model-file`` is given, the script trains
-one briefly with ``pose_estimation/train.py`` on the synthetic training split (``--train-epochs``,
-bf16) and keeps it under ``--work`` for later runs. Its accuracy does not matter for the speed.
+   ``OMP_NUM_THREADS=--threads``. The weights are the seeded random initialisation (``--model-file``
+   for others): the time does not depend on them. The two settings alternate (A B A B ...) so that
+   a drift of the machine hits both; every run is printed, and the ratio of the medians.
+2. **Same people, close scores.** A random network gives every person the score 0, and no trained
+   ResNet-50 can be had here (no downloads; training one takes days on a CPU), so this part uses
+   the model ``make quickstart`` trained (ResNet-18, 128x96): ``valid.py`` with the detector boxes
+   of the same split and the flip test, float32 against the switches. The two results files are
+   matched person by person on ``(image_id, center, scale)`` (the detector box): people found by one
+   setting only are counted, and the relative difference of the person scores is summarised.
+3. **Quickstart AP.** The same model on its own YAML (ground-truth boxes, no flip test), float32
+   against the switches (the YAML's other settings, DARK included, as they are).
+4. **Batched flip.** With the switches the plain and mirrored crops go through the network as one
+   batch of 2N; this times that against two batches of N (ResNet-50, bf16 + channels-last).
 """
 from __future__ import annotations
 
@@ -41,6 +40,7 @@ YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 QUICKSTART_YAML = REPO / "experiments/synthetic/res18_128x96_quickstart.yaml"
 QUICKSTART_MODEL = REPO / "output/coco/pose_resnet_18/res18_128x96_quickstart/model_best.pth.tar"
 SWITCHES = ["TEST.AMP", "true", "TEST.CHANNELS_LAST", "true"]
+FLOAT32 = ["TEST.AMP", "false", "TEST.CHANNELS_LAST", "false"]  # the quickstart YAML turns the switches on
 DETECTIONS = "person_detection_results/COCO_val2017_detections_AP_H_56_person.json"
 
 
@@ -82,20 +82,20 @@ def _ensure_data(work: Path, num_val: int, env: dict[str, str]) -> Path:
     return root / "coco"
 
 
-def _ensure_model(work: Path, coco: Path, epochs: int, env: dict[str, str]) -> Path:
-    out = work / "train"
-    model = out / "coco" / "pose_resnet_50" / YAML.stem / "final_state.pth.tar"
-    if not model.is_file():
-        print(f"training the ResNet-50 for {epochs} epoch(s) (bf16) to get weights with peaks ...", flush=True)
-        seconds = _run([PY, "pose_estimation/train.py", "--cfg", str(YAML), "--gpus", "cpu",
-                        "OUTPUT_DIR", str(out), "LOG_DIR", str(work / "train_log"), "DATASET.ROOT", str(coco),
-                        "MODEL.NAME", "pose_resnet", "MODEL.PRETRAINED", "", "DATASET.FLIP", "false",
-                        "TRAIN.END_EPOCH", str(epochs), "TRAIN.LR_STEP", f"[{epochs + 1}]", "TRAIN.BATCH_SIZE", "32",
-                        "TRAIN.AMP", "true", "TRAIN.CHANNELS_LAST", "true", "TRAIN.SEED", "0", "WORKERS", "2",
-                        "TEST.FLIP_TEST", "false", "TEST.USE_GT_BBOX", "true", "PRINT_FREQ", "50"],
-                       env, work / "train.log")
-        print(f"  trained in {seconds:.0f} s", flush=True)
-    return model
+def _random_weights(work: Path) -> Path:
+    """The seeded random initialisation of the ResNet-50 ``pose_resnet``, saved as a weight file."""
+    path = work / "resnet50_random_init.pth"
+    if not path.is_file():
+        import torch
+
+        sys.path.insert(0, str(REPO / "lib"))
+        from core.config import load_config
+        from models import build_pose_net
+
+        torch.manual_seed(0)
+        model = build_pose_net(load_config(YAML, ["MODEL.NAME", "pose_resnet", "MODEL.PRETRAINED", ""]), is_train=False)
+        torch.save(model.state_dict(), path)
+    return path
 
 
 def main() -> int:
@@ -103,22 +103,16 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2, help="runs of each setting (alternating)")
     parser.add_argument("--num-val", type=int, default=300, help="synthetic val images (about 2 boxes each)")
-    parser.add_argument("--train-epochs", type=int, default=1)
-    parser.add_argument("--model-file", default="", help="ResNet-50 256x192 pose_resnet weights (default: train)")
+    parser.add_argument("--model-file", default="", help="ResNet-50 256x192 pose_resnet weights (default: random)")
     parser.add_argument("--work", default=str(REPO / "output" / "bench_valid_speed"))
-    parser.add_argument("--skip-quickstart", action="store_true")
-    parser.add_argument("--prepare-only", action="store_true", help="make the data and the weights, then stop")
     args = parser.parse_args()
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
     coco = _ensure_data(work, args.num_val, env)
-    model = Path(args.model_file) if args.model_file else _ensure_model(work, coco, args.train_epochs, env)
+    model = Path(args.model_file) if args.model_file else _random_weights(work)
     boxes = len(json.loads((coco / DETECTIONS).read_text()))
-    if args.prepare_only:
-        print(f"data: {coco} ({boxes} detector boxes), weights: {model}")
-        return 0
 
     import torch  # after the subprocesses' set-up, so that its thread pool does not matter to them
 
@@ -126,49 +120,52 @@ def main() -> int:
           f"{args.threads} threads per valid.py; Python {platform.python_version()}, torch {torch.__version__}")
     print(f"valid.py: ResNet-50 pose_resnet 256x192, flip test, {boxes} detector boxes, weights {model}\n")
 
+    settings = {"float32": FLOAT32, "bf16 + channels-last": SWITCHES}
     common = [PY, "pose_estimation/valid.py", "--cfg", str(YAML), "--gpus", "cpu", "--model-file", str(model),
               "DATASET.ROOT", str(coco), "MODEL.NAME", "pose_resnet", "MODEL.PRETRAINED", "",
               "TEST.FLIP_TEST", "true", "TEST.USE_GT_BBOX", "false", "TEST.COCO_BBOX_FILE", str(coco / DETECTIONS),
-              "WORKERS", "2"]
-    settings = {"float32": [], "bf16 + channels-last": SWITCHES}
+              "WORKERS", "2", "LOG_DIR", str(work / "valid_log")]
     times: dict[str, list[float]] = {name: [] for name in settings}
-    people: dict[str, dict] = {}
     for rep in range(args.repeat):
         for i, (name, extra) in enumerate(settings.items()):
-            out = work / f"valid_{i}"
             log = work / f"valid_{i}_{rep}.log"
-            seconds = _run(common + ["OUTPUT_DIR", str(out), "LOG_DIR", str(work / "valid_log")] + extra, env, log)
-            times[name].append(seconds)
-            print(f"  run {rep + 1} {name:22s} {seconds:6.1f} s  (AP {_ap(log):.3f})", flush=True)
-            people[name] = _people(next(out.rglob("keypoints_val2017_results.json")))
-
+            times[name].append(_run(common + ["OUTPUT_DIR", str(work / f"valid_{i}")] + extra, env, log))
+            print(f"  run {rep + 1} {name:22s} {times[name][-1]:6.1f} s", flush=True)
     base, fast = (statistics.median(t) for t in times.values())
-    print(f"\nvalid.py end to end: float32 {base:.1f} s, switches {fast:.1f} s (medians of {args.repeat}): "
+    print(f"valid.py end to end: float32 {base:.1f} s, switches {fast:.1f} s (medians of {args.repeat}): "
           f"{base / fast:.2f}x")
-    a, b = people["float32"], people["bf16 + channels-last"]
-    matched = sorted(set(a) & set(b))
-    rel = [abs(b[k] - a[k]) / abs(a[k]) for k in matched if a[k] != 0]
-    print(f"people: float32 {len(a)}, switches {len(b)}, in both {len(matched)}, "
-          f"only float32 {len(set(a) - set(b))}, only switches {len(set(b) - set(a))}")
-    if rel:
-        print(f"person score relative difference: median {statistics.median(rel) * 100:.2f}%, "
-              f"95th percentile {sorted(rel)[int(0.95 * (len(rel) - 1))] * 100:.2f}%, max {max(rel) * 100:.2f}%")
 
     _batched_flip(args.threads, torch)
 
-    if not args.skip_quickstart:
-        if QUICKSTART_MODEL.is_file():
-            aps = []
-            for i, extra in enumerate(settings.values()):
-                log = work / f"quickstart_{i}.log"
-                _run([PY, "pose_estimation/valid.py", "--cfg", str(QUICKSTART_YAML), "--gpus", "cpu", "--model-file",
-                      str(QUICKSTART_MODEL), "OUTPUT_DIR", str(work / f"quickstart_{i}"),
-                      "LOG_DIR", str(work / "valid_log")] + extra, env, log)
-                aps.append(_ap(log))
-            print(f"\nquickstart model ({QUICKSTART_MODEL.relative_to(REPO)}): synthetic AP float32 {aps[0]:.3f}, "
-                  f"switches {aps[1]:.3f}, difference {aps[1] - aps[0]:+.3f}")
-        else:
-            print(f"\nquickstart model not found ({QUICKSTART_MODEL}): run `make quickstart` for the AP comparison")
+    if not QUICKSTART_MODEL.is_file():
+        print(f"\nquickstart model not found ({QUICKSTART_MODEL}): run `make quickstart` for the accuracy part")
+        return 0
+    print(f"\nthe quickstart's model ({QUICKSTART_MODEL.relative_to(REPO)}), float32 vs switches:")
+    people = {}
+    for i, (name, extra) in enumerate(settings.items()):
+        out = work / f"quickstart_det_{i}"
+        _run([PY, "pose_estimation/valid.py", "--cfg", str(QUICKSTART_YAML), "--gpus", "cpu", "--model-file",
+              str(QUICKSTART_MODEL), "DATASET.ROOT", str(coco), "TEST.FLIP_TEST", "true", "TEST.USE_GT_BBOX", "false",
+              "TEST.COCO_BBOX_FILE", str(coco / DETECTIONS), "OUTPUT_DIR", str(out), "LOG_DIR", str(work / "valid_log")]
+             + extra, env, work / f"quickstart_det_{i}.log")
+        people[name] = _people(next(out.rglob("keypoints_val2017_results.json")))
+    a, b = people.values()
+    matched = sorted(set(a) & set(b))
+    rel = sorted(abs(b[k] - a[k]) / abs(a[k]) for k in matched if a[k] != 0)
+    print(f"  detector boxes ({boxes}), flip test: people float32 {len(a)}, switches {len(b)}, in both {len(matched)}, "
+          f"only float32 {len(set(a) - set(b))}, only switches {len(set(b) - set(a))}")
+    if rel:
+        print(f"  person score relative difference over {len(rel)} people: median {statistics.median(rel) * 100:.2f}%, "
+              f"95th percentile {rel[int(0.95 * (len(rel) - 1))] * 100:.2f}%, max {rel[-1] * 100:.2f}%")
+    aps = []
+    for i, extra in enumerate(settings.values()):
+        log = work / f"quickstart_{i}.log"
+        _run([PY, "pose_estimation/valid.py", "--cfg", str(QUICKSTART_YAML), "--gpus", "cpu", "--model-file",
+              str(QUICKSTART_MODEL), "OUTPUT_DIR", str(work / f"quickstart_{i}"), "LOG_DIR", str(work / "valid_log")]
+             + extra, env, log)
+        aps.append(_ap(log))
+    print(f"  its own YAML (GT boxes, no flip test, DARK): synthetic AP float32 {aps[0]:.3f}, switches {aps[1]:.3f}, "
+          f"difference {aps[1] - aps[0]:+.3f}")
     return 0
 
 

@@ -59,7 +59,7 @@ def _flipped_back(cfg, model, inputs):
 @pytest.mark.parametrize(
     "opts, atol",
     [
-        (["TEST.CHANNELS_LAST", "True"], 1e-5),  # one batched flip pass, float32
+        (["TEST.CHANNELS_LAST", "True"], 1e-5),  # float32, channels-last
         (["TEST.AMP", "True", "TEST.AMP_DTYPE", "bf16"], 0.05),
         (["TEST.AMP", "True", "TEST.AMP_DTYPE", "fp16", "TEST.CHANNELS_LAST", "True"], 0.01),
     ],
