@@ -44,7 +44,8 @@ def _time(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def _runners(model: torch.nn.Module, cfg, tmp: Path) -> list[tuple[str, Callable[[torch.Tensor], Callable[[], object]] | str]]:
+def _runners(model: torch.nn.Module, cfg, tmp: Path,
+             skip_compile: bool = False) -> list[tuple[str, Callable[[torch.Tensor], Callable[[], object]] | str]]:
     """(row name, maker of a timed call for an input batch) or (row name, why it cannot run)."""
     rows: list = []
 
@@ -68,31 +69,38 @@ def _runners(model: torch.nn.Module, cfg, tmp: Path) -> list[tuple[str, Callable
 
     rows.append(("bf16 + channels-last", bf16_cl))
 
-    try:
-        compiled = torch.compile(model)
-        compiled(torch.zeros(1, 3, int(cfg.MODEL.IMAGE_SIZE[1]), int(cfg.MODEL.IMAGE_SIZE[0])))
-        rows.append(("torch.compile (float32)", lambda x: (lambda: compiled(x))))
-    except Exception as e:  # noqa: BLE001  any compiler failure: report it and go on
-        rows.append(("torch.compile (float32)", f"fails on this machine: {type(e).__name__}: {str(e).splitlines()[0][:120]}"))
+    if skip_compile:
+        rows.append(("torch.compile (float32)", "skipped (--skip-compile)"))
+    else:
+        try:
+            compiled = torch.compile(model)
+            compiled(torch.zeros(1, 3, int(cfg.MODEL.IMAGE_SIZE[1]), int(cfg.MODEL.IMAGE_SIZE[0])))
+            rows.append(("torch.compile (float32)", lambda x: (lambda: compiled(x))))
+        except Exception as e:  # noqa: BLE001  any compiler failure: report it and go on
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+            rows.append(("torch.compile (float32)", f"fails on this machine: {reason}"))
+    rows.append(_onnx_row(model, cfg, tmp))
+    return rows
 
+
+def _onnx_row(model: torch.nn.Module, cfg, tmp: Path) -> tuple:
+    """ONNX Runtime on the model exported by tools/export_onnx.py, or why it cannot run."""
     try:
         import onnxruntime as ort
         from export_onnx import export_onnx
-
-        path = export_onnx(model, cfg, tmp / "model.onnx")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-
-        def onnx_run(x):
-            x_np = x.numpy()
-            return lambda: session.run(None, {name: x_np})
-
-        rows.append((f"ONNX Runtime {ort.__version__}", onnx_run))
     except ImportError as e:
-        rows.append(("ONNX Runtime", f"not available: {e}"))
-    return rows
+        return ("ONNX Runtime", f"not available: {e}")
+    path = export_onnx(model, cfg, tmp / "model.onnx")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def onnx_run(x):
+        x_np = x.numpy()
+        return lambda: session.run(None, {name: x_np})
+
+    return (f"ONNX Runtime {ort.__version__}", onnx_run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--repeats", type=int, default=5, help="timed batches per cell (median reported)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's choice)")
+    parser.add_argument("--skip-compile", action="store_true", help="leave out the torch.compile row (it compiles for minutes)")
     add_opts(parser)
     args = parser.parse_args(argv)
     cfg = load_config(args.cfg, list(args.opts or []))
@@ -118,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("|---|" + "---:|" * len(args.batches))
     rates: dict[str, list[float]] = {}
     with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
-        for name, runner in _runners(model, cfg, Path(tmp)):
+        for name, runner in _runners(model, cfg, Path(tmp), args.skip_compile):
             if isinstance(runner, str):
                 print(f"| {name} | {runner} |")
                 continue

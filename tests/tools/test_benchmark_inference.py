@@ -1,0 +1,23 @@
+"""tools/benchmark_inference.py on a small network: every row is measured or says why not."""
+import re
+
+from conftest import REPO, run_python
+
+SMALL = ["MODEL.EXTRA.NUM_LAYERS", "18", "MODEL.EXTRA.NUM_DECONV_FILTERS", "[32,32,32]",
+         "MODEL.IMAGE_SIZE", "[48,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[12,16]", "MODEL.NAME", "mrheat2_pose_resnet"]
+
+
+def test_rows_for_each_way_with_rates_and_latencies():
+    proc = run_python(["tools/benchmark_inference.py", "--cfg", REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml",
+                       "--batches", "1", "2", "--repeats", "1", "--threads", "1", "--skip-compile", *SMALL], timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "threads 1" in out and "network: mrheat2_pose_resnet (ResNet-18), input 48x64" in out
+    cell = r"\| ([0-9.]+), ([0-9.]+) "
+    for way in ("float32 eager", "bf16 \\+ channels-last", "ONNX Runtime [0-9.]+"):
+        row = re.search(rf"^\| {way} {cell}{cell}\|$", out, re.M)
+        assert row, (way, out)
+        rate1, ms1, rate2, ms2 = map(float, row.groups())
+        # images/s and ms/batch describe the same timing: rate = batch / seconds
+        assert abs(rate1 * ms1 / 1000 - 1) < 0.01 and abs(rate2 * ms2 / 1000 - 2) < 0.02, row.group(0)
+    assert "| torch.compile (float32) | skipped (--skip-compile) |" in out
