@@ -121,15 +121,22 @@ def main() -> int:
     print(f"valid.py: ResNet-50 pose_resnet 256x192, flip test, {boxes} detector boxes, weights {model}\n")
 
     settings = {"float32": FLOAT32, "bf16 + channels-last": SWITCHES}
-    common = [PY, "pose_estimation/valid.py", "--cfg", str(YAML), "--gpus", "cpu", "--model-file", str(model),
-              "DATASET.ROOT", str(coco), "MODEL.NAME", "pose_resnet", "MODEL.PRETRAINED", "",
-              "TEST.FLIP_TEST", "true", "TEST.USE_GT_BBOX", "false", "TEST.COCO_BBOX_FILE", str(coco / DETECTIONS),
-              "WORKERS", "2", "LOG_DIR", str(work / "valid_log")]
+    detector_boxes = ["DATASET.ROOT", str(coco), "TEST.FLIP_TEST", "true", "TEST.USE_GT_BBOX", "false",
+                      "TEST.COCO_BBOX_FILE", str(coco / DETECTIONS)]
+
+    def valid(yaml: Path, weights: Path, name: str, opts: list[str]) -> tuple[float, Path]:
+        """valid.py on ``yaml`` with ``weights`` into ``work/<name>``: wall time and the log."""
+        log = work / f"{name}.log"
+        seconds = _run([PY, "pose_estimation/valid.py", "--cfg", str(yaml), "--gpus", "cpu", "--model-file",
+                        str(weights), "OUTPUT_DIR", str(work / name), "LOG_DIR", str(work / "valid_log"), *opts],
+                       env, log)
+        return seconds, log
+
+    resnet50 = ["MODEL.NAME", "pose_resnet", "MODEL.PRETRAINED", "", "WORKERS", "2", *detector_boxes]
     times: dict[str, list[float]] = {name: [] for name in settings}
     for rep in range(args.repeat):
         for i, (name, extra) in enumerate(settings.items()):
-            log = work / f"valid_{i}_{rep}.log"
-            times[name].append(_run(common + ["OUTPUT_DIR", str(work / f"valid_{i}")] + extra, env, log))
+            times[name].append(valid(YAML, model, f"valid_{i}", resnet50 + extra)[0])
             print(f"  run {rep + 1} {name:22s} {times[name][-1]:6.1f} s", flush=True)
     base, fast = (statistics.median(t) for t in times.values())
     print(f"valid.py end to end: float32 {base:.1f} s, switches {fast:.1f} s (medians of {args.repeat}): "
@@ -143,12 +150,8 @@ def main() -> int:
     print(f"\nthe quickstart's model ({QUICKSTART_MODEL.relative_to(REPO)}), float32 vs switches:")
     people = {}
     for i, (name, extra) in enumerate(settings.items()):
-        out = work / f"quickstart_det_{i}"
-        _run([PY, "pose_estimation/valid.py", "--cfg", str(QUICKSTART_YAML), "--gpus", "cpu", "--model-file",
-              str(QUICKSTART_MODEL), "DATASET.ROOT", str(coco), "TEST.FLIP_TEST", "true", "TEST.USE_GT_BBOX", "false",
-              "TEST.COCO_BBOX_FILE", str(coco / DETECTIONS), "OUTPUT_DIR", str(out), "LOG_DIR", str(work / "valid_log")]
-             + extra, env, work / f"quickstart_det_{i}.log")
-        people[name] = _people(next(out.rglob("keypoints_val2017_results.json")))
+        valid(QUICKSTART_YAML, QUICKSTART_MODEL, f"quickstart_det_{i}", detector_boxes + extra)
+        people[name] = _people(next((work / f"quickstart_det_{i}").rglob("keypoints_val2017_results.json")))
     a, b = people.values()
     matched = sorted(set(a) & set(b))
     rel = sorted(abs(b[k] - a[k]) / abs(a[k]) for k in matched if a[k] != 0)
@@ -157,13 +160,8 @@ def main() -> int:
     if rel:
         print(f"  person score relative difference over {len(rel)} people: median {statistics.median(rel) * 100:.2f}%, "
               f"95th percentile {rel[int(0.95 * (len(rel) - 1))] * 100:.2f}%, max {rel[-1] * 100:.2f}%")
-    aps = []
-    for i, extra in enumerate(settings.values()):
-        log = work / f"quickstart_{i}.log"
-        _run([PY, "pose_estimation/valid.py", "--cfg", str(QUICKSTART_YAML), "--gpus", "cpu", "--model-file",
-              str(QUICKSTART_MODEL), "OUTPUT_DIR", str(work / f"quickstart_{i}"), "LOG_DIR", str(work / "valid_log")]
-             + extra, env, log)
-        aps.append(_ap(log))
+    aps = [_ap(valid(QUICKSTART_YAML, QUICKSTART_MODEL, f"quickstart_{i}", extra)[1])
+           for i, extra in enumerate(settings.values())]
     print(f"  its own YAML (GT boxes, no flip test, DARK): synthetic AP float32 {aps[0]:.3f}, switches {aps[1]:.3f}, "
           f"difference {aps[1] - aps[0]:+.3f}")
     return 0
