@@ -150,3 +150,16 @@ def test_amp_writes_the_heatmaps_in_float32_and_the_trunk_in_bf16(name) -> None:
     ref_cfg = _cfg("MODEL.NAME", name, "TEST.FLIP_TEST", "False")
     with torch.no_grad():
         torch.testing.assert_close(inference_step(ref_cfg, model, inputs, COCO_FLIP_PAIRS), model(inputs), rtol=0, atol=0)
+
+
+def test_flip_test_on_the_cpu_runs_two_passes_with_the_switches(net_and_inputs) -> None:
+    """One batch of 2N measured slower than two batches of N on the CPU: two forward calls of N each."""
+    model, inputs = net_and_inputs
+    cfg = _cfg("TEST.AMP", "True", "TEST.CHANNELS_LAST", "True")
+    sizes: list[int] = []
+    handle = model.register_forward_pre_hook(lambda m, args: sizes.append(args[0].size(0)))
+    try:
+        inference_step(cfg, model, inputs, COCO_FLIP_PAIRS)
+    finally:
+        handle.remove()
+    assert sizes == [inputs.size(0), inputs.size(0)]
