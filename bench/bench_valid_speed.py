@@ -16,7 +16,10 @@ What it measures, in one run on this machine:
    the model ``make quickstart`` trained (ResNet-18, 128x96): ``valid.py`` with the detector boxes
    of the same split and the flip test, float32 against the switches. The two results files are
    matched person by person on ``(image_id, center, scale)`` (the detector box): people found by one
-   setting only are counted, and the relative difference of the person scores is summarised.
+   setting only are counted, the largest joint-score difference is printed, and the relative
+   difference of the person scores is summarised, over everyone and over the people none of whose
+   joint scores changes side of ``TEST.IN_VIS_THRE`` (a joint counted by one setting only moves
+   the person score by a step, see ``_compare_people``).
 3. **Quickstart AP.** The same model on its own YAML (ground-truth boxes, no flip test), float32
    against the switches (the YAML's other settings, DARK included, as they are).
 4. **Batched flip.** With the switches the plain and mirrored crops go through the network as one
@@ -64,13 +67,43 @@ def _ap(log: Path) -> float:
     sys.exit(f"no metrics table in {log}")
 
 
-def _people(results: Path) -> dict[tuple, float]:
-    """Person score by detector box: ``(image_id, center, scale)`` rounded to 1e-3."""
+def _people(results: Path) -> dict[tuple, tuple[float, list[float]]]:
+    """(person score, joint scores) by detector box: ``(image_id, center, scale)`` rounded to 1e-3."""
     people = {}
     for r in json.loads(results.read_text()):
         key = (r["image_id"], *(round(v, 3) for v in r["center"]), *(round(v, 3) for v in r["scale"]))
-        people[key] = r["score"]
+        people[key] = (r["score"], r["keypoints"][2::3])
     return people
+
+
+def _compare_people(a: dict, b: dict, in_vis_thre: float) -> None:
+    """Print how the people and their scores of two results files (float32 ``a``, switches ``b``) agree.
+
+    A person's score is the mean of its joint scores above ``TEST.IN_VIS_THRE`` times the box score
+    (spec §7.5): a joint score that lies within rounding of the threshold is counted by one setting
+    and not the other, which moves the person score by a step. Such people are reported apart.
+    """
+    matched = sorted(set(a) & set(b))
+    print(f"  people float32 {len(a)}, switches {len(b)}, in both {len(matched)}, "
+          f"only float32 {len(set(a) - set(b))}, only switches {len(set(b) - set(a))}")
+    joint_diff = max(abs(x - y) for k in matched for x, y in zip(a[k][1], b[k][1]))
+    print(f"  joint scores: largest difference {joint_diff:.4f}")
+
+    def counted(joints):
+        return [j > in_vis_thre for j in joints]
+
+    crossing = {k for k in matched if counted(a[k][1]) != counted(b[k][1])}
+    rel = {k: abs(b[k][0] - a[k][0]) / abs(a[k][0]) for k in matched if a[k][0] != 0}
+    if not rel:
+        return
+    values = sorted(rel.values())
+    print(f"  person score relative difference over {len(values)} people: median {statistics.median(values) * 100:.2f}%, "
+          f"95th percentile {values[int(0.95 * (len(values) - 1))] * 100:.2f}%, max {values[-1] * 100:.2f}%")
+    steady = sorted(v for k, v in rel.items() if k not in crossing)
+    print(f"  people with a joint score on the other side of TEST.IN_VIS_THRE ({in_vis_thre}): {len(crossing)}"
+          + (f" (their score differences: {', '.join(f'{rel[k] * 100:.2f}%' for k in sorted(crossing) if k in rel)})"
+             if crossing else "")
+          + (f"; over the other {len(steady)}: max {steady[-1] * 100:.2f}%" if steady else ""))
 
 
 def _ensure_data(work: Path, num_val: int, env: dict[str, str]) -> Path:
@@ -152,19 +185,20 @@ def main() -> int:
     for i, (name, extra) in enumerate(settings.items()):
         valid(QUICKSTART_YAML, QUICKSTART_MODEL, f"quickstart_det_{i}", detector_boxes + extra)
         people[name] = _people(next((work / f"quickstart_det_{i}").rglob("keypoints_val2017_results.json")))
-    a, b = people.values()
-    matched = sorted(set(a) & set(b))
-    rel = sorted(abs(b[k] - a[k]) / abs(a[k]) for k in matched if a[k] != 0)
-    print(f"  detector boxes ({boxes}), flip test: people float32 {len(a)}, switches {len(b)}, in both {len(matched)}, "
-          f"only float32 {len(set(a) - set(b))}, only switches {len(set(b) - set(a))}")
-    if rel:
-        print(f"  person score relative difference over {len(rel)} people: median {statistics.median(rel) * 100:.2f}%, "
-              f"95th percentile {rel[int(0.95 * (len(rel) - 1))] * 100:.2f}%, max {rel[-1] * 100:.2f}%")
+    print(f"  detector boxes ({boxes}), flip test:")
+    _compare_people(*people.values(), in_vis_thre=_in_vis_thre())
     aps = [_ap(valid(QUICKSTART_YAML, QUICKSTART_MODEL, f"quickstart_{i}", extra)[1])
            for i, extra in enumerate(settings.values())]
     print(f"  its own YAML (GT boxes, no flip test, DARK): synthetic AP float32 {aps[0]:.3f}, switches {aps[1]:.3f}, "
           f"difference {aps[1] - aps[0]:+.3f}")
     return 0
+
+
+def _in_vis_thre() -> float:
+    sys.path.insert(0, str(REPO / "lib"))
+    from core.config import load_config
+
+    return float(load_config(QUICKSTART_YAML).TEST.IN_VIS_THRE)
 
 
 def _batched_flip(threads: int, torch) -> None:

@@ -5,6 +5,7 @@ Every network returns one heatmap tensor (N, J, H/4, W/4), so the loops treat al
 from __future__ import annotations
 
 import logging
+import copy
 import math
 import os
 import time
@@ -23,6 +24,7 @@ from core.config import AttrDict, ConfigError, get_model_name
 from core.evaluate import accuracy
 from core.codec import flip_back_and_shift
 from core.inference import get_final_preds, get_max_preds
+from models.fuse import fuse_conv_bn
 from utils.distributed import all_gather_objects, broadcast_object, is_dist
 from utils.train_state import EpochPosition, restore_rng_state
 from utils.vis import save_debug_images, save_debug_images_test
@@ -268,11 +270,29 @@ def check_inference_amp(cfg: AttrDict, device: torch.device) -> None:
 
 
 def prepare_inference_model(cfg: AttrDict, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """The network on ``device`` in eval mode, channels-last when asked; checks ``TEST.AMP_DTYPE``."""
+    """The network on ``device`` in eval mode, channels-last when asked; checks ``TEST.AMP_DTYPE``.
+
+    With ``TEST.AMP`` the BatchNorms are folded into their convolutions, in place
+    (:func:`models.fuse.fuse_conv_bn`): the model is then for inference only.
+    """
     check_inference_amp(cfg, device)
     model = model.to(device).eval()
+    if cfg.TEST.AMP:
+        fuse_conv_bn(model)
     if inference_channels_last(cfg):
         model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _validation_network(cfg: AttrDict, model: torch.nn.Module) -> torch.nn.Module:
+    """What validation runs: ``model`` itself, or under ``TEST.AMP`` a copy with BatchNorm folded.
+
+    The copy leaves a model in training untouched, and makes the per-epoch validation of
+    ``train.py`` compute what ``valid.py`` computes on the saved weights.
+    """
+    if cfg.TEST.AMP and any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()):
+        model = copy.deepcopy(model)
+        fuse_conv_bn(model)
     return model
 
 
@@ -458,6 +478,7 @@ def _validate(
     model = getattr(model, "module", model)
     device = _device_of(model)
     model.eval()
+    model = _validation_network(config, model)
 
     indices = _shard_indices(val_loader)
     num_local = len(indices)
