@@ -232,14 +232,15 @@ class PoseEstimator:
     Attributes:
         cfg: the resolved (frozen) config; ``TEST.FLIP_TEST``, ``TEST.SHIFT_HEATMAP``,
             ``TEST.POST_PROCESS``, ``TEST.IN_VIS_THRE`` and ``DATASET.COLOR_RGB`` act as in validation.
-        model: the network in eval mode on :attr:`device`.
+        model: the network in eval mode on :attr:`device` (the model passed in, moved there; with
+            ``TEST.AMP`` its BatchNorms are folded into its convolutions, so it is for inference only).
         device: where the network runs.
     """
 
     def __init__(self, cfg: AttrDict, model: nn.Module, device: torch.device | str | None = None) -> None:
         self.cfg = cfg
         self.device = _resolve(device, cfg)
-        # As valid.py does: channels-last with TEST/TRAIN.CHANNELS_LAST, TEST.AMP_DTYPE checked.
+        # As valid.py does: channels-last with TEST/TRAIN.CHANNELS_LAST, TEST.AMP_DTYPE checked, BN folded under TEST.AMP.
         self.model = prepare_inference_model(cfg, model, self.device)
         self.image_size = [int(v) for v in cfg.MODEL.IMAGE_SIZE]  # [W, H]
         self.num_joints = int(cfg.MODEL.NUM_JOINTS)
