@@ -22,8 +22,8 @@ What it measures, in one run on this machine:
    the person score by a step, see ``_compare_people``).
 3. **Quickstart AP.** The same model on its own YAML (ground-truth boxes, no flip test), float32
    against the switches (the YAML's other settings, DARK included, as they are).
-4. **Batched flip.** With the switches the plain and mirrored crops go through the network as one
-   batch of 2N; this times that against two batches of N (ResNet-50, bf16 + channels-last).
+4. **Batched flip.** One batch of 2N (plain and mirrored crops, what the switches do on CUDA)
+   against two batches of N (what they do on the CPU), ResNet-50, bf16 + channels-last.
 """
 from __future__ import annotations
 
