@@ -5,8 +5,8 @@
 
 Rows: float32 eager (the original), bf16 autocast + channels-last (``TEST.AMP true
 TEST.CHANNELS_LAST true``: the network as valid.py runs it then, BatchNorm folded into the
-convolutions and the heatmap layers in float32), ``torch.compile`` of the float32 network, and ONNX Runtime on the model
-exported by ``tools/export_onnx.py``. Each cell is the median of ``--repeats`` timed batches after
+convolutions and the heatmap layers in float32), ``torch.compile`` of the float32 network, and
+ONNX Runtime on the model exported by ``tools/export_onnx.py``. Each cell is the median of ``--repeats`` timed batches after
 one warm-up batch: images/s and per-batch latency. Weights are the seeded random initialisation
 (speed does not depend on them). A row that cannot run here (``torch.compile`` without a working
 compiler, onnxruntime not installed) says why and the others go on. The header names the machine,

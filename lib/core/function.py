@@ -4,8 +4,8 @@ Every network returns one heatmap tensor (N, J, H/4, W/4), so the loops treat al
 """
 from __future__ import annotations
 
-import logging
 import copy
+import logging
 import math
 import os
 import time
