@@ -242,3 +242,33 @@ def test_mpii_training_on_generated_data(synthetic_data, tmp_path):
     assert "| Arch | Head | Shoulder | Elbow | Wrist | Hip | Knee | Ankle | Mean | Mean@0.11 |" in proc.stderr
     out = tmp_path / "output" / "mpii" / "pose_resnet_18" / "tiny"
     assert (out / "pred.mat").is_file() and (out / "final_state.pth.tar").is_file()
+
+
+def test_per_epoch_validation_under_test_amp_computes_what_valid_py_computes(synthetic_data, tmp_path):
+    """With TEST.AMP, train.py validates a BatchNorm-folded copy of the training model (the model it
+    trains keeps its BatchNorms), and valid.py folds the saved weights: the last epoch's results file
+    and valid.py's on final_state.pth.tar hold the same numbers, digit for digit."""
+    env = {"OMP_NUM_THREADS": "1"}
+    switches = ["TEST.AMP", "true", "TEST.CHANNELS_LAST", "true"]
+    cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=2)
+    proc = run_python(_train_cmd(cfg, *switches), env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = _out_dir(tmp_path)
+    results = out / "results" / "keypoints_val2017_results.json"
+    trained = json.loads(results.read_text())
+    final = torch.load(out / "final_state.pth.tar", map_location="cpu", weights_only=True)
+    assert any(k.endswith("bn1.running_var") for k in final)  # the trained model was not folded
+
+    results.unlink()
+    proc = run_python(["pose_estimation/valid.py", "--cfg", cfg, "--model-file", out / "final_state.pth.tar", *switches],
+                      env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    validated = json.loads(results.read_text())
+    assert len(trained) == len(validated) > 0
+    assert trained == validated
+
+    # the comparison is sensitive to the arithmetic: float32 inference of the same weights differs
+    proc = run_python(["pose_estimation/valid.py", "--cfg", cfg, "--model-file", out / "final_state.pth.tar",
+                       "TEST.CHANNELS_LAST", "true"], env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(results.read_text()) != trained
