@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "lib"))  # core.config and models, imported where used (after torch's set-up)
 PY = sys.executable
 YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 QUICKSTART_YAML = REPO / "experiments/synthetic/res18_128x96_quickstart.yaml"
@@ -121,12 +122,10 @@ def _random_weights(work: Path) -> Path:
     if not path.is_file():
         import torch
 
-        sys.path.insert(0, str(REPO / "lib"))
-        from core.config import load_config
         from models import build_pose_net
 
         torch.manual_seed(0)
-        model = build_pose_net(load_config(YAML, ["MODEL.NAME", "pose_resnet", "MODEL.PRETRAINED", ""]), is_train=False)
+        model = build_pose_net(_resnet50_cfg(), is_train=False)
         torch.save(model.state_dict(), path)
     return path
 
@@ -194,8 +193,14 @@ def main() -> int:
     return 0
 
 
+def _resnet50_cfg():
+    """The ResNet-50 ``pose_resnet`` 256x192 config the speed runs use (no ImageNet file)."""
+    from core.config import load_config
+
+    return load_config(YAML, ["MODEL.NAME", "pose_resnet", "MODEL.PRETRAINED", ""])
+
+
 def _in_vis_thre() -> float:
-    sys.path.insert(0, str(REPO / "lib"))
     from core.config import load_config
 
     return float(load_config(QUICKSTART_YAML).TEST.IN_VIS_THRE)
@@ -203,12 +208,10 @@ def _in_vis_thre() -> float:
 
 def _batched_flip(threads: int, torch) -> None:
     """Forward time of one batch of 2N (plain + mirrored) against two batches of N, with the switches."""
-    sys.path.insert(0, str(REPO / "lib"))
-    from core.config import load_config
     from models import build_pose_net
 
     torch.set_num_threads(threads)
-    cfg = load_config(YAML, ["MODEL.NAME", "pose_resnet", "MODEL.PRETRAINED", ""])
+    cfg = _resnet50_cfg()
     model = build_pose_net(cfg, is_train=False).eval().to(memory_format=torch.channels_last)
     n = int(cfg.TEST.BATCH_SIZE)
     x = torch.randn(n, 3, 256, 192).contiguous(memory_format=torch.channels_last)

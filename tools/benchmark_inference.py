@@ -6,8 +6,8 @@
 Rows: float32 eager (the original), bf16 autocast + channels-last (``TEST.AMP true
 TEST.CHANNELS_LAST true``: the network as valid.py runs it then, BatchNorm folded into the
 convolutions and the heatmap layers in float32), ``torch.compile`` of the float32 network, and
-ONNX Runtime on the model exported by ``tools/export_onnx.py``. Each cell is the median of ``--repeats`` timed batches after
-one warm-up batch: images/s and per-batch latency. Weights are the seeded random initialisation
+ONNX Runtime on the model exported by ``tools/export_onnx.py``. Each cell is the median of
+``--repeats`` timed batches after one warm-up batch: images/s and per-batch latency. Weights are the seeded random initialisation
 (speed does not depend on them). A row that cannot run here (``torch.compile`` without a working
 compiler, onnxruntime not installed) says why and the others go on. The header names the machine,
 the thread count and the library versions.
@@ -15,6 +15,7 @@ the thread count and the library versions.
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
 import statistics
 import sys
@@ -30,7 +31,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from core.config import load_config  # noqa: E402
+from core.config import load_config, update_config_from_list  # noqa: E402
 from core.function import inference_autocast, prepare_inference_model  # noqa: E402
 from models import build_pose_net  # noqa: E402
 from utils.cli import add_opts, run_cli  # noqa: E402
@@ -46,7 +47,7 @@ def _time(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def _runners(model: torch.nn.Module, cfg, cfg_file: str, opts: list[str], tmp: Path,
+def _runners(model: torch.nn.Module, cfg, tmp: Path,
              skip_compile: bool = False) -> list[tuple[str, Callable[[torch.Tensor], Callable[[], object]] | str]]:
     """(row name, maker of a timed call for an input batch) or (row name, why it cannot run)."""
     rows: list = []
@@ -58,7 +59,8 @@ def _runners(model: torch.nn.Module, cfg, cfg_file: str, opts: list[str], tmp: P
 
     # What valid.py, the API and the demo run with the switches: prepare_inference_model (BatchNorm
     # folded, channels-last weights) and inference_autocast (heatmap layers in float32).
-    fast_cfg = load_config(cfg_file, [*opts, "TEST.AMP", "true", "TEST.AMP_DTYPE", "bf16", "TEST.CHANNELS_LAST", "true"])
+    fast_cfg = update_config_from_list(["TEST.AMP", "true", "TEST.AMP_DTYPE", "bf16", "TEST.CHANNELS_LAST", "true"],
+                                       copy.deepcopy(cfg))
     cl_model = build_pose_net(fast_cfg, is_train=False)
     cl_model.load_state_dict(model.state_dict())
     cl_model = prepare_inference_model(fast_cfg, cl_model, torch.device("cpu"))
@@ -132,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("|---|" + "---:|" * len(args.batches))
     rates: dict[str, list[float]] = {}
     with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
-        for name, runner in _runners(model, cfg, args.cfg, list(args.opts or []), Path(tmp), args.skip_compile):
+        for name, runner in _runners(model, cfg, Path(tmp), args.skip_compile):
             if isinstance(runner, str):
                 print(f"| {name} | {runner} |")
                 continue

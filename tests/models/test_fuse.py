@@ -20,14 +20,18 @@ COCO_R50 = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 MRFEA = ("mrfea1_pose_resnet", "mrfea2_pose_resnet")
 
 
-def _net(name: str, layers: int = 18, *opts: str) -> tuple[object, nn.Module]:
+def _cfg(name: str, layers: int = 18, *opts: str):
     if name in MRFEA:  # a Bottleneck trunk, 256 filters where layer1's output joins, sides multiples of 32
         size = ["MODEL.EXTRA.NUM_LAYERS", "50", "MODEL.EXTRA.NUM_DECONV_FILTERS", "[32,32,256]",
                 "MODEL.IMAGE_SIZE", "[64,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[16,16]"]
     else:
         size = ["MODEL.EXTRA.NUM_LAYERS", str(layers), "MODEL.EXTRA.NUM_DECONV_FILTERS", "[32,32,32]",
                 "MODEL.IMAGE_SIZE", "[48,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[12,16]"]
-    cfg = load_config(COCO_R50, ["MODEL.NAME", name, "MODEL.PRETRAINED", "", *size, *opts])
+    return load_config(COCO_R50, ["MODEL.NAME", name, "MODEL.PRETRAINED", "", *size, *opts])
+
+
+def _net(name: str, layers: int = 18, *opts: str) -> tuple[object, nn.Module]:
+    cfg = _cfg(name, layers, *opts)
     torch.manual_seed(0)
     model = build_pose_net(cfg, is_train=False)
     # BatchNorm statistics and affine terms far from the identity, so a wrong fold cannot hide.
@@ -82,7 +86,7 @@ def test_only_test_amp_folds_in_prepare_inference_model() -> None:
     plain = prepare_inference_model(cfg, copy.deepcopy(model), torch.device("cpu"))
     assert list(plain.state_dict()) == keys  # the default: the original's network, keys and all
 
-    amp_cfg = load_config(COCO_R50, [*_opts(cfg), "TEST.AMP", "true"])
+    amp_cfg = _cfg(cfg.MODEL.NAME, 18, "TEST.AMP", "true")
     fast = prepare_inference_model(amp_cfg, copy.deepcopy(model), torch.device("cpu"))
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
 
@@ -90,15 +94,10 @@ def test_only_test_amp_folds_in_prepare_inference_model() -> None:
 def test_validation_under_amp_folds_a_copy_and_leaves_the_training_model_alone() -> None:
     cfg, model = _net("pose_resnet")
     assert _validation_network(cfg, model) is model  # float32: the model itself
-    amp_cfg = load_config(COCO_R50, [*_opts(cfg), "TEST.AMP", "true"])
+    amp_cfg = _cfg(cfg.MODEL.NAME, 18, "TEST.AMP", "true")
     before = {k: v.clone() for k, v in model.state_dict().items()}
     network = _validation_network(amp_cfg, model)
     assert network is not model and not any(isinstance(m, nn.BatchNorm2d) for m in network.modules())
     after = model.state_dict()
     assert list(after) == list(before) and all(torch.equal(after[k], before[k]) for k in before)
     assert _validation_network(amp_cfg, network) is network  # already folded (valid.py's model): no copy
-
-
-def _opts(cfg) -> list[str]:
-    return ["MODEL.NAME", cfg.MODEL.NAME, "MODEL.PRETRAINED", "", "MODEL.EXTRA.NUM_LAYERS", "18",
-            "MODEL.EXTRA.NUM_DECONV_FILTERS", "[32,32,32]", "MODEL.IMAGE_SIZE", "[48,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[12,16]"]
