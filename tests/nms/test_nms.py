@@ -322,3 +322,23 @@ def test_missing_extension_falls_back_in_fresh_process():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[0] [0, 1] 1"
+
+
+def test_make_rebuilds_the_extension_only_when_it_is_missing_or_older_than_its_sources(tmp_path):
+    """lib/Makefile's rule, in a copy of lib/ (make -q: exit 0 when up to date, 1 when it would build)."""
+    import os
+    import shutil
+    import sysconfig
+
+    (tmp_path / "nms").mkdir()
+    shutil.copy(LIB / "Makefile", tmp_path / "Makefile")
+    for name in ("cpu_nms.pyx", "setup.py"):
+        shutil.copy(LIB / "nms" / name, tmp_path / "nms" / name)
+    question = ["make", "-q", "-C", str(tmp_path), f"PYTHON={sys.executable}"]
+    built = tmp_path / "nms" / f"cpu_nms{sysconfig.get_config_var('EXT_SUFFIX')}"
+    assert subprocess.run(question, capture_output=True).returncode == 1  # missing: would build
+    built.write_bytes(b"")  # stands for the extension; make looks at times only
+    os.utime(built, (2e9, 2e9))
+    assert subprocess.run(question, capture_output=True).returncode == 0  # newer than its sources: nothing to do
+    os.utime(tmp_path / "nms" / "cpu_nms.pyx", (2e9 + 10, 2e9 + 10))
+    assert subprocess.run(question, capture_output=True).returncode == 1  # a source changed: would build
