@@ -50,14 +50,17 @@ from utils.train_state import (
     EpochPosition,
     capture_rng_state,
     load_training_checkpoint,
+    lr_at_iteration,
     mid_epoch_entry,
+    per_iteration_lr,
     position_from_checkpoint,
     restore_rng_state,
     seed_everything,
+    set_lr,
     set_schedule_epoch,
 )
 from utils.run_lock import FolderInUseError, RunLock
-from utils.utils import create_logger, get_optimizer, output_dirs, save_checkpoint
+from utils.utils import create_logger, get_optimizer, load_optimizer_state, output_dirs, save_checkpoint
 
 logger = logging.getLogger(__name__)
 MODELS_DIR = Path(__file__).resolve().parents[1] / "lib" / "models"
@@ -127,7 +130,7 @@ def resume_file(cfg: AttrDict, final_output_dir: str) -> str | FileNotFoundError
 RESUME_FREE_KEYS = frozenset({
     "DATASET.ROOT", "MODEL.CHECKPOINT", "MODEL.PRETRAINED", "TRAIN.AUTO_RESUME", "TRAIN.END_EPOCH",
     "TRAIN.CHECKPOINT_EVERY", "TRAIN.PIN_MEMORY",
-    "TRAIN.AMP", "TRAIN.AMP_DTYPE", "TRAIN.CHANNELS_LAST",  # speed switches
+    "TRAIN.AMP", "TRAIN.AMP_DTYPE", "TRAIN.CHANNELS_LAST", "TRAIN.FUSED_OPTIMIZER",  # speed switches
 })
 RESUME_SECTIONS = ("MODEL", "DATASET", "TRAIN", "LOSS")
 
@@ -252,7 +255,10 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
 
     criterion = build_loss(cfg).to(device)  # JointsMSELoss, or JointsOHKMMSELoss with LOSS.USE_OHKM
     optimizer = get_optimizer(cfg, model)
-    lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.TRAIN.LR_STEP, cfg.TRAIN.LR_FACTOR)
+    # The original's per-epoch schedule; with TRAIN.LR_SCHEDULER cosine it has no milestones and the
+    # training loop sets the LR of every iteration (utils.train_state.lr_at_iteration).
+    milestones = cfg.TRAIN.LR_STEP if cfg.TRAIN.LR_SCHEDULER == "multistep" else []
+    lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, cfg.TRAIN.LR_FACTOR)
     use_scaler = amp_enabled(cfg, device) and cfg.TRAIN.AMP_DTYPE == "fp16"
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None  # its state goes in checkpoints
 
@@ -282,7 +288,7 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
         best_perf = float(ckpt.get("best_perf", ckpt.get("perf", 0.0)))
         best_epoch = int(ckpt.get("best_epoch", 0))
         if "optimizer" in ckpt:
-            optimizer.load_state_dict(ckpt["optimizer"])
+            load_optimizer_state(cfg, optimizer, ckpt["optimizer"])
         if scaler is not None and "scaler" in ckpt:
             scaler.load_state_dict(ckpt["scaler"])
         sampler_seed = int(ckpt.get("sampler_seed", sampler_seed))
@@ -355,6 +361,9 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
     for epoch in range(begin_epoch, cfg.TRAIN.END_EPOCH):
         position = resume_at if resume_at is not None and resume_at.epoch == epoch else None
         train_sampler.set_epoch(epoch, first=position.iteration * cfg.TRAIN.BATCH_SIZE if position else 0)
+        if per_iteration_lr(cfg):  # the LR of the epoch's first iteration, also after a mid-epoch resume
+            num_batches = (position.iteration if position else 0) + len(train_loader)
+            set_lr(optimizer, lr_at_iteration(cfg, epoch, 0, num_batches))  # what the log and history show
         lr = optimizer.param_groups[0]["lr"]
         logger.info("=> epoch %d, lr %.3g", epoch, lr)
         try:

@@ -5,6 +5,7 @@ The kill comes from inside the real process: a small launcher wraps ``utils.util
 that the process sends itself SIGKILL as soon as the chosen checkpoint is on disk.
 """
 import json
+import math
 import os
 import subprocess
 from pathlib import Path
@@ -71,7 +72,7 @@ def _load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _assert_same_run(ref: Path, other: Path, rng: bool = True, epochs: int = 2) -> None:
+def _assert_same_run(ref: Path, other: Path, rng: bool = True, lrs: tuple[float, ...] = (1e-3, 1e-4)) -> None:
     """Final weights, the last checkpoint's weights, optimizer, schedule and RNG states, and history.json."""
     identical(_load(_out_dir(ref) / "final_state.pth.tar"), _load(_out_dir(other) / "final_state.pth.tar"))
     a, b = _load(_out_dir(ref) / "checkpoint.pth.tar"), _load(_out_dir(other) / "checkpoint.pth.tar")
@@ -82,7 +83,7 @@ def _assert_same_run(ref: Path, other: Path, rng: bool = True, epochs: int = 2) 
         identical(a[key], b[key], key)
     hist = json.loads((_out_dir(other) / "history.json").read_text())
     assert hist == json.loads((_out_dir(ref) / "history.json").read_text())
-    assert [h["lr"] for h in hist] == pytest.approx([1e-3, 1e-4][:epochs])  # LR_STEP [1]: stepped once per epoch
+    assert [h["lr"] for h in hist] == pytest.approx(list(lrs))  # by default LR_STEP [1]: stepped once per epoch
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +149,8 @@ def test_ddp_sigkill_mid_epoch_resumes_bit_exactly(synthetic_data, tmp_path):
     rank 1); the job started again continues at the next iteration on both ranks."""
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     ref.mkdir(), killed.mkdir()
-    opts = (*ONE_PER_BATCH, "TRAIN.CHECKPOINT_ITERS", 3)
+    # with the LR set every iteration (cosine over the epoch's 10 iterations, the first 4 warming up)
+    opts = (*ONE_PER_BATCH, "TRAIN.CHECKPOINT_ITERS", 3, "TRAIN.LR_SCHEDULER", "cosine", "TRAIN.WARMUP_ITERS", 4)
     _finished(_train(write_tiny_yaml(ref / "tiny.yaml", synthetic_data, ref, epochs=1), *opts, nproc=2))
     cfg = write_tiny_yaml(killed / "tiny.yaml", synthetic_data, killed, epochs=1)
     _killed(_train(cfg, *opts, nproc=2, kill_at=(0, 6)))
@@ -162,4 +164,6 @@ def test_ddp_sigkill_mid_epoch_resumes_bit_exactly(synthetic_data, tmp_path):
     proc = _train(cfg, *opts, nproc=2)
     _finished(proc)
     assert "epoch 0 at iteration 6" in proc.stderr
-    _assert_same_run(ref, killed, epochs=1)
+    _assert_same_run(ref, killed, lrs=(1e-3 / 4,))  # the epoch's first LR: warm-up step 1 of 4
+    last_lr = _load(_out_dir(killed) / "checkpoint.pth.tar")["optimizer"]["param_groups"][0]["lr"]
+    assert last_lr == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 9 / 10)))  # iteration 9 of 10

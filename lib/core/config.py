@@ -229,6 +229,11 @@ _DEFAULTS: dict[str, Any] = {
         # killed mid-epoch resumes at the next iteration; it also seeds each sample's augmentation from
         # (seed, epoch, slot), another stream than N = 0's but one independent of WORKERS. 0: epoch ends only
         "CHECKPOINT_ITERS": 0,
+        # 'multistep': the original's MultiStepLR (LR_STEP, LR_FACTOR) stepped at epoch ends; 'cosine': from LR
+        # to 0 along half a cosine over END_EPOCH epochs, set every iteration (LR_STEP, LR_FACTOR unused)
+        "LR_SCHEDULER": "multistep",
+        "FUSED_OPTIMIZER": False,  # torch's fused Adam / SGD kernel (a speed switch; rounding differs slightly)
+        "WARMUP_ITERS": 0,  # N > 0: linear warm-up, iteration k (0-based) of the run at LR * (k + 1) / N
     },
     "TEST": {
         "BATCH_SIZE": 32,
@@ -280,6 +285,9 @@ _ADDED_KEYS = (
     "TRAIN.PERSISTENT_WORKERS",
     "TRAIN.CHECKPOINT_EVERY",
     "TRAIN.CHECKPOINT_ITERS",
+    "TRAIN.LR_SCHEDULER",
+    "TRAIN.WARMUP_ITERS",
+    "TRAIN.FUSED_OPTIMIZER",
     "TEST.FIX_ACCURACY_NORM",
     "TEST.DARK",
     "TEST.BLUR_KERNEL",
@@ -308,6 +316,7 @@ _CHOICES = {
     "MODEL.EXTRA.TARGET_TYPE": ("gaussian", "udp"),
     "DATASET.DATA_FORMAT": ("jpg", "zip"),
     "TRAIN.OPTIMIZER": ("adam", "sgd"),
+    "TRAIN.LR_SCHEDULER": ("multistep", "cosine"),
     "TRAIN.AMP_DTYPE": ("bf16", "fp16"),
     "TEST.AMP_DTYPE": ("bf16", "fp16"),
 }
@@ -564,6 +573,7 @@ _AT_LEAST = {
     "TRAIN.CHECKPOINT_EVERY": (1, "an int >= 1"),
     "TRAIN.CHECKPOINT_ITERS": (0, "an int >= 0 (0: checkpoints at epoch ends only)"),
     "TRAIN.LR": (0, "a finite number >= 0"),
+    "TRAIN.WARMUP_ITERS": (0, "an int >= 0 (0: no warm-up)"),
     "TRAIN.LR_FACTOR": (0, "a finite number >= 0"),
     "TRAIN.WD": (0, "a finite number >= 0"),
 }

@@ -26,7 +26,7 @@ from core.codec import flip_back_and_shift
 from core.inference import get_final_preds, get_max_preds
 from models.fuse import fuse_conv_bn
 from utils.distributed import all_gather_objects, broadcast_object, is_dist
-from utils.train_state import EpochPosition, restore_rng_state
+from utils.train_state import EpochPosition, lr_at_iteration, per_iteration_lr, restore_rng_state, set_lr
 from utils.vis import save_debug_images, save_debug_images_test
 
 logger = logging.getLogger(__name__)
@@ -170,6 +170,7 @@ def _train(
     local_steps = start.local_steps
     num_batches = start.iteration + len(train_loader)  # the whole epoch's, also when resumed part-way
     every = config.TRAIN.CHECKPOINT_ITERS if save_position is not None else 0
+    iteration_lr = per_iteration_lr(config)  # TRAIN.LR_SCHEDULER cosine / TRAIN.WARMUP_ITERS
     progress = tqdm(
         total=num_batches, initial=start.iteration, desc=f"Epoch {epoch}", disable=None if is_main else True,
         leave=False, dynamic_ncols=True, mininterval=2.0,
@@ -184,6 +185,8 @@ def _train(
         target = target.to(device, non_blocking=True)
         target_weight = target_weight.to(device, non_blocking=True)
 
+        if iteration_lr:
+            set_lr(optimizer, lr_at_iteration(config, epoch, i, num_batches))
         with autocast_context(config, device):
             output = model(inputs)
         loss = criterion(output.float(), target, target_weight)

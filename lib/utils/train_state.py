@@ -7,6 +7,7 @@ stored as ``perf``/``best_perf``) are allowed explicitly so that the original's
 """
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,40 @@ def lr_at_epoch(cfg: AttrDict, epoch: int) -> float:
     """The original's schedule: ``LR * LR_FACTOR ** #(milestones <= epoch)`` (spec/models.md §1.6 e)."""
     drops = sum(1 for m in cfg.TRAIN.LR_STEP if m <= epoch)
     return cfg.TRAIN.LR * cfg.TRAIN.LR_FACTOR**drops
+
+
+def per_iteration_lr(cfg: AttrDict) -> bool:
+    """True when the LR changes inside an epoch (``TRAIN.LR_SCHEDULER: cosine`` or ``TRAIN.WARMUP_ITERS`` > 0).
+
+    False for the default: the original's per-epoch MultiStepLR alone, which train.py steps and
+    nothing overrides.
+    """
+    return cfg.TRAIN.LR_SCHEDULER != "multistep" or cfg.TRAIN.WARMUP_ITERS > 0
+
+
+def lr_at_iteration(cfg: AttrDict, epoch: int, iteration: int, num_batches: int) -> float:
+    """The LR of iteration ``iteration`` (0-based) of ``epoch`` when the epoch has ``num_batches`` iterations.
+
+    ``multistep``: the original's epoch schedule (:func:`lr_at_epoch`); ``cosine``: from ``TRAIN.LR``
+    down to 0 along half a cosine over ``TRAIN.END_EPOCH`` epochs, step by step. Either way the first
+    ``TRAIN.WARMUP_ITERS`` iterations of the run scale it by ``(step + 1) / WARMUP_ITERS``. A pure
+    function of the position, so a run resumed at any iteration continues the same curve.
+    """
+    step = epoch * num_batches + iteration
+    if cfg.TRAIN.LR_SCHEDULER == "cosine":
+        total = max(cfg.TRAIN.END_EPOCH * num_batches, 1)
+        lr = cfg.TRAIN.LR * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+    else:
+        lr = lr_at_epoch(cfg, epoch)
+    warmup = cfg.TRAIN.WARMUP_ITERS
+    if step < warmup:
+        lr *= (step + 1) / warmup
+    return lr
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def set_schedule_epoch(

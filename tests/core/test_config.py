@@ -204,6 +204,7 @@ def test_command_line_overrides_come_after_the_yaml():
         (["TEST", "true"], "is a section"),
         (["TEST.FLIP_TEST", "maybe"], "expected bool"),
         (["MODEL.NAME", "hrnet"], "expected one of"),
+        (["TRAIN.LR_SCHEDULER", "step"], r"TRAIN.LR_SCHEDULER.*expected one of \['multistep', 'cosine'\]"),
     ],
 )
 def test_bad_overrides(opts, match):
