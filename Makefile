@@ -33,6 +33,7 @@ bench: setup
 	$(PY) bench/bench_oks_nms.py
 	$(PY) bench/bench_dataset.py
 	$(PY) bench/bench_train_step.py
+	$(PY) bench/bench_optimizer_step.py
 	$(PY) bench/bench_validate.py
 	$(PY) bench/bench_valid_speed.py
 
