@@ -176,7 +176,7 @@ def test_quickstart_recipe_in_short_still_learns(tmp_path):
     proc = run_python(
         ["pose_estimation/train.py", "--cfg", REPO / "experiments/synthetic/res18_128x96_quickstart.yaml",
          "DATASET.ROOT", data / "coco", "OUTPUT_DIR", tmp_path / "output", "LOG_DIR", tmp_path / "log",
-         "TRAIN.END_EPOCH", "7", "TRAIN.LR_STEP", "[6]", "TRAIN.BATCH_SIZE", "16", "WORKERS", "0", "PRINT_FREQ", "1",
+         "TRAIN.END_EPOCH", "7", "TRAIN.WARMUP_ITERS", "10", "TRAIN.BATCH_SIZE", "16", "WORKERS", "0", "PRINT_FREQ", "1",
          "GPUS", "cpu"],
         env={"OMP_NUM_THREADS": "2"},
     )
