@@ -46,13 +46,6 @@ TARGET_TYPES = ("gaussian", "udp")
 _FAR = float(2 ** 40)
 
 
-def _trunc_int(values: np.ndarray) -> np.ndarray:
-    """Python's ``int()`` of each value (truncation toward zero) as int64."""
-    if values.dtype.kind in "iu":
-        return values
-    return np.trunc(values).astype(np.int64)
-
-
 # --------------------------------------------------------------------------------------------------
 # crop transform (UDP; the original's lives in utils.transforms)
 
@@ -137,7 +130,8 @@ def encode_target(joints: np.ndarray, joints_vis: np.ndarray, image_size: np.nda
 
     Returns:
         target (J, H_hm, W_hm) float32 and target_weight (J, 1) float32. Each patch is cut at
-        3 sigma around ``int(x / stride + 0.5)`` (truncation toward zero) and clipped at the border;
+        3 sigma around ``int(x / stride + 0.5)`` (truncation toward zero) and clipped at the border
+        (for a non-integer 3 sigma the corners are floored, see below, so the peak stays there);
         a joint whose patch misses the map gets weight 0 (a patch ending exactly at the border,
         ``br = 0``, keeps weight 1 and draws nothing: spec/pipeline.md §11.3 T3). Patches are drawn
         only for weight > 0.5. Under ``udp`` the stride is ``(image - 1) / (heatmap - 1)`` and the
@@ -165,8 +159,12 @@ def encode_target(joints: np.ndarray, joints_vis: np.ndarray, image_size: np.nda
         # Keeps the int64 cast defined; anything that far out is off the map either way.
         mu_f = np.clip(mu_f, -_FAR, _FAR)
     mu = mu_f.astype(np.int64)
-    ul = _trunc_int(mu - tmp_size)
-    br = _trunc_int(mu + tmp_size + 1)
+    # Patch corners. The original writes int(mu - 3 sigma) and int(mu + 3 sigma + 1); where 3 sigma is
+    # not an integer (SIGMA 2.5), int's truncation toward zero put the peak of every joint closer than
+    # 3 sigma cells to the top or left border one cell too far down or right. The floor keeps each
+    # peak on mu, and gives the very same corners whenever 3 sigma is an integer (the shipped 2 and 3).
+    ul = np.floor(mu - tmp_size).astype(np.int64)
+    br = np.floor(mu + tmp_size + 1).astype(np.int64)
 
     outside = (ul[:, 0] >= hm_w) | (ul[:, 1] >= hm_h) | (br[:, 0] < 0) | (br[:, 1] < 0)
     target_weight[outside] = 0

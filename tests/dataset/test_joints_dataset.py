@@ -191,19 +191,54 @@ def test_target_sigma3_profile():
                                      0.065729, 0.028566, 0.011109], atol=1e-6)
 
 
-@pytest.mark.parametrize("sigma", [1, 2, 3, 2.5])
-def test_targets_equal_original_loop(sigma):
-    ds = target_dataset(sigma=sigma, num_joints=17)
-    ref = ReferenceJointsDataset.__new__(ReferenceJointsDataset)
-    ref.num_joints, ref.target_type, ref.sigma = 17, "gaussian", sigma
-    ref.image_size, ref.heatmap_size = ds.image_size, ds.heatmap_size
-    rng = np.random.default_rng(7)
-    for _ in range(200):
+def _random_joint_sets(count, rng):
+    for _ in range(count):
         joints = np.zeros((17, 3))
         joints[:, 0:2] = rng.uniform(-80, 300, size=(17, 2))
         vis = np.zeros((17, 3))
         vis[:, 0:2] = (rng.random(17) < 0.8)[:, None]
+        yield joints, vis
+
+
+def _reference_targets(ds, sigma):
+    ref = ReferenceJointsDataset.__new__(ReferenceJointsDataset)
+    ref.num_joints, ref.target_type, ref.sigma = ds.num_joints, "gaussian", sigma
+    ref.image_size, ref.heatmap_size = ds.image_size, ds.heatmap_size
+    return ref
+
+
+@pytest.mark.parametrize("sigma", [1, 2, 3, 4 / 3])  # 3 sigma an integer: the original's targets, bit for bit
+def test_targets_equal_original_loop(sigma):
+    ds = target_dataset(sigma=sigma, num_joints=17)
+    ref = _reference_targets(ds, sigma)
+    for joints, vis in _random_joint_sets(200, np.random.default_rng(7)):
         identical(ds.generate_target(joints, vis), ref.generate_target(joints, vis))
+
+
+@pytest.mark.parametrize("sigma", [2.5, 1.5, 2.2])
+def test_non_integer_three_sigma_keeps_the_peak_on_the_joint(sigma):
+    """The original truncates int(mu - 3 sigma) toward zero: with 3 sigma not an integer, a joint closer
+    than 3 sigma cells to the top/left border got its peak one cell too far down/right. Ours stays on
+    mu = int(x / stride + 0.5) and is the original's target for every other joint."""
+    ds = target_dataset(sigma=sigma, num_joints=17)
+    ref = _reference_targets(ds, sigma)
+    stride = ds.image_size / ds.heatmap_size
+    moved = 0
+    for joints, vis in _random_joint_sets(200, np.random.default_rng(7)):
+        ours, ours_w = ds.generate_target(joints, vis)
+        theirs, theirs_w = ref.generate_target(joints, vis)
+        mu = (joints[:, 0:2] / stride + 0.5).astype(int)
+        for j in range(17):
+            inside = 0 <= mu[j, 0] < ds.heatmap_size[0] and 0 <= mu[j, 1] < ds.heatmap_size[1]
+            if ours_w[j, 0] > 0.5 and inside:
+                assert ours[j, mu[j, 1], mu[j, 0]] == 1.0
+            if (mu[j] >= 3 * sigma).all():
+                identical((ours[j], ours_w[j]), (theirs[j], theirs_w[j]))
+            elif not np.array_equal(ours[j], theirs[j]):
+                moved += 1
+                peak = np.unravel_index(theirs[j].argmax(), theirs[j].shape)
+                assert theirs[j].max() == 1.0 and peak != (mu[j, 1], mu[j, 0])
+    assert moved > 100  # the case the fix is for does occur in this sample
 
 
 def test_target_rejects_non_finite_and_other_types():
