@@ -578,9 +578,15 @@ _AT_LEAST = {
     "TRAIN.WD": (0, "a finite number >= 0"),
 }
 _POSITIVE = {"MODEL.EXTRA.SIGMA": "a finite number > 0"}
-# The ResNet trunk halves the input five times and the three deconvolutions double it three times.
+# The ResNet trunk halves the input five times; the deconvolutions double it back: NUM_DECONV_LAYERS
+# times in pose_resnet, always three times in the four MR networks (they ignore that key).
 _INPUT_MULTIPLE = 32
-_HEATMAP_STRIDE = 4
+
+
+def heatmap_stride(cfg: AttrDict) -> int:
+    """Input pixels per heat-map cell of the network ``MODEL.NAME`` builds (4 for the shipped configs)."""
+    layers = cfg.MODEL.EXTRA.NUM_DECONV_LAYERS if cfg.MODEL.NAME == "pose_resnet" else 3
+    return max(_INPUT_MULTIPLE >> max(int(layers), 0), 1)
 
 
 def _leaves(node: dict, prefix: str = ""):
@@ -629,10 +635,11 @@ def validate_config(cfg: AttrDict, source: str = "config") -> AttrDict:
         raise fail("MODEL.IMAGE_SIZE", image_size,
                    f"[W, H], both positive multiples of {_INPUT_MULTIPLE} (the networks downsample by 32)")
     heatmap_size = [int(v) for v in np.asarray(cfg.MODEL.EXTRA.HEATMAP_SIZE).reshape(-1)]
-    expected = [v // _HEATMAP_STRIDE for v in image_size]
+    stride = heatmap_stride(cfg)
+    expected = [v // stride for v in image_size]
     if heatmap_size != expected:
         raise fail("MODEL.EXTRA.HEATMAP_SIZE", heatmap_size,
-                   f"MODEL.IMAGE_SIZE / {_HEATMAP_STRIDE} = {expected} (the network's output size)")
+                   f"MODEL.IMAGE_SIZE / {stride} = {expected} (the network's output size)")
     return cfg
 
 

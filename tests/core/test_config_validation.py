@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -54,6 +55,25 @@ def test_bad_value_is_a_config_error_naming_key_value_and_rule(opts, named, allo
         _validated(COCO, opts)
     message = str(info.value)
     assert str(COCO) in message and named in message and allowed in message
+
+
+FOUR_DECONVS = ["MODEL.NAME", "pose_resnet", "MODEL.EXTRA.NUM_DECONV_LAYERS", "4", "MODEL.EXTRA.NUM_DECONV_FILTERS", "[256,256,256,64]",
+                "MODEL.EXTRA.NUM_DECONV_KERNELS", "[4,4,4,4]"]
+
+
+def test_heatmap_size_follows_the_number_of_pose_resnet_deconvolutions():
+    """pose_resnet honours NUM_DECONV_LAYERS (stride 32 / 2^L); the MR networks always upsample three times."""
+    cfg = _validated(COCO, FOUR_DECONVS + ["MODEL.EXTRA.HEATMAP_SIZE", "[96,128]"])
+    from models.pose_resnet import get_pose_net
+
+    net = get_pose_net(load_config(COCO, FOUR_DECONVS + ["MODEL.EXTRA.NUM_LAYERS", "18", "MODEL.IMAGE_SIZE", "[64,96]",
+                                                         "MODEL.EXTRA.HEATMAP_SIZE", "[32,48]"]), is_train=False)
+    assert tuple(net(torch.zeros(1, 3, 96, 64)).shape) == (1, 17, 48, 32)  # what the check asks for
+    assert cfg.MODEL.EXTRA.HEATMAP_SIZE.tolist() == [96, 128]
+    with pytest.raises(ConfigError, match=r"MODEL.EXTRA.HEATMAP_SIZE = \[48, 64\].*MODEL.IMAGE_SIZE / 2 = \[96, 128\]"):
+        _validated(COCO, FOUR_DECONVS)
+    with pytest.raises(ConfigError, match=r"MODEL.IMAGE_SIZE / 4 = \[48, 64\]"):  # NUM_DECONV_LAYERS is not read
+        _validated(COCO, FOUR_DECONVS + ["MODEL.NAME", "mrheat1_pose_resnet", "MODEL.EXTRA.HEATMAP_SIZE", "[96,128]"])
 
 
 def test_train_py_reports_a_bad_value_in_one_line(tmp_path):
