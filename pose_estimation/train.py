@@ -58,6 +58,7 @@ from utils.train_state import (
     seed_everything,
     set_lr,
     set_schedule_epoch,
+    validation_due,
 )
 from utils.run_lock import FolderInUseError, RunLock
 from utils.utils import create_logger, get_optimizer, load_optimizer_state, output_dirs, save_checkpoint
@@ -129,7 +130,7 @@ def resume_file(cfg: AttrDict, final_output_dir: str) -> str | FileNotFoundError
 # Keys that may change between a run and its resumption without changing what is trained.
 RESUME_FREE_KEYS = frozenset({
     "DATASET.ROOT", "MODEL.CHECKPOINT", "MODEL.PRETRAINED", "TRAIN.AUTO_RESUME", "TRAIN.END_EPOCH",
-    "TRAIN.CHECKPOINT_EVERY", "TRAIN.PIN_MEMORY",
+    "TRAIN.CHECKPOINT_EVERY", "TRAIN.PIN_MEMORY", "TRAIN.VALIDATE_EVERY",
     "TRAIN.AMP", "TRAIN.AMP_DTYPE", "TRAIN.CHANNELS_LAST", "TRAIN.FUSED_OPTIMIZER",  # speed switches
 })
 RESUME_SECTIONS = ("MODEL", "DATASET", "TRAIN", "LOSS")
@@ -381,16 +382,21 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
             return 1
         lr_scheduler.step()
         broadcast_buffers(unwrap_model(model))
-        perf = validate(
-            cfg, valid_loader, valid_dataset, model, criterion, final_output_dir, tb_log_dir, writer_dict,
-            is_main=is_main,
-        )
-        if perf > best_perf:  # strict: ties keep the older epoch (spec/pipeline.md §12.24)
-            best_perf, best_epoch, best_model = perf, epoch, True
-            logger.info("=> best model so far: epoch %d, perf %.4f", epoch, perf)
-        else:
-            best_model = False
-        history.append({"epoch": epoch, "lr": lr, "train_loss": stats["loss"], "train_acc": stats["acc"], "perf": perf})
+        best_model = False
+        validated = validation_due(cfg, epoch)
+        if validated:
+            perf = validate(
+                cfg, valid_loader, valid_dataset, model, criterion, final_output_dir, tb_log_dir, writer_dict,
+                is_main=is_main,
+            )
+            if perf > best_perf:  # strict: ties keep the older epoch (spec/pipeline.md §12.24)
+                best_perf, best_epoch, best_model = perf, epoch, True
+                logger.info("=> best model so far: epoch %d, perf %.4f", epoch, perf)
+        elif is_main:
+            logger.info("=> no validation after epoch %d (TRAIN.VALIDATE_EVERY %d)", epoch, cfg.TRAIN.VALIDATE_EVERY)
+        # perf: null for an epoch that was not validated; the checkpoint's "perf" stays the last score
+        history.append({"epoch": epoch, "lr": lr, "train_loss": stats["loss"], "train_acc": stats["acc"],
+                        "perf": perf if validated else None})
 
         rng_per_rank = all_gather_objects(capture_rng_state())  # every rank's, for an exact resume
         if is_main:

@@ -229,6 +229,28 @@ def test_fresh_run_from_begin_epoch_counts_milestones_from_its_first_epoch(synth
     assert [h["lr"] for h in history] == pytest.approx([1e-3, 1e-3, 1e-4])
 
 
+def test_validate_every_skips_epochs_but_never_the_last(synthetic_data, tmp_path):
+    """TRAIN.VALIDATE_EVERY 2 over epochs 0-2: validation after epochs 1 and 2 (the last), null perf for 0."""
+    cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=3)
+    proc = run_python(_train_cmd(cfg, "TRAIN.VALIDATE_EVERY", "2"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = _out_dir(tmp_path)
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1, 2]
+    assert history[0]["perf"] is None and all(isinstance(h["perf"], float) for h in history[1:])
+    log = next(out.glob("tiny_*_train.log")).read_text()
+    assert log.count("| Arch | AP |") == 2 and "=> no validation after epoch 0 (TRAIN.VALIDATE_EVERY 2)" in log
+    ckpt = torch.load(out / "checkpoint.pth.tar", map_location="cpu", weights_only=True)
+    assert ckpt["perf"] == history[2]["perf"] and ckpt["best_epoch"] in (0, 1, 2)
+    best = max(history[1:], key=lambda h: h["perf"])
+    assert (out / "model_best.pth.tar").is_file() == (best["perf"] > 0)
+    if best["perf"] > 0:
+        assert ckpt["best_epoch"] == best["epoch"] and ckpt["best_perf"] == best["perf"]
+    plot = run_python(["tools/plot_history.py", out / "history.json", "--out", tmp_path / "curves.png"])
+    assert plot.returncode == 0, plot.stderr
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_mpii_training_on_generated_data(synthetic_data, tmp_path):
     """train.sh for MPII: the MPII layout made by the generator trains and validates with PCKh."""
     cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=1)

@@ -24,9 +24,10 @@ def plot_history(history_file: str | Path, out_file: str | Path, metric_name: st
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("train loss (JointsMSE)", color="tab:blue")
     ax_perf = ax_loss.twinx()
-    ax_perf.plot(epochs, [h["perf"] for h in history], "s-", color="tab:red", label=metric_name)
+    scored = [h for h in history if h.get("perf") is not None]  # TRAIN.VALIDATE_EVERY > 1 skips epochs
+    ax_perf.plot([h["epoch"] for h in scored], [h["perf"] for h in scored], "s-", color="tab:red", label=metric_name)
     ax_perf.set_ylabel(metric_name, color="tab:red")
-    ax_perf.set_ylim(0, max(1.0, max(h["perf"] for h in history)))
+    ax_perf.set_ylim(0, max([1.0] + [h["perf"] for h in scored]))
     ax_loss.set_title("training loss and validation score per epoch")
     fig.tight_layout()
     out_file = Path(out_file)

@@ -234,6 +234,8 @@ _DEFAULTS: dict[str, Any] = {
         "LR_SCHEDULER": "multistep",
         "FUSED_OPTIMIZER": False,  # torch's fused Adam / SGD kernel (a speed switch; rounding differs slightly)
         "WARMUP_ITERS": 0,  # N > 0: linear warm-up, iteration k (0-based) of the run at LR * (k + 1) / N
+        # validate (and pick model_best) after every N-th epoch and after the last one; 1: every epoch, as the original
+        "VALIDATE_EVERY": 1,
     },
     "TEST": {
         "BATCH_SIZE": 32,
@@ -288,6 +290,7 @@ _ADDED_KEYS = (
     "TRAIN.LR_SCHEDULER",
     "TRAIN.WARMUP_ITERS",
     "TRAIN.FUSED_OPTIMIZER",
+    "TRAIN.VALIDATE_EVERY",
     "TEST.FIX_ACCURACY_NORM",
     "TEST.DARK",
     "TEST.BLUR_KERNEL",
@@ -574,6 +577,7 @@ _AT_LEAST = {
     "TRAIN.CHECKPOINT_ITERS": (0, "an int >= 0 (0: checkpoints at epoch ends only)"),
     "TRAIN.LR": (0, "a finite number >= 0"),
     "TRAIN.WARMUP_ITERS": (0, "an int >= 0 (0: no warm-up)"),
+    "TRAIN.VALIDATE_EVERY": (1, "an int >= 1 (1: after every epoch)"),
     "TRAIN.LR_FACTOR": (0, "a finite number >= 0"),
     "TRAIN.WD": (0, "a finite number >= 0"),
 }

@@ -105,6 +105,12 @@ def lr_at_iteration(cfg: AttrDict, epoch: int, iteration: int, num_batches: int)
     return lr
 
 
+def validation_due(cfg: AttrDict, epoch: int) -> bool:
+    """Whether train.py validates after ``epoch`` (0-based): every ``TRAIN.VALIDATE_EVERY``-th epoch
+    counted from epoch 0 (epochs N-1, 2N-1, ...) and always after the last one, ``END_EPOCH - 1``."""
+    return (epoch + 1) % cfg.TRAIN.VALIDATE_EVERY == 0 or epoch + 1 >= cfg.TRAIN.END_EPOCH
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr

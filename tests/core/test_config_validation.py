@@ -45,6 +45,7 @@ BAD_VALUES = [
     (["TRAIN.CHECKPOINT_EVERY", "0"], "TRAIN.CHECKPOINT_EVERY = 0", ">= 1"),
     (["TRAIN.CHECKPOINT_ITERS", "-5"], "TRAIN.CHECKPOINT_ITERS = -5", "an int >= 0"),
     (["TRAIN.WARMUP_ITERS", "-1"], "TRAIN.WARMUP_ITERS = -1", "an int >= 0"),
+    (["TRAIN.VALIDATE_EVERY", "0"], "TRAIN.VALIDATE_EVERY = 0", "an int >= 1"),
 ]
 
 

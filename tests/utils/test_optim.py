@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from core.config import get_default_config, update_config_from_list
-from utils.train_state import lr_at_epoch, lr_at_iteration, per_iteration_lr
+from utils.train_state import lr_at_epoch, lr_at_iteration, per_iteration_lr, validation_due
 
 
 def _cfg(*opts):
@@ -87,3 +87,9 @@ def test_fused_optimizer_is_the_same_update_in_one_kernel(name):
     load_optimizer_state(cfg, resumed, saved)
     assert resumed.param_groups[0]["fused"] is None and saved["param_groups"][0]["fused"] is True
     assert resumed.state_dict()["state"].keys() == saved["state"].keys()
+
+
+@pytest.mark.parametrize("every, end, due", [(1, 3, [0, 1, 2]), (2, 5, [1, 3, 4]), (3, 6, [2, 5]), (10, 4, [3])])
+def test_validation_epochs(every, end, due):
+    cfg = _cfg("TRAIN.VALIDATE_EVERY", str(every), "TRAIN.END_EPOCH", str(end))
+    assert [e for e in range(end) if validation_due(cfg, e)] == due
