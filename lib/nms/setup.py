@@ -17,7 +17,9 @@ if sys.platform == "win32":
     COMPILE_ARGS = ["/O2", "/fp:precise"]
 else:
     # No FMA contraction: the OKS formula must round exactly like NumPy's separate multiply and add.
-    COMPILE_ARGS = ["-O3", "-ffp-contract=off"]
+    # -O2 without debug information (both after Python's own "-g -O3"): the build of the generated
+    # C file takes about 6 s instead of 11 on a 2-core machine, and the kernels run as fast.
+    COMPILE_ARGS = ["-O2", "-g0", "-ffp-contract=off"]
 
 extensions = [
     Extension(
