@@ -27,9 +27,11 @@ rm -rf "$OUT"
 # train.py always validates the last epoch; its results file and table are that epoch's. A separate
 # valid.py run would repeat the same evaluation of the same weights (the command is printed below).
 LOG=$(ls -t "$OUT"/*_train.log | head -1)
+"$PYTHON" tools/plot_history.py "$OUT/history.json" --out "$OUT/curves.png" > /dev/null &
+PLOT=$!  # one process per core: the plot is drawn while the skeletons are
 "$PYTHON" tools/draw_results.py --results "$OUT/results/keypoints_val2017_results.json" \
   --images "$DATA/coco/images/val2017" --out "$OUT/pictures" --num 8 > /dev/null
-"$PYTHON" tools/plot_history.py "$OUT/history.json" --out "$OUT/curves.png" > /dev/null
+wait "$PLOT"
 TABLE=$(grep -A2 '| Arch |' "$LOG" | tail -3 | sed 's/^[0-9-]* [0-9:,]* //')
 AP=$(tail -1 <<< "$TABLE" | awk -F'|' '{print $3}' | tr -d ' ')
 echo
