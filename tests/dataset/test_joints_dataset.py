@@ -229,15 +229,14 @@ def test_non_integer_three_sigma_keeps_the_peak_on_the_joint(sigma):
         theirs, theirs_w = ref.generate_target(joints, vis)
         mu = (joints[:, 0:2] / stride + 0.5).astype(int)
         for j in range(17):
-            inside = 0 <= mu[j, 0] < ds.heatmap_size[0] and 0 <= mu[j, 1] < ds.heatmap_size[1]
-            if ours_w[j, 0] > 0.5 and inside:
+            drawn_on_map = ours_w[j, 0] > 0.5 and (0 <= mu[j]).all() and (mu[j] < ds.heatmap_size).all()
+            if drawn_on_map:
                 assert ours[j, mu[j, 1], mu[j, 0]] == 1.0
-            if (mu[j] >= 3 * sigma).all():
+            if (mu[j] >= 3 * sigma).all():  # where truncation and floor agree
                 identical((ours[j], ours_w[j]), (theirs[j], theirs_w[j]))
-            elif not np.array_equal(ours[j], theirs[j]):
+            elif drawn_on_map:  # within 3 sigma of the top/left border: the original's peak is one cell off
                 moved += 1
-                peak = np.unravel_index(theirs[j].argmax(), theirs[j].shape)
-                assert theirs[j].max() == 1.0 and peak != (mu[j, 1], mu[j, 0])
+                assert theirs[j].max() == 1.0 and theirs[j, mu[j, 1], mu[j, 0]] < 1.0
     assert moved > 100  # the case the fix is for does occur in this sample
 
 
