@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-compile", action="store_true", help="leave out the torch.compile row (it compiles for minutes)")
     add_opts(parser)
     args = parser.parse_args(argv)
-    cfg = load_config(args.cfg, list(args.opts or []))
+    cfg = load_config(args.cfg, list(args.opts or []), validate=True)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -29,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import models  # noqa: E402
 from core.config import load_config  # noqa: E402
+from utils.cli import run_cli  # noqa: E402
 
 
 def _count_macs(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
@@ -135,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    cfg = load_config(args.cfg, args.opts)
+    cfg = load_config(args.cfg, args.opts, validate=True)
     print(f"config: {args.cfg}")
     if args.all:
         rows = []
@@ -149,4 +150,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.config import AttrDict, load_config
+from core.config import AttrDict, load_config, validate_config
 from core.function import inference_step, prepare_inference_model
 from core.codec import crop_transform
 from core.inference import get_final_preds
@@ -238,7 +238,7 @@ class PoseEstimator:
     """
 
     def __init__(self, cfg: AttrDict, model: nn.Module, device: torch.device | str | None = None) -> None:
-        self.cfg = cfg
+        self.cfg = validate_config(cfg, source="the config passed to PoseEstimator")
         self.device = _resolve(device, cfg)
         # As valid.py does: channels-last with TEST/TRAIN.CHANNELS_LAST, TEST.AMP_DTYPE checked, BN folded under TEST.AMP.
         self.model = prepare_inference_model(cfg, model, self.device)
@@ -278,7 +278,8 @@ class PoseEstimator:
 
         Raises:
             FileNotFoundError: the YAML or the checkpoint is missing.
-            ConfigError: a bad YAML or override.
+            ConfigError: a bad YAML or override, or a value no network can run with (checked as the
+                entry points check it, e.g. an input size that is not a multiple of 32).
             CheckpointMismatchError: the checkpoint was made for another network; the message names
                 the file, the YAML and the first differing keys.
         """
@@ -287,7 +288,7 @@ class PoseEstimator:
             opts += ["TEST.FLIP_TEST", str(bool(flip_test))]
         if not Path(cfg_path).is_file():
             raise FileNotFoundError(f"config file not found: {cfg_path}")
-        cfg = load_config(cfg_path, opts)
+        cfg = load_config(cfg_path, opts, validate=True)
         model_file = model_file if model_file else cfg.TEST.MODEL_FILE
         if not model_file:
             raise ValueError(f"no checkpoint given: pass model_file or set TEST.MODEL_FILE ({cfg_path})")

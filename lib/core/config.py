@@ -552,13 +552,22 @@ def update_config_from_list(
 
 
 def load_config(
-    config_file: str | os.PathLike | None = None, opts: Iterable[str] = (), cfg: AttrDict | None = None
+    config_file: str | os.PathLike | None = None,
+    opts: Iterable[str] = (),
+    cfg: AttrDict | None = None,
+    validate: bool = False,
 ) -> AttrDict:
-    """A fresh config: defaults, then the YAML (if any), then ``KEY VALUE`` overrides."""
+    """A fresh config: defaults, then the YAML (if any), then ``KEY VALUE`` overrides.
+
+    ``validate=True`` also runs :func:`validate_config` on the result (what every entry point does:
+    values that merge by type but no network can run with raise ConfigError naming the YAML).
+    """
     cfg = get_default_config() if cfg is None else cfg
     if config_file is not None:
         update_config(config_file, cfg)
     update_config_from_list(list(opts), cfg)
+    if validate:
+        validate_config(cfg, source=str(config_file) if config_file is not None else "config")
     return cfg
 
 

@@ -9,7 +9,7 @@ import tempfile
 import traceback
 from typing import Callable
 
-from core.config import AttrDict, ConfigError, load_config, validate_config
+from core.config import AttrDict, ConfigError, load_config
 from utils.checkpoint import CheckpointError
 
 logger = logging.getLogger(__name__)
@@ -63,8 +63,7 @@ def config_from_args(args: argparse.Namespace) -> AttrDict:
         flags += ["TEST.SHIFT_HEATMAP", "true"]
     if getattr(args, "coco_bbox_file", None):
         flags += ["TEST.COCO_BBOX_FILE", args.coco_bbox_file]
-    cfg = load_config(args.cfg, flags + list(args.opts or []))
-    return validate_config(cfg, source=str(args.cfg))
+    return load_config(args.cfg, flags + list(args.opts or []), validate=True)
 
 
 # Errors about the user's input: one line, no traceback.

@@ -8,6 +8,7 @@ and float32 convolutions over different batch sizes round differently).
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from core.api import (
     flip_pairs_for,
     person_scores,
 )
-from core.config import load_config
+from core.config import ConfigError, load_config
 from core.function import validate
 from core.loss import JointsMSELoss
 from dataset import build_transform
@@ -290,6 +291,15 @@ def test_bad_inputs_name_what_and_where(estimator: PoseEstimator, checkpoints, t
         estimator.predict(img.astype(np.float32))
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         PoseEstimator.from_config(COCO_YAML, tmp_path / "missing.pth", opts=SMALL)
+    # A value that merges by type but that no network runs with is checked as valid.py checks it
+    # (an input size off the multiple of 32 used to give silently wrong joints).
+    off = [*SMALL, "MODEL.IMAGE_SIZE", "[100,100]", "MODEL.EXTRA.HEATMAP_SIZE", "[25,25]"]
+    expected = "MODEL.IMAGE_SIZE = [100, 100] is not allowed; expected [W, H], both positive multiples of 32"
+    with pytest.raises(ConfigError, match=re.escape(f"{COCO_YAML}: {expected}")):
+        PoseEstimator.from_config(COCO_YAML, checkpoints[0], opts=off)
+    cfg = load_config(COCO_YAML, [*SMALL, "MODEL.EXTRA.SIGMA", "0"])
+    with pytest.raises(ConfigError, match=r"^the config passed to PoseEstimator: MODEL.EXTRA.SIGMA = 0 is not allowed"):
+        PoseEstimator(cfg, estimator.model)
     # A checkpoint of another network: the error names the file and the YAML.
     other = [*SMALL, "MODEL.NAME", "pose_resnet"]
     with pytest.raises(CheckpointMismatchError) as info:
