@@ -19,7 +19,7 @@ COCO_YAML = REPO / "experiments" / "coco" / "resnet50" / "256x192_d256x3_adam_lr
 SMALL = [
     "MODEL.NAME", "mrheat1_pose_resnet", "MODEL.EXTRA.NUM_LAYERS", "18",
     "MODEL.EXTRA.NUM_DECONV_FILTERS", "[32,32,32]",
-    "MODEL.IMAGE_SIZE", "[48,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[12,16]",
+    "MODEL.IMAGE_SIZE", "[64,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[16,16]",
     "GPUS", "cpu", "WORKERS", "0", "TEST.FLIP_TEST", "True",
 ]
 
@@ -34,7 +34,7 @@ def _cfg(*opts: str):
 def net_and_inputs():
     torch.manual_seed(0)
     model = build_pose_net(_cfg(), is_train=False).eval()
-    return model, torch.randn(3, 3, 64, 48)
+    return model, torch.randn(3, 3, 64, 64)
 
 
 def test_default_step_is_the_original_two_pass_float32(net_and_inputs) -> None:
@@ -135,7 +135,7 @@ def test_amp_writes_the_heatmaps_in_float32_and_the_trunk_in_bf16(name) -> None:
     for module_name, module in model.named_modules():
         if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
             module.register_forward_hook(lambda m, a, out, n=module_name: seen.__setitem__(n, out.dtype))
-    inputs = torch.randn(2, 3, 64, 48)
+    inputs = torch.randn(2, 3, 64, 64)
     out = inference_step(cfg, model, inputs, COCO_FLIP_PAIRS)
     heads = {n for n, m in model.named_modules()
              if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and m.out_channels == 17}

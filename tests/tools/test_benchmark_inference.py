@@ -4,7 +4,7 @@ import re
 from conftest import REPO, run_python
 
 SMALL = ["MODEL.EXTRA.NUM_LAYERS", "18", "MODEL.EXTRA.NUM_DECONV_FILTERS", "[32,32,32]",
-         "MODEL.IMAGE_SIZE", "[48,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[12,16]", "MODEL.NAME", "mrheat2_pose_resnet"]
+         "MODEL.IMAGE_SIZE", "[64,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[16,16]", "MODEL.NAME", "mrheat2_pose_resnet"]
 
 
 def test_rows_for_each_way_with_rates_and_latencies():
@@ -12,7 +12,7 @@ def test_rows_for_each_way_with_rates_and_latencies():
                        "--batches", "1", "2", "--repeats", "1", "--threads", "1", "--skip-compile", *SMALL], timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    assert "threads 1" in out and "network: mrheat2_pose_resnet (ResNet-18), input 48x64" in out
+    assert "threads 1" in out and "network: mrheat2_pose_resnet (ResNet-18), input 64x64" in out
     cell = r"\| ([0-9.]+), ([0-9.]+) "
     for way in ("float32 eager", "bf16 \\+ channels-last", "ONNX Runtime [0-9.]+"):
         row = re.search(rf"^\| {way} {cell}{cell}\|$", out, re.M)
