@@ -92,13 +92,14 @@ def _check_not_input(out: Path, inputs: Sequence[Path]) -> None:
             )
 
 
-def to_results(people: list[dict[str, Any]], image_id: int, file_name: str | None) -> list[dict[str, Any]]:
+def to_results(people: list[dict[str, Any]], image_id: int, file_name: str | None,
+               category_id: int = PERSON) -> list[dict[str, Any]]:
     """COCO keypoint results entries (plus ``bbox`` and, for images, ``file_name``)."""
     entries = []
     for person in people:
         entry = {
             "image_id": int(image_id),
-            "category_id": PERSON,
+            "category_id": category_id,
             "keypoints": [float(v) for v in person["keypoints"].reshape(-1)],
             "score": float(person["score"]),
             "bbox": [float(v) for v in person["bbox"]],
@@ -137,6 +138,7 @@ class Demo:
         self.det_file = det_file
         self.detector = detector
         self.kpt_thr = kpt_thr
+        self.category_id = det_file.category_id if det_file is not None else PERSON
 
     def boxes(self, image: np.ndarray, file_name: str | None, match_id: int | None
               ) -> tuple[np.ndarray | None, np.ndarray | None, str]:
@@ -157,7 +159,7 @@ class Demo:
             people = self.estimator.predict(image, boxes, scores)
         except ValueError as e:
             raise ValueError(f"{where}: {e} (boxes from {source})") from None
-        return draw_people(image, people, self.kpt_thr, self.estimator.keypoints), to_results(people, image_id, file_name)
+        return draw_people(image, people, self.kpt_thr, self.estimator.keypoints), to_results(people, image_id, file_name, self.category_id)
 
     def run_images(self, paths: list[Path], output_dir: Path, show_progress: bool, skip_unreadable: bool = False
                    ) -> list[dict[str, Any]]:
@@ -250,6 +252,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--det-file", default=None, help="person boxes: COCO detection results JSON")
     parser.add_argument("--detector", default=None, help="person boxes: torchvision detector name, e.g. fasterrcnn_resnet50_fpn")
     parser.add_argument("--detector-weights", default=None, help="local weights file of --detector")
+    parser.add_argument("--det-category-id", type=int, default=PERSON,
+                        help="use the --det-file boxes of this category_id (default 1, COCO's person); "
+                             "the results JSON carries it too")
     parser.add_argument("--det-thr", type=float, default=0.5, help="drop boxes scoring below this (default 0.5)")
     parser.add_argument("--kpt-thr", type=float, default=0.3, help="hide joints scoring below this (default 0.3)")
     parser.add_argument("--gpus", default=None, help="GPUS, e.g. 0 or cpu (default: the config's)")
@@ -274,7 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.gpus is not None:
         flags += ["GPUS", args.gpus]
     estimator = PoseEstimator.from_config(args.cfg, args.model_file, opts=flags + list(args.opts or []))
-    det_file = DetectionFile(args.det_file, args.det_thr) if args.det_file else None
+    if args.det_category_id != PERSON and not args.det_file:
+        raise ValueError("--det-category-id selects boxes of --det-file; give --det-file too")
+    det_file = DetectionFile(args.det_file, args.det_thr, args.det_category_id) if args.det_file else None
     detector = (
         PersonDetector(args.detector, args.detector_weights, estimator.device, args.det_thr) if args.detector else None
     )

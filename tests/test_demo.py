@@ -125,6 +125,17 @@ def test_folder_with_detection_file(ckpt: Path, tmp_path: Path) -> None:
         np.testing.assert_allclose(r["keypoints"], p["keypoints"].reshape(-1), rtol=0, atol=1e-5)
         assert r["score"] == pytest.approx(p["score"])
 
+    # The boxes of another category (a custom keypoint set's), and its id in the results.
+    out18 = tmp_path / "out18"
+    assert run(ckpt, "--input", str(inputs), "--output-dir", str(out18), "--det-file", str(dets), "--no-flip",
+               "--det-category-id", "18") == 0
+    assert [(r["image_id"], r["category_id"], r["bbox"]) for r in load_results(out18, "photos")] == [
+        (7, 18, [5.0, 5.0, 20.0, 20.0])]
+    with pytest.raises(ValueError, match="none of its 6 detections is of category_id 3 with score >= --det-thr 0.5"):
+        run(ckpt, "--input", str(inputs), "--output-dir", str(out18), "--det-file", str(dets), "--det-category-id", "3")
+    with pytest.raises(ValueError, match="--det-category-id selects boxes of --det-file; give --det-file too"):
+        run(ckpt, "--input", str(inputs), "--output-dir", str(out18), "--det-category-id", "18")
+
 
 @pytest.mark.parametrize("suffix, codec", [(".avi", "MJPG"), (".mp4", "mp4v")])
 def test_video(ckpt: Path, tmp_path: Path, suffix: str, codec: str) -> None:

@@ -30,10 +30,12 @@ PERSON = 1  # COCO category id of 'person', also the person label of torchvision
 
 
 class DetectionFile:
-    """Person boxes from a COCO-format detection JSON, looked up by file name or image id."""
+    """Boxes of one category (COCO's person by default) from a COCO-format detection JSON, looked up
+    by file name or image id."""
 
-    def __init__(self, path: str | os.PathLike, score_thr: float) -> None:
+    def __init__(self, path: str | os.PathLike, score_thr: float, category_id: int = PERSON) -> None:
         self.path = Path(path)
+        self.category_id = category_id
         if not self.path.is_file():
             raise FileNotFoundError(f"detection file not found: {self.path}")
         try:
@@ -49,19 +51,20 @@ class DetectionFile:
         kept = 0
         for i, entry in enumerate(entries):
             box, score, name, image_id, category = self._parse(entry, i)
-            if category != PERSON or score < score_thr:
+            if category != category_id or score < score_thr:
                 continue
             kept += 1
             if name is not None:
                 self.by_name[name].append((box, score))
             else:
                 self.by_id[image_id].append((box, score))
+        what = "a person (category_id 1)" if category_id == PERSON else f"of category_id {category_id}"
         if not self.by_name and not self.by_id:
             raise ValueError(
-                f"detection file {self.path}: none of its {len(entries)} detections is a person "
-                f"(category_id 1) with score >= --det-thr {score_thr:g}"
+                f"detection file {self.path}: none of its {len(entries)} detections is {what} "
+                f"with score >= --det-thr {score_thr:g}"
             )
-        logger.info("=> %s: %d of %d detections are persons with score >= %g", self.path, kept, len(entries), score_thr)
+        logger.info("=> %s: %d of %d detections are %s with score >= %g", self.path, kept, len(entries), what, score_thr)
 
     def _parse(self, entry: Any, i: int) -> tuple[list[float], float, str | None, int | None, int]:
         where = f"detection file {self.path}, entry {i}"

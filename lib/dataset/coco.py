@@ -151,7 +151,7 @@ class COCODataset(JointsDataset):
         self.pixel_std = PIXEL_STD
 
         self.coco = self._load_coco(self._get_ann_file_keypoint())
-        self.keypoints = self._read_keypoint_info(cfg)
+        self.keypoints = self._read_keypoint_info(cfg)  # also sets category_id / category_name
 
         cats = [cat["name"] for cat in self.coco.loadCats(self.coco.getCatIds())]
         self.classes = ["__background__"] + cats
@@ -159,9 +159,6 @@ class COCODataset(JointsDataset):
         self.num_classes = len(self.classes)
         self._class_to_ind = dict(zip(self.classes, range(self.num_classes)))
         self._class_to_coco_ind = dict(zip(cats, self.coco.getCatIds()))
-        self._coco_ind_to_class_ind = {
-            self._class_to_coco_ind[cls]: self._class_to_ind[cls] for cls in self.classes[1:]
-        }
 
         self.image_set_index = self._load_image_set_index()
         self.num_images = len(self.image_set_index)
@@ -188,12 +185,18 @@ class COCODataset(JointsDataset):
     # files
 
     def _read_keypoint_info(self, cfg: Any) -> KeypointInfo:
-        """The joint set of the annotation file's keypoint category (the first one; its name is free)."""
+        """The joint set of the annotation file's keypoint category (the first one; its name is free).
+
+        Sets :attr:`category_id`, that category's id: the annotations, the detection boxes and the
+        results of this dataset are those of that category (1, ``person``, in COCO).
+        """
         ann_file = self._get_ann_file_keypoint()
         cats = self.coco.loadCats(self.coco.getCatIds())
         if not cats:
             raise ValueError(f"{ann_file}: no categories; a COCO keypoint file needs one with 'keypoints'")
         info = with_upper_body_ids(keypoints_of_category(cfg, cats[0], ann_file), cfg, ann_file)
+        self.category_id = int(cats[0]["id"])
+        self.category_name = str(cats[0].get("name", self.category_id))
         if self.prob_half_body > 0 and not info.upper_body_ids:
             raise ValueError(
                 f"DATASET.PROB_HALF_BODY={self.prob_half_body}: half-body augmentation needs the upper-body joints, "
@@ -250,6 +253,12 @@ class COCODataset(JointsDataset):
         gt_db: list[dict] = []
         for index in self.image_set_index:
             gt_db.extend(self._load_coco_keypoint_annotation_kernal(index))
+        others = sum(1 for ann in self.coco.dataset.get("annotations", [])
+                     if ann.get("category_id") != self.category_id)
+        if others:
+            logger.warning("=> %s: %d annotation(s) of categories other than %r (category_id %d) are not used: "
+                           "a dataset has one keypoint category, the file's first",
+                           self._get_ann_file_keypoint(), others, self.category_name, self.category_id)
         return gt_db
 
     def _clean_bbox(self, bbox: Sequence[float], width: int, height: int) -> Optional[list]:
@@ -289,8 +298,7 @@ class COCODataset(JointsDataset):
 
         rec = []
         for obj, clean_bbox in valid_objs:
-            cls = self._coco_ind_to_class_ind[obj["category_id"]]
-            if cls != 1:
+            if obj["category_id"] != self.category_id:
                 continue
             keypoints = obj["keypoints"]
             if max(keypoints) == 0:
@@ -377,7 +385,7 @@ class COCODataset(JointsDataset):
         kpt_db = []
         num_boxes = 0
         for det_res in all_boxes:
-            if det_res["category_id"] != 1:
+            if det_res["category_id"] != self.category_id:
                 continue
             score = det_res["score"]
             # Strictly below the threshold is dropped (0.0 keeps everything).
@@ -395,7 +403,7 @@ class COCODataset(JointsDataset):
                 "joints_3d_vis": np.ones((self.num_joints, 3), dtype=np.float64),
             })
 
-        unknown = sorted({det["image_id"] for det in all_boxes if det["category_id"] == 1
+        unknown = sorted({det["image_id"] for det in all_boxes if det["category_id"] == self.category_id
                           and det["score"] >= self.image_thre and det["image_id"] not in self.coco.imgs})
         if unknown:
             shown = ", ".join(str(i) for i in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
@@ -404,7 +412,8 @@ class COCODataset(JointsDataset):
         logger.info("=> Total boxes after filter low score@%s: %d", self.image_thre, num_boxes)
         if num_boxes == 0:
             raise ValueError(
-                f"COCO detection file {self.bbox_file}: no person box (category_id 1) with score >= "
+                f"COCO detection file {self.bbox_file}: no {self.category_name} box (category_id "
+                f"{self.category_id}, the keypoint category of {self._get_ann_file_keypoint()}) with score >= "
                 f"TEST.IMAGE_THRE={self.image_thre} among its {len(all_boxes)} entries")
         return kpt_db
 
@@ -507,7 +516,6 @@ class COCODataset(JointsDataset):
         Written with sorted keys and indent 4 like the original, to a temporary file then renamed,
         so a partial file can never be read (no "repair" step needed).
         """
-        cat_id = self._class_to_coco_ind["person"] if "person" in self._class_to_coco_ind else self.coco.getCatIds()[0]
         sel = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
         keypoints = preds[sel].reshape(len(sel), -1).astype(np.float64).tolist()
         score_list = scores[sel].astype(np.float64).tolist()
@@ -525,7 +533,7 @@ class COCODataset(JointsDataset):
             pick = np.flatnonzero(finite).tolist()
             ids, keypoints, score_list, centers, scales = (
                 [v[k] for k in pick] for v in (ids, keypoints, score_list, centers, scales))
-        text = _results_json_text(ids, int(cat_id), keypoints, score_list, centers, scales)
+        text = _results_json_text(ids, self.category_id, keypoints, score_list, centers, scales)
         _atomic_write_text(res_file, text)
 
     def _do_python_keypoint_eval(self, res_file: str, res_folder: str) -> list[tuple[str, float]]:
@@ -534,6 +542,7 @@ class COCODataset(JointsDataset):
         coco_dt = self.coco.loadRes(res_file)
         coco_eval = COCOeval(self.coco, coco_dt, "keypoints")
         coco_eval.params.useSegm = None  # legacy attribute, harmless (spec §12.33)
+        coco_eval.params.catIds = [self.category_id]  # COCO's default too: its only category, person (1)
         if self.keypoints is not COCO_KEYPOINTS:
             coco_eval.params.kpt_oks_sigmas = self.keypoints.oks_sigmas()
         coco_eval.evaluate()

@@ -193,6 +193,55 @@ def test_custom_set_reads_names_pairs_and_evaluates_with_its_sigmas(keypoint_set
     np.testing.assert_allclose([row["value"] for row in table["joints"]], expected, rtol=1e-5)  # float32 preds
 
 
+def test_the_keypoint_category_id_is_used_for_boxes_and_results(keypoint_sets, tmp_path, caplog) -> None:
+    """A file whose keypoint category has another id than COCO's person (1), beside a second category:
+    GT records, detection boxes and results all follow the first category's id; the other category's
+    annotations and the boxes of other ids are left out, and the left-out annotations are logged."""
+    face = keypoint_sets / "face"
+    root = tmp_path / "face7"
+
+    def renumber(data: dict) -> None:
+        data["categories"][0]["id"] = 7
+        data["categories"].append({"id": 1, "name": "person", "keypoints": ["a", "b", "c", "d", "e"]})
+        for ann in data["annotations"]:
+            ann["category_id"] = 7
+        stray = dict(data["annotations"][0], id=999_999, category_id=1)
+        data["annotations"].append(stray)
+
+    ann_file = _copy_set(face, root, renumber)
+    original = COCODataset(_face_cfg(face), str(face), "val2017", False)
+    with caplog.at_level(logging.WARNING, logger="dataset.coco"):
+        gt_ds = COCODataset(_face_cfg(root), str(root), "val2017", False)
+    assert gt_ds.category_id == 7 and gt_ds.category_name == "face"
+    assert [r["center"].tolist() for r in gt_ds.db] == [r["center"].tolist() for r in original.db]
+    assert (f"{ann_file}: 1 annotation(s) of categories other than 'face' (category_id 7) are not used"
+            in caplog.text)
+
+    # Detector boxes: those of category 7 are the dataset's, a box of category 1 is not.
+    det_file = root / "person_detection_results" / "val2017_gt_boxes.json"
+    boxes = json.loads(det_file.read_text())
+    det_file.write_text(json.dumps([dict(b, category_id=7) for b in boxes]
+                                   + [dict(boxes[0], category_id=1, bbox=[0, 0, 5, 5])]))
+    det_ds = COCODataset(_face_cfg(root, "TEST.USE_GT_BBOX", "false", "TEST.COCO_BBOX_FILE", str(det_file)),
+                         str(root), "val2017", False)
+    assert len(det_ds.db) == len(boxes) == len(gt_ds.db)
+    det_file.write_text(json.dumps([dict(b, category_id=1) for b in boxes]))
+    with pytest.raises(ValueError, match=rf"no face box \(category_id 7, the keypoint category of {ann_file}\)"):
+        COCODataset(_face_cfg(root, "TEST.USE_GT_BBOX", "false", "TEST.COCO_BBOX_FILE", str(det_file)),
+                    str(root), "val2017", False)
+
+    # GT joints as predictions: written under category 7, AP 1 from pycocotools.
+    gt = np.stack([r["joints_3d"] for r in gt_ds.db]).astype(np.float32)
+    gt[:, :, 2] = 1.0
+    all_boxes = np.zeros((len(gt_ds.db), 6), np.float32)
+    all_boxes[:, 4] = [r["scale"].prod() * 200 ** 2 for r in gt_ds.db]
+    all_boxes[:, 5] = 1.0
+    _, ap = gt_ds.evaluate(None, gt, str(tmp_path / "eval"), all_boxes, [r["image"] for r in gt_ds.db])
+    assert ap == pytest.approx(1.0)
+    results = json.loads((tmp_path / "eval/results/keypoints_val2017_results.json").read_text())
+    assert {r["category_id"] for r in results} == {7}
+
+
 @pytest.mark.parametrize("kind, k", [("face", 5), ("hand", 21)])
 def test_custom_sets_train_and_validate(keypoint_sets, tmp_path, kind, k) -> None:
     opts = _opts(keypoint_sets, kind, tmp_path)
