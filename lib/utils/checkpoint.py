@@ -189,12 +189,15 @@ def load_checkpoint(path: PathLike, map_location: MapLocation = "cpu", allow_num
 
 
 def _weights_only_reason(message: str) -> str:
-    """The one informative line of torch's weights_only error ("Unsupported global: ...")."""
-    for line in message.splitlines():
-        line = line.strip()
-        if line.startswith("WeightsUnpickler error:"):
-            return line[len("WeightsUnpickler error:"):].strip()
-    return message.splitlines()[0] if message else "unknown reason"
+    """The informative part of torch's weights_only error, e.g. "Unsupported operand 123".
+
+    Torch puts it after "WeightsUnpickler error:" (on that line or a later one); the rest of its
+    message advises loading with ``weights_only=False``, which this project never suggests.
+    """
+    _, marker, rest = message.partition("WeightsUnpickler error:")
+    lines = [line.strip() for line in (rest if marker else message).splitlines()]
+    lines = [line for line in lines if line and "weights_only" not in line]
+    return lines[0] if lines else "the pickle stream cannot be read"
 
 
 def strip_prefix(state_dict: Mapping[str, Any], prefix: str = "module.") -> "OrderedDict[str, Any]":

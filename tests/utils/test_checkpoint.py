@@ -191,6 +191,13 @@ def test_corrupt_and_non_state_dict_files(tmp_path):
     garbage.write_bytes(b"this is not a torch file")
     with pytest.raises(CheckpointError, match="garbage.pth"):
         load_state_dict_file(garbage)
+    # Text that torch reads as a damaged pickle: torch's reason, never its advice to load unsafely.
+    text = tmp_path / "results.json"
+    text.write_text('{"bad": 1}')
+    with pytest.raises(CheckpointError) as info:
+        load_state_dict_file(text)
+    assert str(info.value) == (f"{text}: not a readable PyTorch weight file (truncated or corrupt?): "
+                               "Unsupported operand 123")
     listing = tmp_path / "list.pth"
     torch.save([torch.zeros(1)], listing)
     with pytest.raises(CheckpointError, match="no state dict found"):
