@@ -10,7 +10,6 @@ and left/right sides from a COCO keypoint file's category: ``--annotations``, by
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -19,6 +18,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from utils.cli import InputFileError, read_json, run_cli  # noqa: E402
 from utils.vis import draw_skeleton  # noqa: E402
 
 
@@ -37,10 +37,8 @@ def keypoint_info_for(num_joints: int, image_dir: str | Path, annotations: str |
             raise ValueError(f"the results have {num_joints} joints per person, not COCO's 17 or MPII's 16: pass "
                              f"--annotations <COCO keypoint file> for its skeleton ({annotations} does not exist)")
     annotations = Path(annotations)
-    try:
-        categories = json.loads(annotations.read_text()).get("categories") or [{}]
-    except (OSError, ValueError, AttributeError) as e:
-        raise ValueError(f"--annotations {annotations}: not a readable COCO keypoint JSON file ({e})") from e
+    data = read_json(annotations, "COCO keypoint file (--annotations)")
+    categories = (data.get("categories") if isinstance(data, dict) else None) or [{}]
     names, skeleton = from_coco_category(categories[0], str(annotations))
     if len(names) != num_joints:
         raise ValueError(f"--annotations {annotations} names {len(names)} joints but the results have {num_joints}")
@@ -49,7 +47,16 @@ def keypoint_info_for(num_joints: int, image_dir: str | Path, annotations: str |
 
 def draw_results(results_file: str | Path, image_dir: str | Path, out_dir: str | Path, num: int = 8,
                  kpt_thr: float = 0.3, min_score: float = 0.2, annotations: str | Path | None = None) -> list[Path]:
-    results = json.loads(Path(results_file).read_text())
+    results = read_json(results_file, "COCO keypoint results file")
+    if not isinstance(results, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("image_id"), int) and isinstance(r.get("score"), (int, float))
+        and isinstance(r.get("keypoints"), list) and r["keypoints"] and len(r["keypoints"]) % 3 == 0
+        for r in results
+    ):
+        raise InputFileError(f"{results_file}: expected a list of COCO keypoint results "
+                         "{'image_id': int, 'keypoints': [x, y, score, ...], 'score': number}")
+    if len({len(r["keypoints"]) for r in results}) > 1:
+        raise InputFileError(f"{results_file}: the results have different numbers of joints per person")
     info = keypoint_info_for(len(results[0]["keypoints"]) // 3, image_dir, annotations) if results else None
     per_image: dict[int, list[dict]] = defaultdict(list)
     for r in results:
@@ -72,7 +79,7 @@ def draw_results(results_file: str | Path, image_dir: str | Path, out_dir: str |
     return written
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", required=True)
     parser.add_argument("--images", required=True, help="folder holding <image_id:012d>.jpg")
@@ -82,15 +89,13 @@ def main() -> None:
     parser.add_argument("--min-score", type=float, default=0.2)
     parser.add_argument("--annotations", default=None,
                         help="COCO keypoint file whose category gives the skeleton (joint sets other than COCO/MPII)")
-    args = parser.parse_args()
-    try:
-        written = draw_results(args.results, args.images, args.out, args.num, args.kpt_thr, args.min_score,
-                               args.annotations)
-    except (ValueError, FileNotFoundError) as e:
-        raise SystemExit(f"error: {e}") from None
+    args = parser.parse_args(argv)
+    written = draw_results(args.results, args.images, args.out, args.num, args.kpt_thr, args.min_score,
+                           args.annotations)
     for path in written:
         print(path)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

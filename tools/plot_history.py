@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -13,9 +13,21 @@ import matplotlib
 matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from utils.cli import InputFileError, read_json, run_cli  # noqa: E402
+
+HISTORY = "history.json written by pose_estimation/train.py"
+
 
 def plot_history(history_file: str | Path, out_file: str | Path, metric_name: str = "val AP") -> Path:
-    history = json.loads(Path(history_file).read_text())
+    history = read_json(history_file, HISTORY)
+    if not isinstance(history, list) or not all(
+        isinstance(h, dict) and isinstance(h.get("epoch"), int) and isinstance(h.get("train_loss"), (int, float))
+        and (h.get("perf") is None or isinstance(h["perf"], (int, float)))
+        for h in history
+    ):
+        raise InputFileError(f"{history_file}: expected a list of {{'epoch': int, 'train_loss': number, 'perf': number "
+                         f"or null, ...}}, one per epoch (the {HISTORY})")
     if not history:
         raise ValueError(f"{history_file}: no epochs recorded yet")
     epochs = [h["epoch"] for h in history]
@@ -31,20 +43,23 @@ def plot_history(history_file: str | Path, out_file: str | Path, metric_name: st
     ax_loss.set_title("training loss and validation score per epoch")
     fig.tight_layout()
     out_file = Path(out_file)
-    fig.savefig(out_file)
+    tmp = out_file.with_name(out_file.stem + ".tmp" + out_file.suffix)  # the suffix picks the format
+    fig.savefig(tmp)
     plt.close(fig)
+    tmp.replace(out_file)  # never a half-written picture
     return out_file
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("history", help="history.json written by pose_estimation/train.py")
+    parser.add_argument("history", help=HISTORY)
     parser.add_argument("--out", default=None, help="PNG to write (default: curves.png beside the history)")
     parser.add_argument("--metric", default="val AP", help="label of the validation score")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     out = args.out or Path(args.history).with_name("curves.png")
     print(plot_history(args.history, out, args.metric))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

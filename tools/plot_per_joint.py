@@ -8,7 +8,7 @@ COCO-format sets store the per-joint OKS term (0..1), MPII the per-joint PCKh@0.
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -16,11 +16,17 @@ import matplotlib
 matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from utils.cli import InputFileError, read_json, run_cli  # noqa: E402
+
 
 def plot_per_joint(table_file: str | Path, out_file: str | Path) -> Path:
-    data = json.loads(Path(table_file).read_text())
-    if not isinstance(data, dict) or not isinstance(data.get("joints"), list) or not data["joints"]:
-        raise ValueError(f"{table_file}: expected {{'metric': ..., 'joints': [{{'name', 'value', 'count'}}, ...]}}")
+    data = read_json(table_file, "per-joint table written by validation")
+    rows = data.get("joints") if isinstance(data, dict) else None
+    if not (isinstance(rows, list) and rows and all(
+            isinstance(row, dict) and "name" in row and (row.get("value") is None or isinstance(row["value"], (int, float)))
+            for row in rows)):
+        raise InputFileError(f"{table_file}: expected {{'metric': ..., 'joints': [{{'name', 'value', 'count'}}, ...]}}")
     names = [row["name"] for row in data["joints"]]
     values = [row["value"] if row["value"] is not None else 0.0 for row in data["joints"]]
     fig, ax = plt.subplots(figsize=(max(4.0, 0.4 * len(names) + 1.5), 3.5), dpi=100)
@@ -49,4 +55,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 import tempfile
 import traceback
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 from core.config import AttrDict, ConfigError, load_config
 from utils.checkpoint import CheckpointError
@@ -66,8 +68,24 @@ def config_from_args(args: argparse.Namespace) -> AttrDict:
     return load_config(args.cfg, flags + list(args.opts or []), validate=True)
 
 
+class InputFileError(ValueError):
+    """A user's file that is not what it should be (malformed JSON, the wrong structure): one line."""
+
+
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    """The JSON value in ``path``; a missing, unreadable or malformed file is one clear error naming
+    ``what`` it should be (e.g. "history.json written by train.py") and the path."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputFileError(f"{path}: not a valid JSON file ({what}): {e}") from None
+
+
 # Errors about the user's input: one line, no traceback.
-USER_ERRORS = (ConfigError, OSError, CheckpointError)  # OSError: missing files, disk full, ...
+USER_ERRORS = (ConfigError, OSError, CheckpointError, InputFileError)  # OSError: missing files, disk full, ...
 
 
 def _save_traceback(exc: BaseException) -> str | None:
@@ -84,7 +102,8 @@ def _save_traceback(exc: BaseException) -> str | None:
 def run_cli(main: Callable[[], int | None]) -> None:
     """Run an entry point; user errors end with one clear line instead of a traceback.
 
-    * configuration, file-system (missing file, disk full) and weight-file errors (``USER_ERRORS``): one line, exit 2;
+    * configuration, file-system (missing file, disk full), weight-file and input-file errors (``USER_ERRORS``):
+      one line, exit 2;
     * other ``ValueError``s (mostly checks of the input, but a bug can raise one too): the same
       ``error:`` last line, exit 2, after a line giving the file that holds the full traceback;
     * anything else (a bug, CUDA out of memory, ...): Python's own traceback, exit 1.
