@@ -311,6 +311,8 @@ _SIZE_KEYS = {"MODEL.IMAGE_SIZE", "MODEL.EXTRA.HEATMAP_SIZE"}
 _INT_CHECKS = {
     "TEST.BLUR_KERNEL": (lambda k: k >= 3 and k % 2 == 1, "an odd kernel size >= 3"),
     "LOSS.TOPK": (lambda k: k >= 1, "a joint count >= 1 (and <= MODEL.NUM_JOINTS)"),
+    # Any other kernel gets padding 0 in the original's head and shrinks the heat-maps.
+    "MODEL.EXTRA.FINAL_CONV_KERNEL": (lambda k: k in (1, 3), "1 or 3 (the kernels that keep the heat-map size)"),
 }
 # Allowed values of a few string keys.
 _CHOICES = {
@@ -589,8 +591,17 @@ _AT_LEAST = {
     "TRAIN.VALIDATE_EVERY": (1, "an int >= 1 (1: after every epoch)"),
     "TRAIN.LR_FACTOR": (0, "a finite number >= 0"),
     "TRAIN.WD": (0, "a finite number >= 0"),
+    "TRAIN.MOMENTUM": (0, "a finite number >= 0"),
+    "DATASET.ROT_FACTOR": (0, "a number of degrees >= 0 (0: no rotation)"),
+    "DATASET.NUM_JOINTS_HALF_BODY": (0, "an int >= 0"),
 }
 _POSITIVE = {"MODEL.EXTRA.SIGMA": "a finite number > 0"}
+# key -> (test, what the message says is allowed)
+_IN_RANGE = {
+    # the crop scale is drawn within 1 -/+ SCALE_FACTOR: 1 or more allows a crop of size 0
+    "DATASET.SCALE_FACTOR": (lambda v: 0 <= v < 1, "a number in [0, 1) (crops are scaled by 1 -/+ at most this)"),
+    "DATASET.PROB_HALF_BODY": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+}
 # The ResNet trunk halves the input five times; the deconvolutions double it back: NUM_DECONV_LAYERS
 # times in pose_resnet, always three times in the four MR networks (they ignore that key).
 _INPUT_MULTIPLE = 32
@@ -640,6 +651,12 @@ def validate_config(cfg: AttrDict, source: str = "config") -> AttrDict:
         value = _get(cfg, dotted)
         if not value > 0:
             raise fail(dotted, value, allowed)
+    for dotted, (ok, allowed) in _IN_RANGE.items():
+        value = _get(cfg, dotted)
+        if not ok(value):
+            raise fail(dotted, value, allowed)
+    if cfg.TRAIN.OPTIMIZER == "sgd" and cfg.TRAIN.NESTEROV and not cfg.TRAIN.MOMENTUM > 0:
+        raise fail("TRAIN.MOMENTUM", cfg.TRAIN.MOMENTUM, "a number > 0 with TRAIN.NESTEROV true (Nesterov needs momentum)")
     begin, end = cfg.TRAIN.BEGIN_EPOCH, cfg.TRAIN.END_EPOCH
     if end < begin:
         raise fail("TRAIN.END_EPOCH", end, f"an int >= TRAIN.BEGIN_EPOCH ({begin})")

@@ -46,6 +46,14 @@ BAD_VALUES = [
     (["TRAIN.CHECKPOINT_ITERS", "-5"], "TRAIN.CHECKPOINT_ITERS = -5", "an int >= 0"),
     (["TRAIN.WARMUP_ITERS", "-1"], "TRAIN.WARMUP_ITERS = -1", "an int >= 0"),
     (["TRAIN.VALIDATE_EVERY", "0"], "TRAIN.VALIDATE_EVERY = 0", "an int >= 1"),
+    (["TRAIN.MOMENTUM", "-0.9"], "TRAIN.MOMENTUM = -0.9", ">= 0"),
+    (["TRAIN.OPTIMIZER", "sgd", "TRAIN.NESTEROV", "true", "TRAIN.MOMENTUM", "0"], "TRAIN.MOMENTUM = 0",
+     "> 0 with TRAIN.NESTEROV true"),
+    (["DATASET.ROT_FACTOR", "-30"], "DATASET.ROT_FACTOR = -30", ">= 0"),
+    (["DATASET.NUM_JOINTS_HALF_BODY", "-1"], "DATASET.NUM_JOINTS_HALF_BODY = -1", ">= 0"),
+    (["DATASET.SCALE_FACTOR", "1"], "DATASET.SCALE_FACTOR = 1", "in [0, 1)"),
+    (["DATASET.SCALE_FACTOR", "-0.25"], "DATASET.SCALE_FACTOR = -0.25", "in [0, 1)"),
+    (["DATASET.PROB_HALF_BODY", "1.5"], "DATASET.PROB_HALF_BODY = 1.5", "in [0, 1]"),
 ]
 
 
@@ -191,3 +199,11 @@ def test_mutated_shipped_yaml_loads_or_names_a_key(tmp_path, data):
     else:
         assert all(math.isfinite(v) for v in (cfg.TRAIN.LR, cfg.TRAIN.LR_FACTOR, cfg.MODEL.EXTRA.SIGMA))
         assert isinstance(cfg.MODEL.IMAGE_SIZE, np.ndarray)
+
+
+@pytest.mark.parametrize("kernel", ["2", "5"])
+def test_final_conv_kernel_other_than_1_or_3_is_refused_at_merge(kernel):
+    # padding 0 for any other kernel (the original's head) would shrink the heat-maps
+    with pytest.raises(ConfigError, match=rf"MODEL.EXTRA.FINAL_CONV_KERNEL = {kernel} is not valid; expected 1 or 3"):
+        load_config(COCO, ["MODEL.EXTRA.FINAL_CONV_KERNEL", kernel])
+    assert load_config(COCO, ["MODEL.EXTRA.FINAL_CONV_KERNEL", "3"]).MODEL.EXTRA.FINAL_CONV_KERNEL == 3
