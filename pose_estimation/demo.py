@@ -159,7 +159,8 @@ class Demo:
             people = self.estimator.predict(image, boxes, scores)
         except ValueError as e:
             raise ValueError(f"{where}: {e} (boxes from {source})") from None
-        return draw_people(image, people, self.kpt_thr, self.estimator.keypoints), to_results(people, image_id, file_name, self.category_id)
+        picture = draw_people(image, people, self.kpt_thr, self.estimator.keypoints)
+        return picture, to_results(people, image_id, file_name, self.category_id)
 
     def run_images(self, paths: list[Path], output_dir: Path, show_progress: bool, skip_unreadable: bool = False
                    ) -> list[dict[str, Any]]:

@@ -157,8 +157,6 @@ class COCODataset(JointsDataset):
         self.classes = ["__background__"] + cats
         logger.info("=> classes: %s", self.classes)
         self.num_classes = len(self.classes)
-        self._class_to_ind = dict(zip(self.classes, range(self.num_classes)))
-        self._class_to_coco_ind = dict(zip(cats, self.coco.getCatIds()))
 
         self.image_set_index = self._load_image_set_index()
         self.num_images = len(self.image_set_index)
