@@ -11,7 +11,7 @@ process with ``WORKERS 0`` so that every step is on the clock, and times
 * everything else: cropping, normalisation, target generation, loss and accuracy, flip-back,
   post-processing, OKS-NMS, the results file and pycocotools.
 
-Target (issue #3): everything else must stay at or below 10% of the total.
+Target: everything else must stay at or below 10% of the total.
 """
 from __future__ import annotations
 
