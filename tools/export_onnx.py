@@ -163,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _same_file(given, args.output):
             raise FileExistsError(f"--output {args.output} is the {flag} file; refusing to overwrite it "
                              "(choose another output path)")
+    output = Path(args.output)
+    if output.exists() and (output.is_dir() or output.suffix.lower() != ".onnx"):
+        raise FileExistsError(f"--output {output} exists and is not an .onnx file; refusing to overwrite it "
+                              "(choose another output path)")
     cfg = load_config(args.cfg, args.opts, validate=True)
     model = build_pose_net(cfg, is_train=False)
     load_model_weights(model, args.model_file)

@@ -128,4 +128,17 @@ def test_cli_refuses_to_write_over_the_checkpoint(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [
         f"error: --output {same} is the --model-file file; refusing to overwrite it (choose another output path)"
     ]
-    assert ckpt.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [ckpt.name]
+    # Another existing file that is not an ONNX model (e.g. a second checkpoint) is not replaced either.
+    other = tmp_path / "other.pth.tar"
+    other.write_bytes(before)
+    proc = subprocess.run(
+        [sys.executable, str(TOOL), "--cfg", str(COCO_YAML), "--model-file", str(ckpt), "--output", str(other),
+         *small_opts("pose_resnet")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: --output {other} exists and is not an .onnx file; refusing to overwrite it (choose another output path)"
+    ]
+    assert other.read_bytes() == before
+    assert ckpt.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == sorted([ckpt.name, other.name])
