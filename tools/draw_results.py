@@ -54,7 +54,7 @@ def draw_results(results_file: str | Path, image_dir: str | Path, out_dir: str |
         for r in results
     ):
         raise InputFileError(f"{results_file}: expected a list of COCO keypoint results "
-                         "{'image_id': int, 'keypoints': [x, y, score, ...], 'score': number}")
+                             "{'image_id': int, 'keypoints': [x, y, score, ...], 'score': number}")
     if len({len(r["keypoints"]) for r in results}) > 1:
         raise InputFileError(f"{results_file}: the results have different numbers of joints per person")
     info = keypoint_info_for(len(results[0]["keypoints"]) // 3, image_dir, annotations) if results else None

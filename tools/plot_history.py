@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from utils.cli import InputFileError, read_json, run_cli  # noqa: E402
+from utils.figures import save_figure  # noqa: E402
 
 HISTORY = "history.json written by pose_estimation/train.py"
 
@@ -27,7 +28,7 @@ def plot_history(history_file: str | Path, out_file: str | Path, metric_name: st
         for h in history
     ):
         raise InputFileError(f"{history_file}: expected a list of {{'epoch': int, 'train_loss': number, 'perf': number "
-                         f"or null, ...}}, one per epoch (the {HISTORY})")
+                             f"or null, ...}}, one per epoch (the {HISTORY})")
     if not history:
         raise ValueError(f"{history_file}: no epochs recorded yet")
     epochs = [h["epoch"] for h in history]
@@ -42,12 +43,7 @@ def plot_history(history_file: str | Path, out_file: str | Path, metric_name: st
     ax_perf.set_ylim(0, max([1.0] + [h["perf"] for h in scored]))
     ax_loss.set_title("training loss and validation score per epoch")
     fig.tight_layout()
-    out_file = Path(out_file)
-    tmp = out_file.with_name(out_file.stem + ".tmp" + out_file.suffix)  # the suffix picks the format
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out_file)  # never a half-written picture
-    return out_file
+    return save_figure(fig, out_file)
 
 
 def main(argv: list[str] | None = None) -> int:

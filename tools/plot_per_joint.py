@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from utils.cli import InputFileError, read_json, run_cli  # noqa: E402
+from utils.figures import save_figure  # noqa: E402
 
 
 def plot_per_joint(table_file: str | Path, out_file: str | Path) -> Path:
@@ -36,12 +37,7 @@ def plot_per_joint(table_file: str | Path, out_file: str | Path) -> Path:
     ax.set_ylabel(data.get("metric", "value"))
     ax.set_title(f"per-joint {data.get('metric', '')}")
     fig.tight_layout()
-    out_file = Path(out_file)
-    tmp = out_file.with_name(out_file.stem + ".tmp" + out_file.suffix)
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out_file)
-    return out_file
+    return save_figure(fig, out_file)
 
 
 def main(argv: list[str] | None = None) -> int:
