@@ -1,6 +1,6 @@
 """Single-process COCO training-mode ``__getitem__`` speed: this rebuild vs a port of the original.
 
-Both read the four shared COCO val2017 images (``../shared/data/coco``, train = val there) at
+Both read the four real COCO val2017 images of the repository's sample (``tests/data/coco``, train = val there) at
 256x192 with the shipped COCO augmentation (scale 0.3, rotation 40, flip), draw 64x48 targets and
 normalise with ToTensor + Normalize. The reference is ``bench/reference_joints_dataset.py`` (the
 original algorithm: deepcopy, per-joint loops, torchvision transforms).
@@ -33,7 +33,7 @@ from core.config import load_config  # noqa: E402
 from dataset import build_dataset, build_transform  # noqa: E402
 from reference_joints_dataset import ReferenceJointsDataset, build_reference_transform  # noqa: E402
 
-SHARED = Path(os.environ.get("SIMMRPOSE_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED = REPO / "tests" / "data"  # the real sample shipped with the repository
 
 
 def cpu_name() -> str:
@@ -77,7 +77,7 @@ def main() -> int:
 
     coco_root = SHARED / "coco"
     if not coco_root.is_dir():
-        print(f"shared COCO sample not found at {coco_root}; set SIMMRPOSE_SHARED_DATA")
+        print(f"shared COCO sample not found at {coco_root}")
         return 2
 
     torch.set_num_threads(1)

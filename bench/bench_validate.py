@@ -1,6 +1,6 @@
 """Where end-to-end validation spends its time: model forward, image decode, and everything else.
 
-    python bench/bench_validate.py [--dataset-root ../shared/data/coco] [--name pose_resnet] [--repeat 3]
+    python bench/bench_validate.py [--dataset-root tests/data/coco] [--name pose_resnet] [--repeat 3]
 
 Runs the real ``core.function.validate`` (COCO val2017 of the given root, GT boxes, flip test,
 ResNet-50 256x192 from the shipped YAML, random weights — speed does not depend on them) in one
@@ -37,7 +37,7 @@ from core.loss import JointsMSELoss  # noqa: E402
 from dataset import build_dataset, build_transform  # noqa: E402
 from models import build_pose_net  # noqa: E402
 
-SHARED = Path(os.environ.get("SIMMRPOSE_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED = REPO / "tests" / "data"  # the real sample shipped with the repository
 
 
 class Clock:

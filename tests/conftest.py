@@ -1,4 +1,4 @@
-"""Shared pytest set-up: ``lib/`` on the import path and locations of the shared sample data."""
+"""Shared pytest set-up: ``lib/`` on the import path and the location of the real sample data."""
 import os
 import sys
 from pathlib import Path
@@ -12,26 +12,25 @@ LIB = REPO / "lib"
 if str(LIB) not in sys.path:
     sys.path.insert(0, str(LIB))
 
-# The tiny real COCO / MPII sample lives beside the checkout (never inside it).
-SHARED_DATA = Path(os.environ.get("SIMMRPOSE_SHARED_DATA", REPO.parent / "shared" / "data"))
+# The tiny real COCO / MPII sample ships with the repository (sources and licences in its README.md).
+SAMPLE_DATA = REPO / "tests" / "data"
 
 
-def shared_path(*parts: str) -> Path:
-    """Path under ``../shared/data``; skips the calling test with a reason when it is absent."""
-    p = SHARED_DATA.joinpath(*parts)
-    if not p.exists():
-        pytest.skip(f"shared sample data not found at {p} (set SIMMRPOSE_SHARED_DATA or put ../shared/data beside the checkout)")
+def sample_path(*parts: str) -> Path:
+    """Path under ``tests/data``; a missing file is an error of the checkout, never a skip."""
+    p = SAMPLE_DATA.joinpath(*parts)
+    assert p.exists(), f"sample data missing from the checkout: {p}"
     return p
 
 
 @pytest.fixture
 def coco_root() -> Path:
-    return shared_path("coco")
+    return sample_path("coco")
 
 
 @pytest.fixture
 def mpii_root() -> Path:
-    return shared_path("mpii")
+    return sample_path("mpii")
 
 
 PYTHON = sys.executable

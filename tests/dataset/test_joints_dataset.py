@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, identical, shared_path
+from conftest import REPO, identical, sample_path
 from core.config import get_default_config, load_config
 from dataset import DATASETS, build_dataset, build_transform
 from dataset.coco import COCODataset
@@ -467,7 +467,7 @@ def original_select_data(ds, db):
 def test_select_data_equals_original(coco_root, mpii_root):
     coco = build_dataset(coco_cfg(coco_root), "train2017", True)
     mpii = build_dataset(load_config(MPII_YAML, ["DATASET.ROOT", str(mpii_root)]), "train", True)
-    full = build_dataset(load_config(MPII_YAML, ["DATASET.ROOT", str(shared_path("mpii_full"))]), "valid", False)
+    full = build_dataset(load_config(MPII_YAML, ["DATASET.ROOT", str(sample_path("mpii_full"))]), "valid", False)
     # Two made-up records that the filter drops: joints far from the box centre, no visible joint.
     far = dict(coco.db[0], joints_3d=coco.db[0]["joints_3d"] + 400.0)
     blind = dict(coco.db[1], joints_3d_vis=np.zeros((17, 3)))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.io import loadmat
 
-from conftest import REPO, shared_path
+from conftest import REPO, sample_path
 from core.config import load_config
 from dataset import build_dataset
 
@@ -28,8 +28,8 @@ def gt_preds(ds):
 
 @pytest.fixture
 def full_root():
-    shared_path("mpii_full", "annot")
-    return shared_path("mpii_full")
+    sample_path("mpii_full", "annot")
+    return sample_path("mpii_full")
 
 
 def test_records(mpii_root):
@@ -63,7 +63,7 @@ def test_gt_fed_back_on_full_validation_set(full_root):
     ds = dataset_for(full_root)
     assert len(ds) == 2958
     name_value, mean = ds.evaluate(cfg_for(full_root), gt_preds(ds), None)
-    # shared/data/README.md: 10 people have a zeroed GT coordinate -> mean PCKh 99.969, not 100.
+    # tests/data/README.md: 10 people have a zeroed GT coordinate -> mean PCKh 99.969, not 100.
     assert round(mean, 3) == 99.969
     assert name_value["Mean"] == pytest.approx(99.9687743950039, abs=1e-9)
     assert name_value["Shoulder"] == 100.0 and name_value["Head"] == pytest.approx(99.86357435197817, abs=1e-9)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import shared_path
+from conftest import sample_path
 from core.config import ConfigError
 from utils import zipreader
 from utils.checkpoint import UnsafeCheckpointError, load_checkpoint, load_state_dict_file, save_atomic
@@ -63,7 +63,7 @@ def test_malicious_checkpoint_names_the_refused_global_and_never_suggests_unsafe
 
 
 def test_zip_root_with_an_at_sign_splits_at_the_archive(tmp_path):
-    image = sorted((shared_path("coco") / "images" / "val2017").glob("*.jpg"))[0]
+    image = sorted((sample_path("coco") / "images" / "val2017").glob("*.jpg"))[0]
     folder = tmp_path / "user@host" / "images"
     folder.mkdir(parents=True)
     with zipfile.ZipFile(folder / "val2017.zip", "w") as zf:
