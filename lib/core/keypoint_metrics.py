@@ -70,8 +70,14 @@ def metric_names(threshold: float) -> list[str]:
 
 
 def _distances(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    diff = np.asarray(pred, np.float64)[..., :2] - np.asarray(gt, np.float64)[..., :2]
-    return np.sqrt((diff * diff).sum(-1))
+    """Euclidean distance of the x, y columns, in float64."""
+    pred, gt = np.asarray(pred), np.asarray(gt)
+    dx = np.subtract(pred[..., 0], gt[..., 0], dtype=np.float64)
+    dy = np.subtract(pred[..., 1], gt[..., 1], dtype=np.float64)
+    dx *= dx
+    dy *= dy
+    dx += dy
+    return np.sqrt(dx, out=dx)
 
 
 def nme_normaliser(gt: np.ndarray, labelled: np.ndarray, box_size: np.ndarray,
@@ -111,19 +117,20 @@ def keypoint_scores(pred: np.ndarray, gt: np.ndarray, labelled: np.ndarray, box_
     # PCK: a person whose box has no positive size cannot be normalised (left out, as in mmpose)
     box_ok = np.isfinite(box_size) & (box_size > 0)
     pck_valid = labelled & box_ok[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        correct = pck_valid & matched[:, None] & (dist / np.where(box_ok, box_size, 1.0)[:, None] < threshold)
-    counts = pck_valid.sum(0)
+    correct = pck_valid & matched[:, None] & (dist / np.where(box_ok, box_size, 1.0)[:, None] < threshold)
+    counts = np.count_nonzero(pck_valid, axis=0)
     per_joint = np.full(k, np.nan)
-    np.divide(correct.sum(0), counts, out=per_joint, where=counts > 0)
+    np.divide(np.count_nonzero(correct, axis=0), counts, out=per_joint, where=counts > 0)
     pck = float(per_joint[counts > 0].mean()) if (counts > 0).any() else math.nan
 
     measured = labelled & matched[:, None]
-    epe = float(dist[measured].mean()) if measured.any() else math.nan
+    num_measured = np.count_nonzero(measured)
+    epe = float(np.where(measured, dist, 0.0).sum() / num_measured) if num_measured else math.nan
     norm = nme_normaliser(gt, labelled, box_size, nme_keypoints)
     nme_valid = measured & np.isfinite(norm)[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        nme = float((dist / norm[:, None])[nme_valid].mean()) if nme_valid.any() else math.nan
+    num_nme = np.count_nonzero(nme_valid)
+    ratio = dist / np.where(np.isfinite(norm), norm, 1.0)[:, None]
+    nme = float(np.where(nme_valid, ratio, 0.0).sum() / num_nme) if num_nme else math.nan
     return KeypointScores(
         threshold=float(threshold), pck=pck, epe=epe, nme=nme, per_joint_pck=per_joint, per_joint_count=counts,
         num_people=int(n), num_labelled=int(labelled.sum()),

@@ -129,9 +129,9 @@ def test_hundred_thousand_people_take_well_under_a_second() -> None:
     labelled = rng.random((n, k)) < 0.7
     box = rng.uniform(40, 400, n)
     keypoint_scores(pred[:10], gt[:10], labelled[:10], box[:10])
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: the shared test machine's load does not count
     keypoint_scores(pred, gt, labelled, box, 0.2, (1, 2))
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 0.5
 
 
 # ------------------------------------------------------------------------------------------------
