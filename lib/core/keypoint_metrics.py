@@ -26,6 +26,7 @@ Everything is vectorised over people and joints (``bench/bench_keypoint_metrics.
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -238,7 +239,11 @@ def evaluate_without_sigmas(cfg: Any, dataset: Any, preds: np.ndarray, res_folde
                          f"{dataset.image_set}; validation must predict every record once, in dataset order")
     detector = not (dataset.is_train or dataset.use_gt_bbox)
     if detector:
-        gt_records = dataset._load_coco_keypoint_annotations()
+        # The GT records as GT-box validation reads them, built on a shallow copy so that whatever the
+        # loader stores on the dataset (its per-record tables) stays that of the detector records.
+        twin = copy.copy(dataset)
+        twin.use_gt_bbox = True
+        gt_records = twin._load_coco_keypoint_annotations()
         gt, labelled, box_size = _gt_arrays(gt_records)
         index, matched = match_by_image(np.asarray([r["image"] for r in dataset.db]), preds,
                                         np.asarray([r["image"] for r in gt_records]), gt, labelled, box_size)

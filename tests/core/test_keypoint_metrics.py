@@ -251,8 +251,10 @@ def test_detector_boxes_match_predictions_to_the_people_of_their_image(face_set,
     for i, r in enumerate(ds.db):
         people = by_image[r["image"]]
         preds[i, :, :2] = people.pop()[:, :2] if people and i < len(gt_ds.db) else 1000.0
+    db = ds.db
     with caplog.at_level("INFO"):
         name_value, _ = ds.evaluate(cfg, preds, str(tmp_path), *_validate_inputs(ds, preds))
+    assert ds.db is db and len(db) == len(dets) and ds.use_gt_bbox is False  # the GT were read on the side
     assert name_value["PCK@0.2"] == 1.0 and name_value["EPE"] < 1e-4 and name_value["NME"] < 1e-5  # float32 preds
     assert "no OKS-NMS" in caplog.text and "without one" in caplog.text
     saved = json.loads((tmp_path / "results" / "keypoints_val2017_pck.json").read_text())
