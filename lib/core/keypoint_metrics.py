@@ -165,7 +165,11 @@ def match_by_image(pred_groups: np.ndarray, pred: np.ndarray, gt_groups: np.ndar
     g_start = np.searchsorted(g_key[g_order], np.arange(len(keys) + 1))
     size = np.where(np.asarray(box_size, np.float64) > 0, box_size, 1.0)
     lab = np.asarray(labelled, bool)
-    for key in np.flatnonzero((np.diff(p_start) > 0) & (np.diff(g_start) > 0)):
+    p_num, g_num = np.diff(p_start), np.diff(g_start)
+    single = np.flatnonzero((p_num == 1) & (g_num == 1))  # one box, one person: nothing to choose
+    index[g_order[g_start[single]]] = p_order[p_start[single]]
+    matched[g_order[g_start[single]]] = True
+    for key in np.flatnonzero((p_num > 0) & (g_num > 0) & ~((p_num == 1) & (g_num == 1))):
         ps = p_order[p_start[key]:p_start[key + 1]]
         gs = g_order[g_start[key]:g_start[key + 1]]
         d = _distances(pred[ps][None, :, :, :2], gt[gs][:, None, :, :2]) / size[gs][:, None, None]  # (g, p, K)

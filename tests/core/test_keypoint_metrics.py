@@ -116,6 +116,10 @@ def test_matching_by_image_pairs_the_closest_prediction() -> None:
     s = keypoint_scores(pred[index], gt, labelled, np.full(3, 20.0), 0.2, matched=matched)
     assert s.pck == pytest.approx(2 / 3)  # GT 2 has no prediction: wrong in PCK ...
     assert s.epe == pytest.approx(1.0)  # ... and left out of EPE
+    # an image with one box and one person pairs them whatever the distance
+    index, matched = match_by_image(np.array(["a", "c", "a", "a"]), np.concatenate([pred[:1], pred]),
+                                    np.array(["a", "a", "c"]), gt, labelled, np.array([20.0, 20.0, 20.0]))
+    assert matched.all() and index.tolist() == [3, 2, 1]
     assert [g.tolist() for g in keep_all(np.array([7, 3, 7, 5]))] == [[0, 2], [1], [3]]
 
 
