@@ -2,8 +2,8 @@
 
     python tools/plot_per_joint.py output/coco/<model>/<cfg>/results/per_joint_val2017.json [--out joints.png]
 
-COCO-format sets store the per-joint OKS term (0..1), MPII the per-joint PCKh@0.5 (%); see
-``lib/dataset/per_joint.py``.
+COCO-format sets store the per-joint OKS term (0..1), or without OKS sigmas the per-joint PCK (0..1),
+MPII the per-joint PCKh@0.5 (%); see ``lib/dataset/per_joint.py``.
 """
 from __future__ import annotations
 

@@ -258,6 +258,9 @@ _DEFAULTS: dict[str, Any] = {
         "AMP": False,  # autocast for the inference forward (valid/test scripts, API, demo); heatmaps decoded in float32
         "AMP_DTYPE": "bf16",  # 'bf16' (CPU and CUDA) or 'fp16' (CUDA, and CPUs whose PyTorch runs it)
         "CHANNELS_LAST": False,  # channels-last input and weights for inference; with AMP or this, one batched flip pass
+        # COCO-format sets without DATASET.OKS_SIGMAS are scored with PCK / EPE / NME (core.keypoint_metrics):
+        "PCK_THRESHOLD": 0.2,  # PCK@t: a joint is correct below t x the longer side of the person's bbox (> 0)
+        "NME_KEYPOINTS": [],  # []: NME normalised by the bbox's longer side; [i, j]: by the GT distance of joints i, j
     },
     "DEBUG": {
         "DEBUG": False,
@@ -301,6 +304,8 @@ _ADDED_KEYS = (
     "TEST.AMP",
     "TEST.AMP_DTYPE",
     "TEST.CHANNELS_LAST",
+    "TEST.PCK_THRESHOLD",
+    "TEST.NME_KEYPOINTS",
 )
 
 # Integer-valued defaults that may legitimately be given as floats.
@@ -369,7 +374,10 @@ def _type_name(value: Any) -> str:
 # Keys whose default None means "derive it"; otherwise a list of [a, b] int pairs / of numbers.
 _OPTIONAL_LIST_KEYS = {"DATASET.FLIP_PAIRS": "pairs", "DATASET.OKS_SIGMAS": "numbers"}
 # Keys that hold a list of ints: what is expected.
-_INT_LIST_KEYS = {"DATASET.UPPER_BODY_IDS": "a list of 0-based joint indices ([] for the joint set's default)"}
+_INT_LIST_KEYS = {
+    "DATASET.UPPER_BODY_IDS": "a list of 0-based joint indices ([] for the joint set's default)",
+    "TEST.NME_KEYPOINTS": "[] or two 0-based joint indices [i, j]",
+}
 
 
 def _is_int(v: Any) -> bool:
@@ -595,7 +603,10 @@ _AT_LEAST = {
     "DATASET.ROT_FACTOR": (0, "a number of degrees >= 0 (0: no rotation)"),
     "DATASET.NUM_JOINTS_HALF_BODY": (0, "an int >= 0"),
 }
-_POSITIVE = {"MODEL.EXTRA.SIGMA": "a finite number > 0"}
+_POSITIVE = {
+    "MODEL.EXTRA.SIGMA": "a finite number > 0",
+    "TEST.PCK_THRESHOLD": "a number > 0 (a fraction of the bbox's longer side, e.g. 0.2)",
+}
 # key -> (test, what the message says is allowed)
 _IN_RANGE = {
     # the crop scale is drawn within 1 -/+ SCALE_FACTOR: 1 or more allows a crop of size 0
@@ -657,6 +668,11 @@ def validate_config(cfg: AttrDict, source: str = "config") -> AttrDict:
             raise fail(dotted, value, allowed)
     if cfg.TRAIN.OPTIMIZER == "sgd" and cfg.TRAIN.NESTEROV and not cfg.TRAIN.MOMENTUM > 0:
         raise fail("TRAIN.MOMENTUM", cfg.TRAIN.MOMENTUM, "a number > 0 with TRAIN.NESTEROV true (Nesterov needs momentum)")
+    nme_keypoints, k = list(cfg.TEST.NME_KEYPOINTS), cfg.MODEL.NUM_JOINTS
+    if nme_keypoints and (len(nme_keypoints) != 2 or len(set(nme_keypoints)) != 2
+                          or not all(0 <= j < k for j in nme_keypoints)):
+        raise fail("TEST.NME_KEYPOINTS", nme_keypoints,
+                   f"[] or two different 0-based joint indices [i, j] in 0..{k - 1} (MODEL.NUM_JOINTS = {k})")
     begin, end = cfg.TRAIN.BEGIN_EPOCH, cfg.TRAIN.END_EPOCH
     if end < begin:
         raise fail("TRAIN.END_EPOCH", end, f"an int >= TRAIN.BEGIN_EPOCH ({begin})")

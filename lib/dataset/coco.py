@@ -31,6 +31,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from core.keypoint_metrics import evaluate_without_sigmas, keep_all
 from .JointsDataset import JointsDataset
 from .keypoints import COCO_KEYPOINTS, KeypointInfo, keypoints_of_category, with_upper_body_ids
 
@@ -322,6 +323,7 @@ class COCODataset(JointsDataset):
                 "scale": scale,
                 "joints_3d": joints_3d,
                 "joints_3d_vis": joints_3d_vis,
+                "ann_bbox": [float(v) for v in obj["bbox"][:4]],  # as in the file: PCK/NME normalisation
                 "filename": "",
                 "imgnum": 0,
             })
@@ -459,6 +461,8 @@ class COCODataset(JointsDataset):
         keep = self._oks_nms_per_image(preds, all_boxes[:num, 4], scores, image_ids)
 
         self._write_coco_keypoint_results(preds, all_boxes, scores, image_ids, keep, res_file)
+        if "test" not in self.image_set and self.keypoints.sigmas is None:
+            return evaluate_without_sigmas(cfg, self, preds, res_folder)  # PCK / EPE / NME
         if "test" not in self.image_set:
             self._write_per_joint(preds, image_ids, keep, res_folder)
             info_str = self._do_python_keypoint_eval(res_file, res_folder)
@@ -477,6 +481,9 @@ class COCODataset(JointsDataset):
 
         if image_ids.size == 0:
             return []
+        if self.keypoints.sigmas is None:  # no OKS without sigmas: every person is kept
+            logger.info("=> %s: no DATASET.OKS_SIGMAS, so no OKS-NMS; scored with PCK/EPE/NME", self.keypoints.source)
+            return keep_all(image_ids)
         # COCO-17 keeps nms.nms's own default (the original call); other sets pass theirs.
         sigmas = None if self.keypoints is COCO_KEYPOINTS else self.keypoints.oks_sigmas()
         _, first, inverse = np.unique(image_ids, return_index=True, return_inverse=True)

@@ -5,6 +5,7 @@
   joint); for each labelled joint ``j`` the term is ``exp(-d² / (2 · area · (2σ_j)²))``, pycocotools'
   per-joint OKS summand (d: pixel distance, area: the GT area, σ_j: the set's OKS sigma). The table
   gives its mean over the labelled joints of all GT people, in [0, 1].
+* COCO-format sets without OKS sigmas: PCK@``TEST.PCK_THRESHOLD`` per joint (``core.keypoint_metrics``).
 * MPII: PCKh@0.5 per joint (percent), the per-joint values ``MPIIDataset.evaluate`` already computes,
   all 16 joints (pelvis and thorax too, which the summary table leaves out).
 

@@ -60,7 +60,7 @@ def test_gt_records(gt_ds, coco_root):
     assert gt_ds.num_images == 4
     assert gt_ds.classes[:2] == ["__background__", "person"]
     r = gt_ds.db[0]
-    assert set(r) == {"image", "center", "scale", "joints_3d", "joints_3d_vis", "filename", "imgnum"}
+    assert set(r) == {"image", "center", "scale", "joints_3d", "joints_3d_vis", "ann_bbox", "filename", "imgnum"}
     assert r["image"] == str(coco_root / "images" / "val2017" / "000000000785.jpg")
     assert r["joints_3d"].shape == (17, 3) and r["joints_3d"].dtype == np.float64
     assert r["center"].dtype == np.float32 and r["scale"].dtype == np.float32

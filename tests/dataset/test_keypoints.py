@@ -144,12 +144,11 @@ def test_bad_files_and_mismatches_name_the_file_and_key(keypoint_sets, tmp_path)
     with pytest.raises(ConfigError, match=rf"{bad_skel}: skeleton limb \[1, 6\] is not a pair of 1-based joint indices in 1..5"):
         COCODataset(_face_cfg(tmp_path / "badskel"), str(tmp_path / "badskel"), "val2017", False)
 
-    # No sigmas for a non-COCO set: the dataset loads, OKS (evaluation) is a clear error.
+    # No sigmas for a non-COCO set: the dataset loads, OKS is a clear error (validation then scores
+    # PCK / EPE / NME instead: tests/core/test_keypoint_metrics.py).
     ds = COCODataset(_face_cfg(face, "DATASET.OKS_SIGMAS", "~"), str(face), "val2017", False)
-    preds = np.zeros((1, 5, 3), np.float32)
-    boxes = np.ones((1, 6), np.float32)
     with pytest.raises(ConfigError, match="set DATASET.OKS_SIGMAS"):
-        ds.evaluate(None, preds, str(tmp_path), boxes, [ds.db[0]["image"]])
+        ds.keypoints.oks_sigmas()
 
 
 # ------------------------------------------------------------------------------------------------
