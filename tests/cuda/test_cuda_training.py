@@ -48,6 +48,23 @@ def test_one_gpu_trains_in_each_precision(synthetic_data, tmp_path, gpus, device
 
 
 @pytest.mark.slow
+def test_resume_across_precisions(synthetic_data, tmp_path, gpus):
+    """TRAIN.AMP and TRAIN.AMP_DTYPE may change on resume: one run continued epoch by epoch as float32,
+    fp16, bf16, fp16 and float32 again (every change to and from fp16, whose gradient scaler the
+    other precisions do not have). Each part resumes and trains; fp16 parts checkpoint a live scaler
+    state, the others none."""
+    cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=1)
+    chain = ["float32", "fp16", "bf16", "fp16", "float32"]
+    for end, precision in enumerate(chain, start=1):
+        proc = _train(cfg, "GPUS", gpus, "TRAIN.END_EPOCH", end, *PRECISIONS[precision])
+        _finished(proc)
+        assert end == 1 or "=> resumed from" in proc.stderr and f": epoch {end - 1}, lr" in proc.stderr
+        scaler = _load(_out_dir(tmp_path) / "checkpoint.pth.tar")["scaler"]
+        assert scaler["scale"] > 0 if precision == "fp16" else scaler == {}, (precision, scaler)
+    assert_trained(tmp_path, len(chain))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", list(PRECISIONS))
 def test_torchrun_two_gpus_nccl_in_each_precision(synthetic_data, tmp_path, two_gpus, precision):
     """2 processes, one GPU each, NCCL: both ranks train and end with identical weights."""
