@@ -65,10 +65,10 @@ def train_with_device_noise(cfg: Path, *opts, kill_at: tuple[int, int] = NEVER, 
     return subprocess.run(command, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=300)
 
 
-def torchrun(cfg: Path, *opts, nproc: int = 2, env: dict | None = None) -> subprocess.CompletedProcess:
-    """train.py under a standalone torchrun with ``nproc`` processes."""
+def torchrun(cfg: Path, *opts, nproc: int = 2, script: str = "train", env: dict | None = None):
+    """pose_estimation/<script>.py under a standalone torchrun with ``nproc`` processes."""
     command = [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-               "pose_estimation/train.py", "--cfg", str(cfg), *map(str, opts)]
+               f"pose_estimation/{script}.py", "--cfg", str(cfg), *map(str, opts)]
     return subprocess.run(command, cwd=REPO, env={**ENV, **(env or {})}, capture_output=True, text=True, timeout=300)
 
 

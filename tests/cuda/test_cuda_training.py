@@ -3,6 +3,7 @@ under torchrun with NCCL, SyncBatchNorm, pinned-memory loading and the fused opt
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 import numpy as np
@@ -106,6 +107,25 @@ def test_sync_bn_computes_the_statistics_of_the_whole_batch(synthetic_data, tmp_
     for key in single:
         if key.endswith("num_batches_tracked"):
             assert int(synced[key]) == int(single[key]) == 5, key  # 5 steps: 4 + 4 + 4 + 4 + 2 crops
+
+
+@pytest.mark.slow
+def test_sync_bn_validation_under_test_amp_computes_what_valid_py_computes(synthetic_data, tmp_path, two_gpus):
+    """TRAIN.SYNC_BN with TEST.AMP: the per-epoch validation of train.py folds the (synchronised)
+    BatchNorms as valid.py folds the saved weights, so the last epoch's results file and valid.py's
+    (the same 2 GPUs, the same shards) hold the same numbers. The CPU test of TEST.AMP checks this for
+    plain BatchNorm; SyncBatchNorm is another class, which a fold of BatchNorm2d alone would miss."""
+    switches = ("TEST.AMP", "true", "TEST.CHANNELS_LAST", "true", *DETERMINISTIC)
+    cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=1)
+    _finished(torchrun(cfg, "GPUS", "0,1", "TRAIN.SYNC_BN", "true", *switches))
+    results = _out_dir(tmp_path) / "results" / "keypoints_val2017_results.json"
+    trained = json.loads(results.read_text())
+    results.unlink()
+    _finished(torchrun(cfg, "--model-file", _out_dir(tmp_path) / "final_state.pth.tar", "GPUS", "0,1", *switches,
+                       script="valid"))
+    validated = json.loads(results.read_text())
+    assert len(trained) == len(validated) > 0
+    assert trained == validated
 
 
 @pytest.mark.slow
