@@ -36,9 +36,11 @@ def pytest_plugin_registered(plugin, manager) -> None:
     """
     if plugin is not sys.modules.get(__name__) and getattr(plugin, "__file__", None) != __file__:
         return
-    top = manager.get_plugin(str(HERE.parent / "conftest.py"))
-    if top is not None:
-        sys.modules["conftest"] = top
+    top_file = HERE.parent / "conftest.py"
+    for candidate in manager.get_plugins():
+        if getattr(candidate, "__file__", None) and Path(candidate.__file__).resolve() == top_file:
+            sys.modules["conftest"] = candidate
+            return
 
 
 def tier_device() -> str:
