@@ -524,11 +524,13 @@ class COCODataset(JointsDataset):
             if x2 > x1 and y2 > y1:
                 return [x1, y1, x2 - x1, y2 - y1]
             return None
-        # Inclusive-pixel shrink and shift-not-cut on the left/top: spec/pipeline.md §3.2, §12.4.
-        x1 = np.max((0, x))
-        y1 = np.max((0, y))
-        x2 = np.min((width - 1, x1 + np.max((0, w - 1))))
-        y2 = np.min((height - 1, y1 + np.max((0, h - 1))))
+        # Inclusive-pixel shrink and shift-not-cut on the left/top: spec/pipeline.md §3.2, §12.4. Python's
+        # max/min give the values of the original's np.max/np.min of these pairs (the boxes are finite,
+        # checked at loading), at a tenth of the cost.
+        x1 = max(0, x)
+        y1 = max(0, y)
+        x2 = min(width - 1, x1 + max(0, w - 1))
+        y2 = min(height - 1, y1 + max(0, h - 1))
         if x2 >= x1 and y2 >= y1:
             return [x1, y1, x2 - x1, y2 - y1]
         return None
