@@ -828,27 +828,38 @@ class COCODataset(JointsDataset):
         _atomic_write_text(res_file, text)
 
     def _evaluation_gt(self):
-        """The GT that evaluation scores against: the loaded file, or, when several categories are
-        pooled and the file has annotations of others, a copy holding the dataset's categories only
-        (pycocotools ignores categories when pooling)."""
-        if len(self.category_ids) == 1:
-            return self.coco
-        cached = getattr(self, "_pooled_gt", None)
+        """The GT that evaluation scores against: the loaded file, or an evaluation copy when
+        pycocotools could not score the file as it is:
+
+        * several categories pooled: the dataset's annotations only, all under the first category
+          (see :meth:`_do_python_keypoint_eval`);
+        * annotation ids <= 0 (Label Studio counts from 0): pycocotools takes a match with id 0
+          for no match, so the copy numbers the annotations 1, 2, ...
+        """
+        cached = getattr(self, "_eval_gt", None)
         if cached is not None:
             return cached
-        cat_ids = self._category_set
         anns = self.coco.dataset.get("annotations", [])
-        mine = [ann for ann in anns if ann["category_id"] in cat_ids]
-        if len(mine) == len(anns):
+        pooled = len(self.category_ids) > 1
+        if not pooled and all(ann["id"] > 0 for ann in anns):
             gt = self.coco
         else:
             from pycocotools.coco import COCO
 
+            cat_ids = self._category_set
+            first = self.category_id
+            if pooled:
+                anns = [dict(ann, category_id=first) for ann in anns if ann["category_id"] in cat_ids]
+            else:
+                anns = [dict(ann) for ann in anns]
+            if not all(ann["id"] > 0 for ann in anns):
+                for i, ann in enumerate(anns):
+                    ann["id"] = i + 1
+            cats = [cat for cat in self.coco.dataset["categories"] if not pooled or cat.get("id") == first]
             gt = COCO()
-            gt.dataset = dict(self.coco.dataset, annotations=mine,
-                              categories=[cat for cat in self.coco.dataset["categories"] if cat.get("id") in cat_ids])
+            gt.dataset = dict(self.coco.dataset, annotations=anns, categories=cats)
             gt.createIndex()
-        self._pooled_gt = gt
+        self._eval_gt = gt
         return gt
 
     def _do_python_keypoint_eval(self, res_file: str, res_folder: str) -> list[tuple[str, float]]:
@@ -856,16 +867,18 @@ class COCODataset(JointsDataset):
 
         coco_gt = self._evaluation_gt()
         coco_dt = coco_gt.loadRes(res_file)
+        if len(self.category_ids) > 1:
+            # One joint list, many categories (species): people are matched and scored regardless of their
+            # category, what pycocotools' useCats = 0 means; its keypoint OKS ignores that flag (it looks people
+            # up by category), so the evaluation copies file all of them under the first category instead.
+            for ann in coco_dt.dataset["annotations"]:
+                ann["category_id"] = self.category_id
+            coco_dt.createIndex()
+            logger.info("=> evaluation pools the %d categories of %s (useCats = 0: scored as one category)",
+                        len(self.category_ids), self.ann_file)
         coco_eval = COCOeval(coco_gt, coco_dt, "keypoints")
         coco_eval.params.useSegm = None  # legacy attribute, harmless (spec §12.33)
-        if len(self.category_ids) == 1:
-            coco_eval.params.catIds = [self.category_id]  # COCO's default too: its only category, person (1)
-        else:
-            # One joint list, many categories (species): people are matched and scored regardless of category.
-            coco_eval.params.catIds = list(self.category_ids)
-            coco_eval.params.useCats = 0
-            logger.info("=> evaluation pools the %d categories of %s (pycocotools useCats = 0)",
-                        len(self.category_ids), self.ann_file)
+        coco_eval.params.catIds = [self.category_id]  # COCO's default too: its only category, person (1)
         if self.keypoints is not COCO_KEYPOINTS:
             coco_eval.params.kpt_oks_sigmas = self.keypoints.oks_sigmas()
         coco_eval.evaluate()
