@@ -344,3 +344,50 @@ def test_missing_folder_names_the_key(tmp_path) -> None:
     ann, _ = _export(tmp_path, "cvat", cvat_export())
     with pytest.raises(FileNotFoundError, match=r"DATASET.TEST_IMAGE_DIR = .*/nowhere: folder not found"):
         COCODataset(_cfg(ann, tmp_path / "nowhere", 5), "r", "val2017", False)
+
+
+# ------------------------------------------------------------------------------------------------
+# train.py / valid.py on the generator's tool-export layout, read where it lies
+
+
+def _export_opts(root: Path, out: Path) -> list[str]:
+    return [str(v) for v in [
+        "DATASET.TRAIN_ANN_FILE", root / "train.json", "DATASET.TRAIN_IMAGE_DIR", root / "images" / "train",
+        "DATASET.TEST_ANN_FILE", root / "val.json", "DATASET.TEST_IMAGE_DIR", root / "images" / "val",
+        "DATASET.ROOT", out / "no_coco_layout_here", "OUTPUT_DIR", out / "output", "LOG_DIR", out / "log",
+        "DATASET.OKS_SIGMAS", json.dumps(json.loads((root / "oks_sigmas.json").read_text())), *TINY,
+        "TRAIN.BATCH_SIZE", "8", "TEST.BATCH_SIZE", "8"]]
+
+
+@pytest.mark.slow
+def test_train_and_validate_on_a_tool_export(tmp_path) -> None:
+    from conftest import run_python
+
+    proc = run_python(["tools/gen_synthetic_data.py", "--out", tmp_path, "--format", "face", "--layout", "export",
+                       "--num-train", 12, "--num-val", 6, "--image-size", 96, "--seed", 3])
+    assert proc.returncode == 0, proc.stderr
+    root = tmp_path / "face_export"
+    opts = _export_opts(root, tmp_path)
+    proc = run_python(["pose_estimation/train.py", "--cfg", YAML, *opts, "TRAIN.END_EPOCH", "1"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| 64x64_pose_resnet_18_d32d32d32 | " in proc.stderr
+    assert "evaluation pools the 2 categories" in proc.stderr
+    out = tmp_path / "output/coco/pose_resnet_18/res18_128x128_face"
+    results = json.loads((out / "results/keypoints_val2017_results.json").read_text())
+    val = json.loads((root / "val.json").read_text())
+    assert {r["image_id"] for r in results} <= {img["id"] for img in val["images"]}
+    assert {r["category_id"] for r in results} == {a["category_id"] for a in val["annotations"]}
+    proc = run_python(["pose_estimation/valid.py", "--cfg", YAML, "--model-file", out / "final_state.pth.tar", *opts])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| Arch | AP | Ap .5 |" in proc.stderr
+
+    # An image missing on disk, read by a worker process: one line naming the file_name and the folder.
+    gone = val["images"][1]["file_name"]
+    (root / "images" / "val" / gone).unlink()
+    proc = run_python(["pose_estimation/valid.py", "--cfg", YAML, "--model-file", out / "final_state.pth.tar", *opts,
+                       "WORKERS", "1"])
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: image not found: file_name {gone!r} (image {val['images'][1]['id']}) of {root / 'val.json'} is not "
+        f"in the folder {root / 'images' / 'val'}")
