@@ -33,6 +33,7 @@ __all__ = [
     "derive_flip_pairs",
     "from_coco_category",
     "keypoints_for_config",
+    "keypoints_of_categories",
     "keypoints_of_category",
     "resolve_for_config",
     "with_upper_body_ids",
@@ -347,6 +348,24 @@ def keypoints_of_category(cfg: Any, category: dict, source: str) -> KeypointInfo
         raise ValueError(f"MODEL.NUM_JOINTS={k} but {source} names {len(names)} keypoints; "
                          f"set MODEL.NUM_JOINTS {len(names)}")
     return resolve_for_config(cfg, names, skeleton, source)
+
+
+def keypoints_of_categories(cfg: Any, categories: Sequence[Any], source: str) -> KeypointInfo:
+    """The joint set of a COCO keypoint file's categories, as ``dataset.coco`` reads it: the first
+    category that names joints (:func:`keypoints_of_category`); in a file that names none,
+    ``DATASET.KEYPOINT_NAMES`` (else ``'0'`` .. ``'K-1'``, K = ``MODEL.NUM_JOINTS``), the first
+    category's skeleton and ``DATASET.FLIP_PAIRS`` or no flip pairs."""
+    cats = [c for c in categories if isinstance(c, dict)]
+    named = [c for c in cats if category_joint_names(c) is not None]
+    if named:
+        return keypoints_of_category(cfg, named[0], source)
+    k = int(cfg.MODEL.NUM_JOINTS)
+    names = list(cfg.DATASET.get("KEYPOINT_NAMES", []) or []) or [str(j) for j in range(k)]
+    if len(names) != k:
+        raise ConfigError(f"DATASET.KEYPOINT_NAMES has {len(names)} names for MODEL.NUM_JOINTS={k} ({source} names "
+                          f"no joints); expected {k} names")
+    skeleton = clean_skeleton((cats[0].get("skeleton") if cats else None) or [], k, source)
+    return resolve_for_config(cfg, names, skeleton, source, derive_pairs=False)
 
 
 def keypoints_for_config(cfg: Any, names: Optional[Sequence[str]] = None,

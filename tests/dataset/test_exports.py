@@ -391,3 +391,15 @@ def test_train_and_validate_on_a_tool_export(tmp_path) -> None:
     assert proc.stderr.strip().splitlines()[-1] == (
         f"error: image not found: file_name {gone!r} (image {val['images'][1]['id']}) of {root / 'val.json'} is not "
         f"in the folder {root / 'images' / 'val'}")
+
+
+def test_api_reads_the_joint_set_of_the_test_ann_file(tmp_path) -> None:
+    """core.api (demo, export) finds the joint set where validation does: DATASET.TEST_ANN_FILE."""
+    from core.api import keypoint_info
+
+    ann, images = _export(tmp_path, "ap10k", ap10k_export())
+    info = keypoint_info(_cfg(ann, images, 17, "DATASET.OKS_SIGMAS", json.dumps(ANIMAL_SIGMAS)))
+    assert info.names == tuple(ANIMAL) and info.flip_pairs and len(info.skeleton) == 17
+    ann, images = _export(tmp_path, "ls", label_studio_export())
+    info = keypoint_info(_cfg(ann, images, 4, "DATASET.KEYPOINT_NAMES", "[a, b, c, d]"))
+    assert info.names == ("a", "b", "c", "d") and info.flip_pairs == ()
