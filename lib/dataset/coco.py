@@ -791,8 +791,9 @@ class COCODataset(JointsDataset):
         from .per_joint import coco_per_joint_oks, write_per_joint
 
         sel = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
-        values, counts = coco_per_joint_oks(self._evaluation_gt(), image_ids[sel], preds[sel],
-                                            self.keypoints.oks_sigmas())
+        coco_gt = self._evaluation_gt()
+        values, counts = coco_per_joint_oks(coco_gt, image_ids[sel], preds[sel], self.keypoints.oks_sigmas(),
+                                            coco_gt.getCatIds() if len(self.category_ids) > 1 else self.category_ids)
         write_per_joint(os.path.join(res_folder, "per_joint_%s.json" % self.image_set), "OKS term",
                         self.keypoints.names, values, counts)
 

@@ -245,6 +245,14 @@ def test_ap10k_style_species_are_pooled(tmp_path, caplog) -> None:
     assert two.category_ids == [7, 2] and set(two.db_category_ids.tolist()) == {2, 7} and len(two) == 5
     ap, results = _gt_eval(two, tmp_path / "two")
     assert ap == pytest.approx(1.0) and {r["category_id"] for r in results} == {2, 7}
+    # One species alone: its results, its AP and its per-joint table (not the other species' people).
+    one = COCODataset(_cfg(ann, images, 17, *opts, "DATASET.CATEGORY_IDS", "[2]"), "r", "val2017", False)
+    ap, results = _gt_eval(one, tmp_path / "one")
+    assert ap == pytest.approx(1.0) and {r["category_id"] for r in results} == {2}
+    table = json.loads((tmp_path / "one" / "results" / "per_joint_val2017.json").read_text())
+    labelled = sum(v > 0 for a in ap10k_export()["annotations"] if a["category_id"] == 2 for v in a["keypoints"][2::3])
+    assert sum(row["count"] for row in table["joints"]) == labelled
+    assert all(row["value"] == pytest.approx(1.0) for row in table["joints"] if row["count"])
     with pytest.raises(ConfigError, match=r"DATASET.CATEGORY_IDS = \[1, 40\]: categories 'antelope' \(id 1\) and "
                                           r"'bird' \(id 40\) .* have different joint lists"):
         COCODataset(_cfg(ann, images, 17, *opts, "DATASET.CATEGORY_IDS", "[1, 40]"), "r", "val2017", False)
