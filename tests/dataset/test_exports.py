@@ -411,3 +411,22 @@ def test_api_reads_the_joint_set_of_the_test_ann_file(tmp_path) -> None:
     ann, images = _export(tmp_path, "ls", label_studio_export())
     info = keypoint_info(_cfg(ann, images, 4, "DATASET.KEYPOINT_NAMES", "[a, b, c, d]"))
     assert info.names == ("a", "b", "c", "d") and info.flip_pairs == ()
+
+
+def test_zip_archive_of_an_export(tmp_path) -> None:
+    """DATA_FORMAT zip: TEST_IMAGE_DIR names the archive; members are the file_names, sub-folders included."""
+    import zipfile
+
+    data = cvat_export()
+    ann, images = _export(tmp_path, "cvat", data)
+    archive = tmp_path / "frames.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for img in data["images"][:2]:
+            zf.write(images / img["file_name"], img["file_name"])
+    ds = COCODataset(_cfg(ann, archive, 5, "DATASET.DATA_FORMAT", "zip"), "r", "val2017", False)
+    assert ds.db[0]["image"] == f"{archive}@/task_3/frame_000000.PNG"
+    assert ds[0][0].shape == (64, 64, 3)
+    with pytest.raises(FileNotFoundError) as info:
+        ds[4]  # image 3 is not in the archive
+    assert str(info.value) == (f"image not found: file_name 'task_3/frame_000002.PNG' (image 3) of {ann} is not in "
+                               f"the zip archive {archive}")
