@@ -394,9 +394,10 @@ class COCODataset(JointsDataset):
                 ann["num_keypoints"] = 0
             elif len(kpts) != expected:
                 cat = self.coco.cats.get(ann.get("category_id"), {}).get("name")
-                raise ValueError(f"{self.ann_file}: annotation {ann.get('id')} has {len(kpts) / 3:g} keypoints "
-                                 f"({len(kpts)} values) but its category {cat!r} names {k} joints; the file is "
-                                 "inconsistent")
+                has = f"{len(kpts) // 3} keypoints ({len(kpts)} values)" if len(kpts) % 3 == 0 else \
+                    f"{len(kpts)} keypoint values (not x, y, v triples)"
+                raise ValueError(f"{self.ann_file}: annotation {ann.get('id')} has {has} but its category {cat!r} "
+                                 f"names {k} joints; the file is inconsistent")
 
     def _get_ann_file_keypoint(self) -> str:
         """``<root>/annotations/person_keypoints_<set>.json`` (``image_info_`` for test sets)."""
