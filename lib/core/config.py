@@ -201,7 +201,8 @@ _DEFAULTS: dict[str, Any] = {
         # A COCO-format export read where it lies (lib/dataset/coco.py); paths are relative to the working
         # directory, like ROOT. '' (default): the COCO layout under ROOT, annotations/person_keypoints_<set>.json
         # and images/<set>/ (images/<set>.zip with DATA_FORMAT zip). Images are <IMAGE_DIR>/<file_name>.
-        "TRAIN_ANN_FILE": "",  # COCO keypoint JSON of the training set (TRAIN_SET still names the run's outputs)
+        # (TRAIN_SET / TEST_SET still name the sets, e.g. results/keypoints_<TEST_SET>_results.json)
+        "TRAIN_ANN_FILE": "",  # COCO keypoint JSON of the training set
         "TEST_ANN_FILE": "",  # COCO keypoint JSON of the validation / test set
         "TRAIN_IMAGE_DIR": "",  # folder the training file's file_names are relative to (DATA_FORMAT zip: the .zip)
         "TEST_IMAGE_DIR": "",  # the same for the validation / test set
