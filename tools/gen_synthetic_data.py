@@ -38,15 +38,28 @@ Determinism: every image is drawn from its own ``numpy.random.Generator`` seeded
 the same arguments give the same bytes (with the same OpenCV/libjpeg build), whatever the number of
 worker processes.
 
+Tool-export layout (``--format face|hand --layout export``, ``<out>/<format>_export/``): the same
+figures written the way annotation tools (CVAT, Label Studio, ...) export COCO keypoints, for the
+``DATASET.TRAIN_ANN_FILE`` / ``TEST_ANN_FILE`` / ``TRAIN_IMAGE_DIR`` / ``TEST_IMAGE_DIR`` keys::
+
+    train.json   val.json   oks_sigmas.json
+    images/train/scene_2/frame_0003.png   images/train/3f9a0c1d2e4b5a69.png   images/val/frame_0001.png ...
+
+PNG images with ordinary names (frames, hashed names, sub-folders), 13-digit image ids unrelated
+to the names, no ``num_keypoints`` / ``iscrowd`` / ``area``, and the figures spread over two
+categories that share one joint list (e.g. ``left_hand`` and ``right_hand``).
+
 Usage::
 
     python tools/gen_synthetic_data.py [--out data/synthetic] [--seed 0] [--num-train N]
         [--num-val M] [--image-size 256] [--format coco|mpii|both] [--workers 2]
+    python tools/gen_synthetic_data.py --format face|hand [--layout coco|export] ...
 """
 from __future__ import annotations
 
 import argparse
 import colorsys
+import hashlib
 import json
 import math
 import multiprocessing as mp
@@ -71,6 +84,7 @@ __all__ = [
     "generate_coco",
     "generate_mpii",
     "generate_keypoint_set",
+    "generate_keypoint_set_export",
     "KEYPOINT_SETS",
     "main",
 ]
@@ -1040,6 +1054,7 @@ _HAND_TEMPLATE = [(0.5, 0.95)] + [
 ]
 KEYPOINT_SETS: dict[str, dict[str, Any]] = {
     "face": {
+        "export_categories": ["face", "sketch_face"],  # --layout export: two categories, one joint list
         # left_/right_ and _left/_right tokens: both derive a flip pair (DATASET.FLIP_PAIRS left unset).
         "names": ["nose", "left_eye", "right_eye", "mouth_left", "mouth_right"],
         "skeleton": [[2, 3], [1, 2], [1, 3], [1, 4], [1, 5], [4, 5]],
@@ -1047,6 +1062,7 @@ KEYPOINT_SETS: dict[str, dict[str, Any]] = {
         "template": _FACE_TEMPLATE,
     },
     "hand": {
+        "export_categories": ["left_hand", "right_hand"],
         "names": ["wrist"] + [f"{f}_{i}" for f in ("thumb", "index", "middle", "ring", "pinky") for i in range(1, 5)],
         "skeleton": [[1, 2 + 4 * f] for f in range(5)] + [[2 + 4 * f + i, 3 + 4 * f + i] for f in range(5) for i in range(3)],
         "sigmas": [0.035] + [0.03, 0.028, 0.025, 0.022] * 5,
@@ -1119,6 +1135,75 @@ def render_keypoint_set_image(kind: str, seed: int, split_code: int, index: int,
     return img, annos
 
 
+def _export_file_names(seed: int, split: str, num: int) -> list[str]:
+    """Image names as annotation tools keep them: frames in scene sub-folders, hashed names, plain frames."""
+    names = []
+    for i in range(num):
+        if i % 3 == 0:
+            names.append(f"scene_{i % 4}/frame_{i:04d}.png")
+        elif i % 3 == 1:
+            names.append(hashlib.sha1(f"{seed}/{split}/{i}".encode()).hexdigest()[:16] + ".png")
+        else:
+            names.append(f"frame_{i:04d}.png")
+    return names
+
+
+def _export_ids(seed: int, split_code: int, num: int) -> list[int]:
+    """13-digit image ids in a random order, unrelated to the file names."""
+    rng = np.random.default_rng([seed, split_code, 99])
+    return [1_000_000_000_000 + split_code * 10_000_000 + int(k) * 7919 for k in rng.permutation(num)]
+
+
+def generate_keypoint_set_export(out_root: str | os.PathLike, kind: str, num_train: int = 200, num_val: int = 40,
+                                 seed: int = 0, image_size: int | Sequence[int] = 128) -> dict[str, dict[str, int]]:
+    """Write ``kind`` figures as an annotation tool's COCO-keypoints export under ``out_root``.
+
+    ``train.json`` / ``val.json`` (one file per split) and ``images/train`` / ``images/val``: the
+    figures of :func:`generate_keypoint_set` (same seed, same drawings and joints), as PNG files with
+    ordinary names (:func:`_export_file_names`), 13-digit ids unrelated to the names, no
+    ``num_keypoints`` / ``iscrowd`` / ``area``, each figure in one of two categories that share the
+    joint list (``KEYPOINT_SETS[kind]['export_categories']``). ``oks_sigmas.json``: the sigmas.
+    """
+    if kind not in KEYPOINT_SETS:
+        raise ValueError(f"unknown keypoint set {kind!r}; expected one of {sorted(KEYPOINT_SETS)}")
+    spec = KEYPOINT_SETS[kind]
+    width, height = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size) * (2 // len(image_size))
+    out_root = Path(out_root)
+    categories = [{"id": 1 + c, "name": name, "supercategory": kind, "keypoints": spec["names"],
+                   "skeleton": spec["skeleton"]} for c, name in enumerate(spec["export_categories"])]
+    stats = {}
+    ann_id = 0
+    for split_code, (split, num) in enumerate((("train", num_train), ("val", num_val))):
+        names = _export_file_names(seed, split, num)
+        ids = _export_ids(seed, split_code, num)
+        pick = np.random.default_rng([seed, split_code, 98])
+        images, annotations = [], []
+        for i in range(num):
+            img, annos = render_keypoint_set_image(kind, seed, split_code, i, width, height)
+            path = out_root / "images" / split / names[i]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            ok, buf = cv2.imencode(".png", img)
+            if not ok:
+                raise RuntimeError("PNG encoding failed")
+            path.write_bytes(buf.tobytes())
+            images.append({"id": ids[i], "width": width, "height": height, "file_name": names[i], "license": 0,
+                           "flickr_url": "", "coco_url": "", "date_captured": 0})
+            for a in annos:
+                ann_id += 1
+                annotations.append({"id": ann_id, "image_id": ids[i],
+                                    "category_id": int(pick.integers(1, len(categories) + 1)),
+                                    "segmentation": [], "bbox": a["bbox"], "keypoints": a["keypoints"],
+                                    "attributes": {"occluded": False}})
+        data = {"licenses": [{"name": "", "id": 0, "url": ""}],
+                "info": {"contributor": "", "date_created": "", "url": "", "version": "", "year": "",
+                         "description": f"SimMRPose synthetic {kind} keypoints, tool-export layout (seed {seed})"},
+                "categories": categories, "images": images, "annotations": annotations}
+        _dump_json(data, out_root / f"{split}.json")
+        stats[split] = {"images": num, "people": len(annotations)}
+    _dump_json(spec["sigmas"], out_root / "oks_sigmas.json")
+    return stats
+
+
 def generate_keypoint_set(out_root: str | os.PathLike, kind: str, num_train: int = 200, num_val: int = 40,
                           seed: int = 0, image_size: int | Sequence[int] = 128, jpeg_quality: int = 95
                           ) -> dict[str, dict[str, int]]:
@@ -1175,9 +1260,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--format", choices=("coco", "mpii", "both", "face", "hand"), default="both",
                     help="human figures (coco, mpii, both) or a non-human COCO-format set: face (5 joints), "
                          "hand (21 joints), written to <out>/<format>/")
+    ap.add_argument("--layout", choices=("coco", "export"), default="coco",
+                    help="face/hand only: 'export' writes <out>/<format>_export/ as annotation tools export COCO "
+                         "keypoints (train.json, val.json, images/<split>/ with ordinary PNG names, 13-digit ids, "
+                         "no num_keypoints/iscrowd/area, two categories sharing the joints)")
     ap.add_argument("--workers", type=int, default=None, help="processes (default: min(4, CPUs))")
     ap.add_argument("--jpeg-quality", type=int, default=SceneOptions.jpeg_quality)
     args = ap.parse_args(argv)
+    if args.layout == "export" and args.format not in KEYPOINT_SETS:
+        ap.error(f"--layout export is for the keypoint sets ({', '.join(sorted(KEYPOINT_SETS))}), not --format {args.format}")
     if args.num_train < 0 or args.num_val < 0:
         ap.error("image counts must be >= 0")
     if len(args.image_size) > 2 or min(args.image_size) < 32:
@@ -1185,6 +1276,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     opt = replace(SceneOptions(), jpeg_quality=args.jpeg_quality)
     out = Path(args.out)
     t0 = time.time()
+    if args.format in KEYPOINT_SETS and args.layout == "export":
+        size = args.image_size[0] if len(args.image_size) == 1 else args.image_size
+        root = out / f"{args.format}_export"
+        s = generate_keypoint_set_export(root, args.format, args.num_train, args.num_val, args.seed, size)
+        print(f"done in {time.time() - t0:.1f}s -> {root} ({s['train']['people']} train / {s['val']['people']} val "
+              f"figures): DATASET.TRAIN_ANN_FILE {root / 'train.json'} DATASET.TRAIN_IMAGE_DIR {root / 'images/train'} "
+              f"DATASET.TEST_ANN_FILE {root / 'val.json'} DATASET.TEST_IMAGE_DIR {root / 'images/val'}; "
+              f"sigmas in {root / 'oks_sigmas.json'}")
+        return 0
     if args.format in KEYPOINT_SETS:
         size = args.image_size[0] if len(args.image_size) == 1 else args.image_size
         s = generate_keypoint_set(out / args.format, args.format, args.num_train, args.num_val, args.seed, size,

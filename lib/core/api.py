@@ -52,7 +52,8 @@ from core.inference import get_final_preds
 from dataset import build_transform
 from dataset.coco import box_to_center_scale as coco_box_to_center_scale
 from dataset.coco import rescore
-from dataset.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointInfo, keypoints_for_config, keypoints_of_category
+from dataset.keypoints import (COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointInfo, keypoints_for_config,
+                                keypoints_of_categories)
 from dataset.JointsDataset import IMREAD_FLAGS
 from models import build_pose_net
 from utils.checkpoint import CheckpointMismatchError, load_model_weights
@@ -87,21 +88,24 @@ PIXEL_STD = 200  # box sizes are stored in units of 200 px (spec §3.3)
 def keypoint_info(cfg: AttrDict) -> KeypointInfo:
     """The joint set of a config (flip pairs, skeleton, sides, sigmas), without building a dataset.
 
-    COCO-17 and MPII-16 configs get the original metadata. For another ``MODEL.NUM_JOINTS`` the
+    MPII-16 and COCO-17 configs get the original metadata (17 joints with ``DATASET.TEST_ANN_FILE``
+    set: that file's, as below). For another ``MODEL.NUM_JOINTS`` the
     names and skeleton come from the keypoint category of
-    ``DATASET.ROOT/annotations/person_keypoints_<TEST_SET>.json`` when that file exists (as in
+    ``DATASET.TEST_ANN_FILE`` (default ``DATASET.ROOT/annotations/person_keypoints_<TEST_SET>.json``) when that file exists (as in
     validation), else from ``DATASET.FLIP_PAIRS`` alone; the flip test then needs that key set.
     """
     k = int(cfg.MODEL.NUM_JOINTS)
-    if cfg.DATASET.DATASET == "mpii" or k == COCO_KEYPOINTS.num_joints:
+    explicit = cfg.DATASET.get("TEST_ANN_FILE", "")  # an export's file: read even for 17 joints (e.g. AP-10K's)
+    if cfg.DATASET.DATASET == "mpii" or (k == COCO_KEYPOINTS.num_joints and not explicit):
         return keypoints_for_config(cfg)
-    ann_file = Path(cfg.DATASET.ROOT or ".") / "annotations" / f"person_keypoints_{cfg.DATASET.TEST_SET}.json"
+    ann_file = Path(explicit or
+                    Path(cfg.DATASET.ROOT or ".") / "annotations" / f"person_keypoints_{cfg.DATASET.TEST_SET}.json")
     if ann_file.is_file():
         import json
 
         with open(ann_file, encoding="utf-8") as f:
             cats = json.load(f).get("categories") or [{}]
-        return keypoints_of_category(cfg, cats[0], str(ann_file))
+        return keypoints_of_categories(cfg, cats, str(ann_file))
     if cfg.TEST.FLIP_TEST and cfg.DATASET.get("FLIP_PAIRS", None) is None:
         raise ValueError(
             f"MODEL.NUM_JOINTS={k}: the flip test needs the joint set's left/right pairs; set DATASET.FLIP_PAIRS "

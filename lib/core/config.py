@@ -198,6 +198,19 @@ _DEFAULTS: dict[str, Any] = {
         # Joint-set metadata of COCO-format files (lib/dataset/keypoints.py); ~ (None) = the default:
         "FLIP_PAIRS": None,  # [[left, right], ...] 0-based; ~: original pairs / derived from names; []: none
         "OKS_SIGMAS": None,  # one sigma per joint; ~: COCO's for the COCO-17 set, else none (OKS raises)
+        # A COCO-format export read where it lies (lib/dataset/coco.py); paths are relative to the working
+        # directory, like ROOT. '' (default): the COCO layout under ROOT, annotations/person_keypoints_<set>.json
+        # and images/<set>/ (images/<set>.zip with DATA_FORMAT zip). Images are <IMAGE_DIR>/<file_name>.
+        # (TRAIN_SET / TEST_SET still name the sets, e.g. results/keypoints_<TEST_SET>_results.json)
+        "TRAIN_ANN_FILE": "",  # COCO keypoint JSON of the training set
+        "TEST_ANN_FILE": "",  # COCO keypoint JSON of the validation / test set
+        "TRAIN_IMAGE_DIR": "",  # folder the training file's file_names are relative to (DATA_FORMAT zip: the .zip)
+        "TEST_IMAGE_DIR": "",  # the same for the validation / test set
+        # Keypoint categories that form the dataset (ids); []: every category whose joint names equal those of
+        # the file's first keypoint category (the others are left out, one log line each)
+        "CATEGORY_IDS": [],
+        # Joint names for a file whose categories name none (K from the annotations); []: '0' .. 'K-1'
+        "KEYPOINT_NAMES": [],
     },
     "TRAIN": {
         "LR_FACTOR": 0.1,
@@ -280,6 +293,12 @@ _ADDED_KEYS = (
     "DATASET.UPPER_BODY_IDS",
     "DATASET.FLIP_PAIRS",
     "DATASET.OKS_SIGMAS",
+    "DATASET.TRAIN_ANN_FILE",
+    "DATASET.TEST_ANN_FILE",
+    "DATASET.TRAIN_IMAGE_DIR",
+    "DATASET.TEST_IMAGE_DIR",
+    "DATASET.CATEGORY_IDS",
+    "DATASET.KEYPOINT_NAMES",
     "TRAIN.AUTO_RESUME",
     "TRAIN.SEED",
     "TRAIN.AMP",
@@ -376,8 +395,11 @@ _OPTIONAL_LIST_KEYS = {"DATASET.FLIP_PAIRS": "pairs", "DATASET.OKS_SIGMAS": "num
 # Keys that hold a list of ints: what is expected.
 _INT_LIST_KEYS = {
     "DATASET.UPPER_BODY_IDS": "a list of 0-based joint indices ([] for the joint set's default)",
+    "DATASET.CATEGORY_IDS": "a list of category ids ([] for the categories sharing the first one's joints)",
     "TEST.NME_KEYPOINTS": "[] or two 0-based joint indices [i, j]",
 }
+# Keys that hold a list of strings: what is expected.
+_STR_LIST_KEYS = {"DATASET.KEYPOINT_NAMES": "a list of joint names ([] for '0' .. 'K-1')"}
 
 
 def _is_int(v: Any) -> bool:
@@ -414,6 +436,10 @@ def _check_value(source: str, dotted: str, default: Any, value: Any) -> Any:
         if isinstance(value, (list, tuple)) and all(_is_int(v) for v in value):
             return [int(v) for v in value]
         raise fail(_INT_LIST_KEYS[dotted])
+    if dotted in _STR_LIST_KEYS:
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise fail(_STR_LIST_KEYS[dotted])
     if dotted in _SIZE_KEYS:
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             return np.array([int(value), int(value)])

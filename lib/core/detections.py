@@ -30,12 +30,19 @@ PERSON = 1  # COCO category id of 'person', also the person label of torchvision
 
 
 class DetectionFile:
-    """Boxes of one category (COCO's person by default) from a COCO-format detection JSON, looked up
-    by file name or image id."""
+    """Boxes of one category (COCO's person by default) or of several (a dataset whose categories share
+    one joint list, e.g. species) from a COCO-format detection JSON, looked up by file name or image id.
 
-    def __init__(self, path: str | os.PathLike, score_thr: float, category_id: int = PERSON) -> None:
+    ``category_id``: an id or a sequence of ids; :attr:`category_id` is the first one.
+    """
+
+    def __init__(self, path: str | os.PathLike, score_thr: float, category_id: int | Sequence[int] = PERSON) -> None:
         self.path = Path(path)
-        self.category_id = category_id
+        self.category_ids = [int(category_id)] if isinstance(category_id, (int, np.integer)) else [int(c) for c in category_id]
+        if not self.category_ids:
+            raise ValueError("DetectionFile: no category id given")
+        self.category_id = self.category_ids[0]
+        wanted = set(self.category_ids)
         if not self.path.is_file():
             raise FileNotFoundError(f"detection file not found: {self.path}")
         try:
@@ -51,14 +58,19 @@ class DetectionFile:
         kept = 0
         for i, entry in enumerate(entries):
             box, score, name, image_id, category = self._parse(entry, i)
-            if category != category_id or score < score_thr:
+            if category not in wanted or score < score_thr:
                 continue
             kept += 1
             if name is not None:
                 self.by_name[name].append((box, score))
             else:
                 self.by_id[image_id].append((box, score))
-        what = "a person (category_id 1)" if category_id == PERSON else f"of category_id {category_id}"
+        if self.category_ids == [PERSON]:
+            what = "a person (category_id 1)"
+        elif len(self.category_ids) == 1:
+            what = f"of category_id {self.category_id}"
+        else:
+            what = f"of category_id {', '.join(map(str, self.category_ids))}"
         if not self.by_name and not self.by_id:
             raise ValueError(
                 f"detection file {self.path}: none of its {len(entries)} detections is {what} "

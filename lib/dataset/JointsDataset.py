@@ -281,7 +281,6 @@ class JointsDataset(Dataset):
         else:
             data_numpy = cv2.imread(image_file, IMREAD_FLAGS)
             if data_numpy is None and not os.path.isfile(image_file):
-                logger.error("=> image not found: %s", image_file)
                 raise FileNotFoundError(f"image not found: {image_file}")
         if data_numpy is None:
             logger.error("=> fail to read %s", image_file)

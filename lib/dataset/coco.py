@@ -7,6 +7,22 @@ Layout under ``DATASET.ROOT`` (the original's)::
                                                    test sets read images/test2017)
     person_detection_results/*.json              (TEST.COCO_BBOX_FILE)
 
+An export of an annotation tool is read where it lies: ``DATASET.TRAIN_ANN_FILE`` / ``TEST_ANN_FILE``
+name its JSON files and ``DATASET.TRAIN_IMAGE_DIR`` / ``TEST_IMAGE_DIR`` the folders (or, with
+``DATA_FORMAT zip``, the archives) that its ``file_name`` entries are relative to; empty keys keep
+the layout above. An image is always found by its ``file_name`` (sub-folders and any extension
+OpenCV reads), and every record keeps the id of its image and its category (:attr:`db_image_ids`,
+:attr:`db_category_ids`), which the results files and OKS-NMS use; COCO's own file names are the
+12-digit ids, so for COCO nothing changes.
+
+Files as annotation tools write them are completed in memory, never rewritten: a missing
+``iscrowd`` is 0, a missing ``num_keypoints`` is counted from the visibility flags, a missing
+``area`` is the box area x 0.53 (the CrowdPose / xtcocotools convention, logged once). The keypoint
+categories whose joint names equal the first keypoint category's form the dataset (an AP-10K-style
+file of many species; ``DATASET.CATEGORY_IDS`` picks them explicitly); their evaluation pools the
+categories (pycocotools ``useCats = 0``). A file that names no joints gets K from its annotations
+and names from ``DATASET.KEYPOINT_NAMES`` (else ``'0'`` .. ``'K-1'``).
+
 Records are GT boxes when training or with ``TEST.USE_GT_BBOX``, else detector boxes. Boxes are
 ``[x, y, w, h]`` in pixels; a record's ``center`` is the box centre and ``scale`` the box size / 200,
 padded to the ``IMAGE_SIZE`` aspect ratio and enlarged by 1.25.
@@ -31,15 +47,20 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from core.config import ConfigError
 from core.keypoint_metrics import evaluate_without_sigmas, keep_all
+
 from .JointsDataset import JointsDataset
-from .keypoints import COCO_KEYPOINTS, KeypointInfo, keypoints_of_category, with_upper_body_ids
+from .keypoints import (COCO_KEYPOINTS, KeypointInfo, category_joint_names, clean_skeleton, keypoints_of_category,
+                        resolve_for_config, with_upper_body_ids)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["COCODataset", "COCO_STATS_NAMES", "box_to_center_scale", "rescore"]
 
 PIXEL_STD = 200  # box sizes are stored in units of 200 px (spec §3.3)
+# A person without 'area' is evaluated with its box area times this (CrowdPose's / xtcocotools' rule).
+AREA_PER_BOX_AREA = 0.53
 
 
 def box_to_center_scale(x: float, y: float, w: float, h: float, aspect_ratio: float,
@@ -90,13 +111,16 @@ def _atomic_write_text(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _results_json_text(ids: list, cat_id: int, keypoints: list, scores: list, centers: list, scales: list) -> str:
+def _results_json_text(ids: list, cat_id: Any, keypoints: list, scores: list, centers: list, scales: list) -> str:
     """The text of ``json.dumps(results, sort_keys=True, indent=4)`` for finite values, built directly.
+
+    ``cat_id``: one category id for every person, or a list with each person's own.
 
     ``json`` falls back to its pure-Python encoder when indenting, which takes ~10 s for 100k people;
     formatting each number with ``float.__repr__`` (what json uses) gives the same bytes ~5x faster.
     """
     sep = ",\n            "
+    cat_ids = [cat_id] * len(ids) if isinstance(cat_id, (int, np.integer)) else cat_id
 
     def array(values: list) -> str:
         return "[\n            " + sep.join(map(float.__repr__, values)) + "\n        ]"
@@ -104,8 +128,8 @@ def _results_json_text(ids: list, cat_id: int, keypoints: list, scores: list, ce
     people = [
         '{\n        "category_id": %d,\n        "center": %s,\n        "image_id": %d,\n        "keypoints": %s,'
         '\n        "scale": %s,\n        "score": %s\n    }'
-        % (cat_id, array(c), i, array(k), array(sc), float.__repr__(s))
-        for i, k, s, c, sc in zip(ids, keypoints, scores, centers, scales)
+        % (cat, array(c), i, array(k), array(sc), float.__repr__(s))
+        for cat, i, k, s, c, sc in zip(cat_ids, ids, keypoints, scores, centers, scales)
     ]
     if not people:
         return "[]"
@@ -116,14 +140,62 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_finite_keypoints(ann_file: str, annotations: list) -> None:
-    """NaN / Infinity in annotation keypoints or boxes (JSON readers accept them) would move the AP silently."""
-    bad = [ann.get("id") for ann in annotations
-           if not all(map(math.isfinite, ann.get("keypoints", ()))) or not all(map(math.isfinite, ann.get("bbox", ())))]
+def _shown(values: list) -> str:
+    return ", ".join(str(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
+
+
+def _check_and_complete(ann_file: str, coco: Any) -> int:
+    """Check a loaded COCO object and fill the optional fields that annotation tools leave out.
+
+    Errors (one line each, naming ``ann_file``): two images with one id, an image without
+    ``file_name`` / ``width`` / ``height``, an annotation of an image that ``images`` does not list,
+    an annotation without ``bbox``, non-finite keypoints or boxes (JSON readers accept NaN /
+    Infinity; they would move the AP silently). Filled in the loaded object only: ``iscrowd`` 0,
+    ``num_keypoints`` (labelled joints, flag > 0), ``area`` (box area x 0.53). Returns how many
+    annotations had no ``area``.
+    """
+    images = coco.dataset["images"]
+    if len(coco.imgs) != len(images):
+        seen: dict = {}
+        for img in images:
+            if img.get("id") in seen:
+                raise ValueError(f"COCO annotation file {ann_file}: two images have id {img.get('id')} "
+                                 f"(file_name {seen[img.get('id')]!r} and {img.get('file_name')!r}); image ids "
+                                 "must be unique")
+            seen[img.get("id")] = img.get("file_name")
+    for img in images:
+        if "file_name" not in img or "width" not in img or "height" not in img:
+            missing = [k for k in ("file_name", "width", "height") if k not in img]
+            raise ValueError(f"COCO annotation file {ann_file}: image {img.get('id')} has no "
+                             f"{' / '.join(missing)}; every image needs 'file_name', 'width' and 'height'")
+    unknown = [i for i in coco.imgToAnns if i not in coco.imgs]
+    if unknown:
+        first = coco.imgToAnns[unknown[0]][0]
+        raise ValueError(f"COCO annotation file {ann_file}: annotation {first.get('id')} refers to image_id "
+                         f"{unknown[0]!r}, which is not in 'images' ({len(unknown)} unknown image id(s): "
+                         f"{_shown(unknown)})")
+    annotations = coco.dataset.get("annotations", [])
+    bad = []
+    no_area = 0
+    isfinite = math.isfinite
+    for ann in annotations:
+        box = ann.get("bbox")
+        if box is None:
+            raise ValueError(f"COCO annotation file {ann_file}: annotation {ann.get('id')} has no 'bbox' [x, y, w, h]")
+        keypoints = ann.get("keypoints", ())
+        if not all(map(isfinite, keypoints)) or not all(map(isfinite, box)):
+            bad.append(ann.get("id"))
+        if "iscrowd" not in ann:
+            ann["iscrowd"] = 0
+        if "area" not in ann:
+            ann["area"] = float(box[2]) * float(box[3]) * AREA_PER_BOX_AREA if len(box) == 4 else 0.0
+            no_area += 1
+        if "num_keypoints" not in ann and keypoints:
+            ann["num_keypoints"] = sum(1 for v in keypoints[2::3] if v > 0)
     if bad:
-        shown = ", ".join(str(i) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
         raise ValueError(f"COCO annotation file {ann_file}: {len(bad)} annotation(s) have non-finite (NaN/Infinity) "
-                         f"keypoints or bbox; annotation id(s) {shown}")
+                         f"keypoints or bbox; annotation id(s) {_shown(bad)}")
+    return no_area
 
 
 class COCODataset(JointsDataset):
@@ -151,8 +223,13 @@ class COCODataset(JointsDataset):
         self.aspect_ratio = self.image_width * 1.0 / self.image_height
         self.pixel_std = PIXEL_STD
 
-        self.coco = self._load_coco(self._get_ann_file_keypoint())
-        self.keypoints = self._read_keypoint_info(cfg)  # also sets category_id / category_name
+        self.ann_file = cfg.DATASET.get("TRAIN_ANN_FILE" if is_train else "TEST_ANN_FILE", "") or \
+            self._get_ann_file_keypoint()
+        self.image_dir = self._image_folder(cfg.DATASET.get("TRAIN_IMAGE_DIR" if is_train else "TEST_IMAGE_DIR", ""),
+                                            "DATASET.TRAIN_IMAGE_DIR" if is_train else "DATASET.TEST_IMAGE_DIR")
+        self.coco = self._load_coco(self.ann_file)
+        # Also sets category_ids (the dataset's categories), category_id / category_name (the first one's).
+        self.keypoints = self._read_keypoint_info(cfg)
 
         cats = [cat["name"] for cat in self.coco.loadCats(self.coco.getCatIds())]
         self.classes = ["__background__"] + cats
@@ -169,14 +246,17 @@ class COCODataset(JointsDataset):
         self.upper_body_ids = self.keypoints.upper_body_ids
         self.lower_body_ids = self.keypoints.lower_body_ids
 
-        self.db = self._get_db()
+        self.db = self._get_db()  # also sets db_image_ids and db_category_ids, one per record
 
         if is_train and cfg.DATASET.SELECT_DATA:
-            self.db = self.select_data(self.db)
+            kept = self.select_data(self.db)
+            keep = {id(rec) for rec in kept}
+            mask = np.fromiter((id(rec) in keep for rec in self.db), dtype=bool, count=len(self.db))
+            self.db, self.db_image_ids, self.db_category_ids = kept, self.db_image_ids[mask], self.db_category_ids[mask]
 
         logger.info("=> load %d samples", len(self.db))
         if not self.db:
-            source = self.bbox_file if not (self.use_gt_bbox or is_train) else self._get_ann_file_keypoint()
+            source = self.bbox_file if not (self.use_gt_bbox or is_train) else self.ann_file
             raise ValueError(f"{source}: 0 samples for DATASET {'TRAIN_SET' if is_train else 'TEST_SET'} "
                              f"{image_set!r}: no person with at least one labelled keypoint")
 
@@ -184,18 +264,42 @@ class COCODataset(JointsDataset):
     # files
 
     def _read_keypoint_info(self, cfg: Any) -> KeypointInfo:
-        """The joint set of the annotation file's keypoint category (the first one; its name is free).
+        """The joint set of the dataset's keypoint categories (:meth:`_select_categories`).
 
-        Sets :attr:`category_id`, that category's id: the annotations, the detection boxes and the
-        results of this dataset are those of that category (1, ``person``, in COCO).
+        Sets :attr:`category_ids` (the annotations, detection boxes and results of this dataset are
+        those of these categories; ``[1]``, ``person``, in COCO) and :attr:`category_id` /
+        :attr:`category_name`, the first one's. Every annotation of these categories must have
+        3 x K keypoint values; one without ``keypoints`` gets K unlabelled joints (in memory).
         """
-        ann_file = self._get_ann_file_keypoint()
-        cats = self.coco.loadCats(self.coco.getCatIds())
-        if not cats:
-            raise ValueError(f"{ann_file}: no categories; a COCO keypoint file needs one with 'keypoints'")
-        info = with_upper_body_ids(keypoints_of_category(cfg, cats[0], ann_file), cfg, ann_file)
-        self.category_id = int(cats[0]["id"])
-        self.category_name = str(cats[0].get("name", self.category_id))
+        ann_file = self.ann_file
+        chosen = self._select_categories(cfg)
+        self.category_ids = [int(cat["id"]) for cat in chosen]
+        self._category_set = frozenset(self.category_ids)
+        self.category_id = self.category_ids[0]
+        self.category_name = str(chosen[0].get("name", self.category_id))
+        names = category_joint_names(chosen[0])
+        given = list(cfg.DATASET.get("KEYPOINT_NAMES", []) or [])
+        if names is not None:
+            if given:
+                logger.warning("=> DATASET.KEYPOINT_NAMES is not used: %s names the joints of category %r", ann_file,
+                               self.category_name)
+            info = keypoints_of_category(cfg, chosen[0], ann_file)
+        else:
+            k = self._joint_count_from_annotations()
+            if given and len(given) != k:
+                raise ConfigError(f"DATASET.KEYPOINT_NAMES has {len(given)} names but the annotations of {ann_file} "
+                                  f"have {k} keypoints each (its categories name no joints); expected {k} names")
+            if not given:
+                given = [str(j) for j in range(k)]
+                logger.info("=> %s: category %r names no joints; the %d joints are called '0' .. '%d' (set "
+                            "DATASET.KEYPOINT_NAMES to name them)", ann_file, self.category_name, k, k - 1)
+            if int(cfg.MODEL.NUM_JOINTS) != k:
+                raise ValueError(f"MODEL.NUM_JOINTS={int(cfg.MODEL.NUM_JOINTS)} but the annotations of {ann_file} "
+                                 f"have {k} keypoints each; set MODEL.NUM_JOINTS {k}")
+            skeleton = clean_skeleton(chosen[0].get("skeleton") or [], k, ann_file)
+            info = resolve_for_config(cfg, given, skeleton, ann_file, derive_pairs=False)
+        info = with_upper_body_ids(info, cfg, ann_file)
+        self._check_keypoint_counts(info.num_joints)
         if self.prob_half_body > 0 and not info.upper_body_ids:
             raise ValueError(
                 f"DATASET.PROB_HALF_BODY={self.prob_half_body}: half-body augmentation needs the upper-body joints, "
@@ -203,10 +307,118 @@ class COCODataset(JointsDataset):
                 "list them in DATASET.UPPER_BODY_IDS (0-based joint ids) or set DATASET.PROB_HALF_BODY 0")
         return info
 
+    def _select_categories(self, cfg: Any) -> list[dict]:
+        """The categories that form the dataset, in file order (see the module text).
+
+        ``DATASET.CATEGORY_IDS`` lists them explicitly (they must exist and share one joint list).
+        Otherwise: the first category that names joints and every category with the same names;
+        in a file that names none, the categories whose annotations have keypoints. Each other
+        category is left out with one log line.
+        """
+        ann_file = self.ann_file
+        cats = [cat for cat in self.coco.dataset["categories"] if isinstance(cat, dict) and "id" in cat]
+        if not cats:
+            raise ValueError(f"{ann_file}: no categories; a COCO keypoint file needs one with 'keypoints'")
+        explicit = list(dict.fromkeys(cfg.DATASET.get("CATEGORY_IDS", []) or []))
+        if explicit:
+            by_id = {cat["id"]: cat for cat in cats}
+            missing = [i for i in explicit if i not in by_id]
+            if missing:
+                raise ConfigError(f"DATASET.CATEGORY_IDS = {explicit}: category id {missing[0]} is not in {ann_file} "
+                                  f"(its category ids: {_shown([cat['id'] for cat in cats])})")
+            chosen = [by_id[i] for i in explicit]
+            first = category_joint_names(chosen[0])
+            for cat in chosen[1:]:
+                if category_joint_names(cat) != first:
+                    raise ConfigError(f"DATASET.CATEGORY_IDS = {explicit}: categories {chosen[0].get('name')!r} "
+                                      f"(id {chosen[0]['id']}) and {cat.get('name')!r} (id {cat['id']}) of {ann_file} "
+                                      "have different joint lists; a dataset has one")
+            left = [cat for cat in cats if cat["id"] not in set(explicit)]
+            if left:
+                logger.info("=> %s: categories not in DATASET.CATEGORY_IDS are left out: %s", ann_file,
+                            ", ".join(f"{cat.get('name')!r} (id {cat['id']})" for cat in left))
+        else:
+            named = [cat for cat in cats if category_joint_names(cat) is not None]
+            if named:
+                first = category_joint_names(named[0])
+                chosen = [cat for cat in cats if category_joint_names(cat) == first]
+            else:
+                first = None
+                with_keypoints = {ann.get("category_id") for ann in self.coco.dataset.get("annotations", [])
+                                  if ann.get("keypoints")}
+                chosen = [cat for cat in cats if cat["id"] in with_keypoints]
+                if not chosen:
+                    raise ConfigError(f"{ann_file}: no category has a 'keypoints' list of joint names and no "
+                                      "annotation has keypoints; a COCO keypoint file needs one of them")
+            for cat in cats:
+                if cat not in chosen:
+                    logger.warning("=> %s: category %r (id %s) is left out: its joint list is not that of %r",
+                                   ann_file, cat.get("name"), cat["id"], chosen[0].get("name"))
+        if len(chosen) > 1:
+            logger.info("=> %s: %d categories share one joint list and form the dataset: %s", ann_file, len(chosen),
+                        ", ".join(f"{cat.get('name')!r} (id {cat['id']})" for cat in chosen))
+        return chosen
+
+    def _joint_count_from_annotations(self) -> int:
+        """K of a file that names no joints: the keypoint count of its annotations, which must agree."""
+        cat_ids = set(self.category_ids)
+        first = None
+        for ann in self.coco.dataset.get("annotations", []):
+            kpts = ann.get("keypoints")
+            if ann.get("category_id") not in cat_ids or not kpts:
+                continue
+            if len(kpts) % 3:
+                raise ValueError(f"{self.ann_file}: annotation {ann.get('id')} has {len(kpts)} keypoint values; "
+                                 "expected x, y, v triples (a multiple of 3)")
+            if first is None:
+                first = ann
+            elif len(kpts) != len(first["keypoints"]):
+                raise ValueError(f"{self.ann_file}: annotation {ann.get('id')} has {len(kpts) // 3} keypoints but "
+                                 f"annotation {first.get('id')} has {len(first['keypoints']) // 3}; the file is "
+                                 "inconsistent (its categories name no joints, so every annotation must have "
+                                 "the same number)")
+        if first is None:
+            raise ValueError(f"{self.ann_file}: no annotation of category {self.category_name!r} has keypoints")
+        return len(first["keypoints"]) // 3
+
+    def _check_keypoint_counts(self, k: int) -> None:
+        """Every annotation of the dataset's categories has 3 x ``k`` keypoint values (one without
+        ``keypoints`` gets ``k`` unlabelled joints in memory, so pycocotools can score the file)."""
+        cat_ids = set(self.category_ids)
+        expected = 3 * k
+        for ann in self.coco.dataset.get("annotations", []):
+            if ann.get("category_id") not in cat_ids:
+                continue
+            kpts = ann.get("keypoints")
+            if kpts is None or (not kpts and expected):
+                ann["keypoints"] = [0] * expected
+                ann["num_keypoints"] = 0
+            elif len(kpts) != expected:
+                cat = self.coco.cats.get(ann.get("category_id"), {}).get("name")
+                has = f"{len(kpts) // 3} keypoints ({len(kpts)} values)" if len(kpts) % 3 == 0 else \
+                    f"{len(kpts)} keypoint values (not x, y, v triples)"
+                raise ValueError(f"{self.ann_file}: annotation {ann.get('id')} has {has} but its category {cat!r} "
+                                 f"names {k} joints; the file is inconsistent")
+
     def _get_ann_file_keypoint(self) -> str:
         """``<root>/annotations/person_keypoints_<set>.json`` (``image_info_`` for test sets)."""
         prefix = "person_keypoints" if "test" not in self.image_set else "image_info"
         return os.path.join(self.root, "annotations", prefix + "_" + self.image_set + ".json")
+
+    def _image_folder(self, folder: str, key: str) -> str:
+        """The folder that the file's ``file_name`` entries are relative to (``<archive>.zip@`` for zip)."""
+        zip_format = self.data_format == "zip"
+        if folder:
+            if zip_format:
+                archive = folder[:-1] if folder.endswith("@") else folder
+                if not os.path.isfile(archive):
+                    raise FileNotFoundError(f"{key} = {folder}: zip archive not found (DATA_FORMAT is zip)")
+                return archive + "@"
+            if not os.path.isdir(folder):
+                raise FileNotFoundError(f"{key} = {folder}: folder not found")
+            return folder
+        prefix = "test2017" if "test" in self.image_set else self.image_set
+        return os.path.join(self.root, "images", prefix + ".zip@" if zip_format else prefix)
 
     @staticmethod
     def _load_coco(ann_file: str):
@@ -216,6 +428,12 @@ class COCODataset(JointsDataset):
             raise FileNotFoundError(f"COCO annotation file not found: {ann_file}")
         try:
             coco = COCO(ann_file)
+        except KeyError as e:  # pycocotools indexes 'id', 'image_id' and 'category_id'
+            raise ValueError(f"COCO annotation file {ann_file}: an image, annotation or category has no {e} "
+                             "field, which the COCO format requires") from None
+        except TypeError as e:
+            raise ValueError(f"COCO annotation file {ann_file}: 'images', 'annotations' and 'categories' must be "
+                             f"lists of objects ({e})") from None
         except json.JSONDecodeError as e:
             raise ValueError(f"COCO annotation file is not valid JSON: {ann_file} ({e})") from e
         except AssertionError as e:  # pycocotools asserts a dict top level
@@ -225,20 +443,47 @@ class COCODataset(JointsDataset):
         if missing:
             raise ValueError(f"COCO annotation file {ann_file}: no {' or '.join(repr(k) for k in missing)} "
                              "list; expected a COCO keypoints file with 'images', 'annotations' and 'categories'")
-        _check_finite_keypoints(ann_file, coco.dataset.get("annotations", []))
+        no_area = _check_and_complete(ann_file, coco)
+        if no_area:
+            logger.info("=> %s: %d annotation(s) have no 'area'; evaluation uses their box area x %g (the CrowdPose "
+                        "convention)", ann_file, no_area, AREA_PER_BOX_AREA)
         return coco
 
     def _load_image_set_index(self) -> list[int]:
         return self.coco.getImgIds()
 
     def image_path_from_index(self, index: int) -> str:
-        """Image path of a COCO image id, e.g. ``<root>/images/val2017/000000000139.jpg``."""
+        """Image path of an image id: ``<image folder>/<file_name>`` of the annotation file.
+
+        e.g. ``<root>/images/val2017/000000000139.jpg``. An id the file does not list (a detection
+        file's) gets COCO's name for it, ``%012d.jpg`` (``COCO_<set>_%012d.jpg`` for 2014 sets).
+        """
+        image = self.coco.imgs.get(index) if getattr(self, "coco", None) is not None else None
+        if image is not None:
+            return os.path.join(self.image_dir, image["file_name"])
         file_name = "%012d.jpg" % index
         if "2014" in self.image_set:
             file_name = "COCO_%s_" % self.image_set + file_name
         prefix = "test2017" if "test" in self.image_set else self.image_set
         data_name = prefix + ".zip@" if self.data_format == "zip" else prefix
         return os.path.join(self.root, "images", data_name, file_name)
+
+    def _read_image(self, image_file: str) -> np.ndarray:
+        """The image of a record; a missing one names its ``file_name`` and the folder searched."""
+        try:
+            return super()._read_image(image_file)
+        except FileNotFoundError:
+            raise FileNotFoundError(self._missing_image_message(image_file)) from None
+
+    def _missing_image_message(self, image_file: str) -> str:
+        folder = self.image_dir
+        prefix = os.path.join(folder, "")
+        file_name = image_file[len(prefix):] if image_file.startswith(prefix) else image_file
+        image_id = next((i for i, img in self.coco.imgs.items() if img.get("file_name") == file_name), None)
+        which = f"file_name {file_name!r}" + (f" (image {image_id})" if image_id is not None else "")
+        if self.data_format == "zip":
+            return f"image not found: {which} of {self.ann_file} is not in the zip archive {folder.rstrip('@')}"
+        return f"image not found: {which} of {self.ann_file} is not in the folder {folder}"
 
     # ---------------------------------------------------------------------------------------------
     # records
@@ -250,14 +495,24 @@ class COCODataset(JointsDataset):
 
     def _load_coco_keypoint_annotations(self) -> list[dict]:
         gt_db: list[dict] = []
+        image_ids: list[int] = []
+        category_ids: list[int] = []
         for index in self.image_set_index:
-            gt_db.extend(self._load_coco_keypoint_annotation_kernal(index))
-        others = sum(1 for ann in self.coco.dataset.get("annotations", [])
-                     if ann.get("category_id") != self.category_id)
-        if others:
+            records, categories = self._load_coco_keypoint_annotation_kernal(index)
+            gt_db.extend(records)
+            image_ids.extend([index] * len(records))
+            category_ids.extend(categories)
+        self.db_image_ids = np.asarray(image_ids, dtype=np.int64)
+        self.db_category_ids = np.asarray(category_ids, dtype=np.int64)
+        cat_ids = set(self.category_ids)
+        others = sum(1 for ann in self.coco.dataset.get("annotations", []) if ann.get("category_id") not in cat_ids)
+        if others and len(self.category_ids) == 1:
             logger.warning("=> %s: %d annotation(s) of categories other than %r (category_id %d) are not used: "
-                           "a dataset has one keypoint category, the file's first",
-                           self._get_ann_file_keypoint(), others, self.category_name, self.category_id)
+                           "a dataset has one joint list, that of the file's first keypoint category",
+                           self.ann_file, others, self.category_name, self.category_id)
+        elif others:
+            logger.warning("=> %s: %d annotation(s) of categories other than the dataset's (ids %s) are not used",
+                           self.ann_file, others, _shown(self.category_ids))
         return gt_db
 
     def _clean_bbox(self, bbox: Sequence[float], width: int, height: int) -> Optional[list]:
@@ -271,17 +526,20 @@ class COCODataset(JointsDataset):
             if x2 > x1 and y2 > y1:
                 return [x1, y1, x2 - x1, y2 - y1]
             return None
-        # Inclusive-pixel shrink and shift-not-cut on the left/top: spec/pipeline.md §3.2, §12.4.
-        x1 = np.max((0, x))
-        y1 = np.max((0, y))
-        x2 = np.min((width - 1, x1 + np.max((0, w - 1))))
-        y2 = np.min((height - 1, y1 + np.max((0, h - 1))))
+        # Inclusive-pixel shrink and shift-not-cut on the left/top: spec/pipeline.md §3.2, §12.4. Python's
+        # max/min give the values of the original's np.max/np.min of these pairs (the boxes are finite,
+        # checked at loading), at a tenth of the cost.
+        x1 = max(0, x)
+        y1 = max(0, y)
+        x2 = min(width - 1, x1 + max(0, w - 1))
+        y2 = min(height - 1, y1 + max(0, h - 1))
         if x2 >= x1 and y2 >= y1:
             return [x1, y1, x2 - x1, y2 - y1]
         return None
 
-    def _load_coco_keypoint_annotation_kernal(self, index: int) -> list[dict]:
-        """GT records of one image: crowd excluded, boxes cleaned, people with no keypoint skipped."""
+    def _load_coco_keypoint_annotation_kernal(self, index: int) -> tuple[list[dict], list[int]]:
+        """GT records of one image and their category ids: crowd excluded, boxes cleaned, people of
+        other categories or with no keypoint skipped."""
         im_ann = self.coco.loadImgs(index)[0]
         width = im_ann["width"]
         height = im_ann["height"]
@@ -296,18 +554,18 @@ class COCODataset(JointsDataset):
                 valid_objs.append((obj, clean))
 
         rec = []
+        categories = []
+        image_path = None
+        cat_ids = self._category_set
         for obj, clean_bbox in valid_objs:
-            if obj["category_id"] != self.category_id:
+            if obj["category_id"] not in cat_ids:
                 continue
-            keypoints = obj["keypoints"]
+            keypoints = obj["keypoints"]  # 3 x K values of every annotation: checked at loading
             if max(keypoints) == 0:
                 continue
-            kpts = np.asarray(keypoints, dtype=np.float64)
-            if kpts.size != self.num_joints * 3:
-                raise ValueError(
-                    f"{self._get_ann_file_keypoint()}: annotation {obj.get('id')} has {kpts.size} keypoint "
-                    f"values; expected {self.num_joints * 3}")
-            kpts = kpts.reshape(self.num_joints, 3)
+            if image_path is None:
+                image_path = self.image_path_from_index(index)
+            kpts = np.asarray(keypoints, dtype=np.float64).reshape(self.num_joints, 3)
             joints_3d = np.zeros((self.num_joints, 3), dtype=np.float64)
             joints_3d[:, 0:2] = kpts[:, 0:2]
             # COCO v=1 (labelled, occluded) and v=2 (visible) both count as visible (spec §12.5).
@@ -318,7 +576,7 @@ class COCODataset(JointsDataset):
 
             center, scale = self._box2cs(clean_bbox[:4])
             rec.append({
-                "image": self.image_path_from_index(index),
+                "image": image_path,
                 "center": center,
                 "scale": scale,
                 "joints_3d": joints_3d,
@@ -327,7 +585,8 @@ class COCODataset(JointsDataset):
                 "filename": "",
                 "imgnum": 0,
             })
-        return rec
+            categories.append(obj["category_id"])
+        return rec, categories
 
     def _box2cs(self, box: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         x, y, w, h = box[:4]
@@ -383,9 +642,12 @@ class COCODataset(JointsDataset):
         logger.info("=> Total boxes: %d", len(all_boxes))
 
         kpt_db = []
+        image_ids = []
+        category_ids = []
         num_boxes = 0
+        cat_ids = self._category_set
         for det_res in all_boxes:
-            if det_res["category_id"] != self.category_id:
+            if det_res["category_id"] not in cat_ids:
                 continue
             score = det_res["score"]
             # Strictly below the threshold is dropped (0.0 keeps everything).
@@ -402,19 +664,26 @@ class COCODataset(JointsDataset):
                 "joints_3d": np.zeros((self.num_joints, 3), dtype=np.float64),
                 "joints_3d_vis": np.ones((self.num_joints, 3), dtype=np.float64),
             })
+            image_ids.append(det_res["image_id"])
+            category_ids.append(det_res["category_id"])
 
-        unknown = sorted({det["image_id"] for det in all_boxes if det["category_id"] == self.category_id
+        unknown = sorted({det["image_id"] for det in all_boxes if det["category_id"] in cat_ids
                           and det["score"] >= self.image_thre and det["image_id"] not in self.coco.imgs})
         if unknown:
-            shown = ", ".join(str(i) for i in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
             raise ValueError(f"COCO detection file {self.bbox_file}: {len(unknown)} image_id(s) are not in "
-                             f"{self._get_ann_file_keypoint()}: {shown}")
+                             f"{self.ann_file}: {_shown(unknown)}")
         logger.info("=> Total boxes after filter low score@%s: %d", self.image_thre, num_boxes)
         if num_boxes == 0:
+            if len(self.category_ids) == 1:
+                which = (f"no {self.category_name} box (category_id {self.category_id}, the keypoint category of "
+                         f"{self.ann_file})")
+            else:
+                which = f"no box of the categories of {self.ann_file} (category_id {_shown(self.category_ids)})"
             raise ValueError(
-                f"COCO detection file {self.bbox_file}: no {self.category_name} box (category_id "
-                f"{self.category_id}, the keypoint category of {self._get_ann_file_keypoint()}) with score >= "
+                f"COCO detection file {self.bbox_file}: {which} with score >= "
                 f"TEST.IMAGE_THRE={self.image_thre} among its {len(all_boxes)} entries")
+        self.db_image_ids = np.asarray(image_ids, dtype=np.int64)
+        self.db_category_ids = np.asarray(category_ids, dtype=np.int64)
         return kpt_db
 
     # ---------------------------------------------------------------------------------------------
@@ -429,7 +698,10 @@ class COCODataset(JointsDataset):
             preds: (N, J, 3) keypoints ``x, y, heat-map max`` in original-image pixels.
             output_dir: results go to ``<output_dir>/results/keypoints_<set>_results.json``.
             all_boxes: (N, 6) ``center x, y, scale w, h, area, score`` per sample.
-            img_path: N image paths; the image id is the 12 digits before ``.jpg``.
+            img_path: N image paths, ``meta['image']`` of the samples; in dataset order (what
+                ``validate`` passes) each sample's image and category ids are those of its record,
+                otherwise they are looked up by path (an error when a path is not one of the dataset's
+                or has records of several images or categories).
 
         Returns:
             ``(OrderedDict(stat name -> value), AP)`` with values in [0, 1]; for test sets
@@ -451,16 +723,11 @@ class COCODataset(JointsDataset):
         os.makedirs(res_folder, exist_ok=True)
         res_file = os.path.join(res_folder, "keypoints_%s_results.json" % self.image_set)
 
-        try:
-            # The 12 digits before '.jpg' (also right for 2014 names and zip paths).
-            image_ids = np.array([int(p[-16:-4]) for p in img_path[:num]], dtype=np.int64)
-        except ValueError:
-            bad = next(p for p in img_path[:num] if not p[-16:-4].isdigit())
-            raise ValueError(f"cannot read a COCO image id (12 digits before '.jpg') from image path {bad!r}") from None
+        image_ids, category_ids = self._sample_ids(img_path, num)
         scores = self._rescore(preds, all_boxes[:num, 5])
         keep = self._oks_nms_per_image(preds, all_boxes[:num, 4], scores, image_ids)
 
-        self._write_coco_keypoint_results(preds, all_boxes, scores, image_ids, keep, res_file)
+        self._write_coco_keypoint_results(preds, all_boxes, scores, image_ids, keep, res_file, category_ids)
         if "test" not in self.image_set and self.keypoints.sigmas is None:
             return evaluate_without_sigmas(cfg, self, preds, res_folder)  # PCK / EPE / NME
         if "test" not in self.image_set:
@@ -469,6 +736,28 @@ class COCODataset(JointsDataset):
             name_value = OrderedDict(info_str)
             return name_value, name_value["AP"]
         return {"Null": 0}, 0
+
+    def _sample_ids(self, img_path: Sequence[str], num: int) -> tuple[np.ndarray, np.ndarray]:
+        """Image id and category id of each of the first ``num`` samples, (num,) int64 each."""
+        paths = img_path[:num]
+        db = self.db
+        if num == len(db) and all(p == rec["image"] for p, rec in zip(paths, db)):
+            return self.db_image_ids.copy(), self.db_category_ids.copy()
+        by_path: dict[str, set] = {}
+        for rec, image_id, cat in zip(db, self.db_image_ids.tolist(), self.db_category_ids.tolist()):
+            by_path.setdefault(rec["image"], set()).add((image_id, cat))
+        image_ids = np.empty(num, dtype=np.int64)
+        category_ids = np.empty(num, dtype=np.int64)
+        for i, path in enumerate(paths):
+            found = by_path.get(path)
+            if not found:
+                raise ValueError(f"image path {path!r} is not an image of this dataset ({self.ann_file}); "
+                                 "the predictions must come from its samples")
+            if len(found) > 1:
+                raise ValueError(f"image path {path!r} has records of several images or categories in "
+                                 f"{self.ann_file}; pass the predictions of every sample in dataset order")
+            image_ids[i], category_ids[i] = next(iter(found))
+        return image_ids, category_ids
 
     def _rescore(self, preds: np.ndarray, box_scores: np.ndarray) -> np.ndarray:
         """:func:`rescore` with ``TEST.IN_VIS_THRE``."""
@@ -510,13 +799,18 @@ class COCODataset(JointsDataset):
         from .per_joint import coco_per_joint_oks, write_per_joint
 
         sel = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
-        values, counts = coco_per_joint_oks(self.coco, image_ids[sel], preds[sel], self.keypoints.oks_sigmas())
+        coco_gt = self._evaluation_gt()
+        values, counts = coco_per_joint_oks(coco_gt, image_ids[sel], preds[sel], self.keypoints.oks_sigmas(),
+                                            coco_gt.getCatIds() if len(self.category_ids) > 1 else self.category_ids)
         write_per_joint(os.path.join(res_folder, "per_joint_%s.json" % self.image_set), "OKS term",
                         self.keypoints.names, values, counts)
 
     def _write_coco_keypoint_results(self, preds: np.ndarray, all_boxes: np.ndarray, scores: np.ndarray,
-                                     image_ids: np.ndarray, keep: list[np.ndarray], res_file: str) -> None:
+                                     image_ids: np.ndarray, keep: list[np.ndarray], res_file: str,
+                                     category_ids: Optional[np.ndarray] = None) -> None:
         """One dict per kept person: image_id, category_id, keypoints (3J flat), score, center, scale.
+
+        ``category_ids``: each sample's category (default: the dataset's first category for all).
 
         Written with sorted keys and indent 4 like the original, to a temporary file then renamed,
         so a partial file can never be read (no "repair" step needed).
@@ -527,6 +821,7 @@ class COCODataset(JointsDataset):
         centers = all_boxes[sel, 0:2].astype(np.float64).tolist()
         scales = all_boxes[sel, 2:4].astype(np.float64).tolist()
         ids = image_ids[sel].tolist()
+        cats = [self.category_id] * len(ids) if category_ids is None else np.asarray(category_ids)[sel].tolist()
         logger.info("=> Writing results json to %s", res_file)
         finite = (np.isfinite(preds[sel]).reshape(len(sel), -1).all(axis=1) & np.isfinite(scores[sel])
                   & np.isfinite(all_boxes[sel, 0:4]).all(axis=1))
@@ -536,16 +831,61 @@ class COCODataset(JointsDataset):
             logger.warning("=> %s: %d of %d people have non-finite joints, score or box and are left out",
                            res_file, int((~finite).sum()), len(sel))
             pick = np.flatnonzero(finite).tolist()
-            ids, keypoints, score_list, centers, scales = (
-                [v[k] for k in pick] for v in (ids, keypoints, score_list, centers, scales))
-        text = _results_json_text(ids, self.category_id, keypoints, score_list, centers, scales)
+            ids, cats, keypoints, score_list, centers, scales = (
+                [v[k] for k in pick] for v in (ids, cats, keypoints, score_list, centers, scales))
+        text = _results_json_text(ids, cats, keypoints, score_list, centers, scales)
         _atomic_write_text(res_file, text)
+
+    def _evaluation_gt(self):
+        """The GT that evaluation scores against: the loaded file, or an evaluation copy when
+        pycocotools could not score the file as it is:
+
+        * several categories pooled: the dataset's annotations only, all under the first category
+          (see :meth:`_do_python_keypoint_eval`);
+        * annotation ids <= 0 (Label Studio counts from 0): pycocotools takes a match with id 0
+          for no match, so the copy numbers the annotations 1, 2, ...
+        """
+        cached = getattr(self, "_eval_gt", None)
+        if cached is not None:
+            return cached
+        anns = self.coco.dataset.get("annotations", [])
+        pooled = len(self.category_ids) > 1
+        if not pooled and all(ann["id"] > 0 for ann in anns):
+            gt = self.coco
+        else:
+            from pycocotools.coco import COCO
+
+            cat_ids = self._category_set
+            first = self.category_id
+            if pooled:
+                anns = [dict(ann, category_id=first) for ann in anns if ann["category_id"] in cat_ids]
+            else:
+                anns = [dict(ann) for ann in anns]
+            if not all(ann["id"] > 0 for ann in anns):
+                for i, ann in enumerate(anns):
+                    ann["id"] = i + 1
+            cats = [cat for cat in self.coco.dataset["categories"] if not pooled or cat.get("id") == first]
+            gt = COCO()
+            gt.dataset = dict(self.coco.dataset, annotations=anns, categories=cats)
+            gt.createIndex()
+        self._eval_gt = gt
+        return gt
 
     def _do_python_keypoint_eval(self, res_file: str, res_folder: str) -> list[tuple[str, float]]:
         from pycocotools.cocoeval import COCOeval
 
-        coco_dt = self.coco.loadRes(res_file)
-        coco_eval = COCOeval(self.coco, coco_dt, "keypoints")
+        coco_gt = self._evaluation_gt()
+        coco_dt = coco_gt.loadRes(res_file)
+        if len(self.category_ids) > 1:
+            # One joint list, many categories (species): people are matched and scored regardless of their
+            # category, what pycocotools' useCats = 0 means; its keypoint OKS ignores that flag (it looks people
+            # up by category), so the evaluation copies file all of them under the first category instead.
+            for ann in coco_dt.dataset["annotations"]:
+                ann["category_id"] = self.category_id
+            coco_dt.createIndex()
+            logger.info("=> evaluation pools the %d categories of %s (useCats = 0: scored as one category)",
+                        len(self.category_ids), self.ann_file)
+        coco_eval = COCOeval(coco_gt, coco_dt, "keypoints")
         coco_eval.params.useSegm = None  # legacy attribute, harmless (spec §12.33)
         coco_eval.params.catIds = [self.category_id]  # COCO's default too: its only category, person (1)
         if self.keypoints is not COCO_KEYPOINTS:

@@ -28,9 +28,12 @@ __all__ = [
     "COCO_SIGMAS",
     "MPII_KEYPOINTS",
     "KeypointInfo",
+    "category_joint_names",
+    "clean_skeleton",
     "derive_flip_pairs",
     "from_coco_category",
     "keypoints_for_config",
+    "keypoints_of_categories",
     "keypoints_of_category",
     "resolve_for_config",
     "with_upper_body_ids",
@@ -217,28 +220,65 @@ def _sides_from_names(names: Sequence[str], flip_pairs: Sequence[Sequence[int]])
     return sorted(left), sorted(right)
 
 
-def from_coco_category(category: dict, source: str) -> tuple[list[str], list[list[int]]]:
-    """Joint names and 0-based skeleton of a COCO keypoint category (``skeleton`` is 1-based there)."""
+def category_joint_names(category: Any) -> Optional[tuple[str, ...]]:
+    """The joint names of a COCO category (its ``keypoints`` list), or None when it names none."""
     names = category.get("keypoints") if isinstance(category, dict) else None
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+    if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
+        return tuple(names)
+    return None
+
+
+def clean_skeleton(skeleton: Any, k: int, source: str) -> list[list[int]]:
+    """The 0-based limbs of a COCO category's 1-based ``skeleton`` for ``k`` joints.
+
+    The skeleton only draws pictures, so a limb that is not a pair of joint indices in 1..k (e.g. a
+    0-based one), joins a joint to itself or repeats an earlier limb is left out with one warning
+    naming it; training never stops for it.
+    """
+    out: list[list[int]] = []
+    seen: set[tuple[int, int]] = set()
+    if not isinstance(skeleton, (list, tuple)):
+        if skeleton:
+            logger.warning("=> %s: the category's 'skeleton' is not a list of limbs; no limbs are drawn", source)
+        return out
+    for limb in skeleton:
+        ok = (isinstance(limb, (list, tuple)) and len(limb) == 2
+              and all(isinstance(j, int) and not isinstance(j, bool) for j in limb))
+        if not ok or not all(1 <= j <= k for j in limb):
+            hint = " (0-based? COCO skeletons count joints from 1)" if ok and 0 in limb else ""
+            logger.warning("=> %s: skeleton limb %r is not a pair of 1-based joint indices in 1..%d%s; "
+                           "it is left out of the pictures", source, limb, k, hint)
+            continue
+        key = (min(limb), max(limb))
+        if limb[0] == limb[1] or key in seen:
+            why = "joins a joint to itself" if limb[0] == limb[1] else "repeats an earlier limb"
+            logger.warning("=> %s: skeleton limb %r %s; it is left out of the pictures", source, list(limb), why)
+            continue
+        seen.add(key)
+        out.append([limb[0] - 1, limb[1] - 1])
+    return out
+
+
+def from_coco_category(category: dict, source: str) -> tuple[list[str], list[list[int]]]:
+    """Joint names and 0-based skeleton of a COCO keypoint category (``skeleton`` is 1-based there).
+
+    Limbs that do not fit the joint list are dropped with a warning (:func:`clean_skeleton`).
+    """
+    names = category_joint_names(category)
+    if names is None:
         cat_name = category.get("name") if isinstance(category, dict) else None
         raise ConfigError(f"{source}: category {cat_name!r} has no 'keypoints' list of joint names; a COCO "
                           "keypoint file needs categories[0].keypoints")
-    skeleton = category.get("skeleton") or []
-    k = len(names)
-    out = []
-    for limb in skeleton:
-        if not (isinstance(limb, (list, tuple)) and len(limb) == 2 and all(isinstance(j, int) for j in limb)
-                and all(1 <= j <= k for j in limb)):
-            raise ConfigError(f"{source}: skeleton limb {limb!r} is not a pair of 1-based joint indices in 1..{k}")
-        out.append([limb[0] - 1, limb[1] - 1])
-    return list(names), out
+    return list(names), clean_skeleton(category.get("skeleton") or [], len(names), source)
 
 
-def resolve_for_config(cfg: Any, names: Sequence[str], skeleton: Sequence[Sequence[int]], source: str) -> KeypointInfo:
+def resolve_for_config(cfg: Any, names: Sequence[str], skeleton: Sequence[Sequence[int]], source: str,
+                       derive_pairs: bool = True) -> KeypointInfo:
     """The metadata of a COCO-format joint set with ``DATASET.FLIP_PAIRS`` / ``DATASET.OKS_SIGMAS`` applied.
 
     The COCO-17 names give :data:`COCO_KEYPOINTS` (original values) unless a key overrides them.
+    Without ``DATASET.FLIP_PAIRS`` the pairs are derived from the names, or none with
+    ``derive_pairs=False`` (names that the file does not give carry no sides).
     """
     flip_key = cfg.DATASET.get("FLIP_PAIRS", None)
     sigma_key = cfg.DATASET.get("OKS_SIGMAS", None)
@@ -253,7 +293,11 @@ def resolve_for_config(cfg: Any, names: Sequence[str], skeleton: Sequence[Sequen
             skeleton=base.skeleton, sigmas=base.sigmas if sigma_key is None else sigma_key,
             left_ids=base.left_ids, right_ids=base.right_ids, upper_body_ids=base.upper_body_ids,
             lower_body_ids=base.lower_body_ids, joint_weights=base.joint_weights, source=source)
-    if flip_key is None:
+    if flip_key is None and not derive_pairs:
+        flip_pairs = []
+        logger.info("=> %s: no flip pairs (the file names no joints; set DATASET.FLIP_PAIRS for flip "
+                    "augmentation and the flip test)", source)
+    elif flip_key is None:
         flip_pairs = derive_flip_pairs(names)
         logger.info("=> %s: flip pairs derived from the joint names: %s", source,
                     [[names[a], names[b]] for a, b in flip_pairs])
@@ -304,6 +348,24 @@ def keypoints_of_category(cfg: Any, category: dict, source: str) -> KeypointInfo
         raise ValueError(f"MODEL.NUM_JOINTS={k} but {source} names {len(names)} keypoints; "
                          f"set MODEL.NUM_JOINTS {len(names)}")
     return resolve_for_config(cfg, names, skeleton, source)
+
+
+def keypoints_of_categories(cfg: Any, categories: Sequence[Any], source: str) -> KeypointInfo:
+    """The joint set of a COCO keypoint file's categories, as ``dataset.coco`` reads it: the first
+    category that names joints (:func:`keypoints_of_category`); in a file that names none,
+    ``DATASET.KEYPOINT_NAMES`` (else ``'0'`` .. ``'K-1'``, K = ``MODEL.NUM_JOINTS``), the first
+    category's skeleton and ``DATASET.FLIP_PAIRS`` or no flip pairs."""
+    cats = [c for c in categories if isinstance(c, dict)]
+    named = [c for c in cats if category_joint_names(c) is not None]
+    if named:
+        return keypoints_of_category(cfg, named[0], source)
+    k = int(cfg.MODEL.NUM_JOINTS)
+    names = list(cfg.DATASET.get("KEYPOINT_NAMES", []) or []) or [str(j) for j in range(k)]
+    if len(names) != k:
+        raise ConfigError(f"DATASET.KEYPOINT_NAMES has {len(names)} names for MODEL.NUM_JOINTS={k} ({source} names "
+                          f"no joints); expected {k} names")
+    skeleton = clean_skeleton((cats[0].get("skeleton") if cats else None) or [], k, source)
+    return resolve_for_config(cfg, names, skeleton, source, derive_pairs=False)
 
 
 def keypoints_for_config(cfg: Any, names: Optional[Sequence[str]] = None,

@@ -26,15 +26,16 @@ logger = logging.getLogger(__name__)
 __all__ = ["coco_per_joint_oks", "write_per_joint"]
 
 
-def coco_per_joint_oks(coco_gt: Any, image_ids: np.ndarray, keypoints: np.ndarray, sigmas: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def coco_per_joint_oks(coco_gt: Any, image_ids: np.ndarray, keypoints: np.ndarray, sigmas: np.ndarray,
+                       category_ids: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Mean per-joint OKS term and the labelled-joint counts, each (K,), see the module text.
 
     Args:
         coco_gt: the pycocotools ``COCO`` of the GT file.
-        image_ids: (N,) image id of each kept prediction.
+        image_ids: (N,) image id of each kept prediction (the dataset's record ids, never parsed from a path).
         keypoints: (N, K, 3) kept predictions in image pixels.
         sigmas: (K,) OKS sigmas.
+        category_ids: the GT people's categories (the dataset's); empty: every category.
     """
     k = len(sigmas)
     variances = (np.asarray(sigmas, np.float64) * 2) ** 2
@@ -45,7 +46,7 @@ def coco_per_joint_oks(coco_gt: Any, image_ids: np.ndarray, keypoints: np.ndarra
         by_image.setdefault(int(img), []).append(i)
     kpts = np.asarray(keypoints, np.float64)
     for img in coco_gt.getImgIds():
-        for ann in coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=img, iscrowd=False)):
+        for ann in coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=img, catIds=list(category_ids), iscrowd=False)):
             gt = np.asarray(ann.get("keypoints", []), np.float64).reshape(-1, 3)
             if gt.shape[0] != k:
                 continue

@@ -99,6 +99,21 @@ def _save_traceback(exc: BaseException) -> str | None:
         return None
 
 
+def _error_line(exc: BaseException) -> str:
+    """The message of ``exc``; for an error that a DataLoader worker raised, the worker's own message.
+
+    torch re-raises a worker's exception in the main process with the worker's traceback in the
+    message ("Caught FileNotFoundError in DataLoader worker process 0. Original Traceback ...");
+    its last line is the original ``<type>: <message>``.
+    """
+    text = str(exc)
+    if text.startswith("Caught ") and "\nOriginal Traceback" in text:
+        last = text.rstrip().splitlines()[-1]
+        prefix = f"{type(exc).__name__}: "
+        return last[len(prefix):] if last.startswith(prefix) else last
+    return text
+
+
 def run_cli(main: Callable[[], int | None]) -> None:
     """Run an entry point; user errors end with one clear line instead of a traceback.
 
@@ -119,6 +134,6 @@ def run_cli(main: Callable[[], int | None]) -> None:
             where = _save_traceback(e)
             if where:  # before the error, which stays the last line
                 print(f"(traceback written to {where})", file=sys.stderr)
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_error_line(e)}", file=sys.stderr)
         sys.exit(2)
     sys.exit(code or 0)

@@ -162,3 +162,19 @@ def test_flip_test_on_the_cpu_runs_two_passes_with_the_switches(net_and_inputs) 
     finally:
         handle.remove()
     assert sizes == [inputs.size(0), inputs.size(0)]
+
+
+def test_detection_file_keeps_the_boxes_of_several_categories(tmp_path) -> None:
+    """A dataset of several categories with one joint list (species): their boxes, not the others'."""
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps([
+        {"image_id": 5, "category_id": 2, "bbox": [1, 2, 30, 40], "score": 0.9},
+        {"image_id": 5, "category_id": 7, "bbox": [5, 5, 10, 10], "score": 0.8},
+        {"image_id": 5, "category_id": 40, "bbox": [0, 0, 5, 5], "score": 0.99},
+    ]))
+    dets = DetectionFile(path, 0.5, [2, 7])
+    boxes, scores = dets.boxes(None, 5)
+    assert boxes.tolist() == [[1, 2, 30, 40], [5, 5, 10, 10]] and scores.tolist() == [0.9, 0.8]
+    assert dets.category_id == 2
+    with pytest.raises(ValueError, match="none of its 3 detections is of category_id 3, 4 with score"):
+        DetectionFile(path, 0.5, [3, 4])

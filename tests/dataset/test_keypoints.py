@@ -124,7 +124,7 @@ def _face_cfg(root: Path, *extra: str):
     return load_config(FACE_YAML, ["DATASET.ROOT", str(root), *TINY, *extra])
 
 
-def test_bad_files_and_mismatches_name_the_file_and_key(keypoint_sets, tmp_path) -> None:
+def test_bad_files_and_mismatches_name_the_file_and_key(keypoint_sets, tmp_path, caplog) -> None:
     face = keypoint_sets / "face"
     ann = face / "annotations" / "person_keypoints_val2017.json"
     with pytest.raises(ValueError, match=rf"MODEL.NUM_JOINTS=17 but {ann} names 5 keypoints"):
@@ -137,12 +137,16 @@ def test_bad_files_and_mismatches_name_the_file_and_key(keypoint_sets, tmp_path)
     with pytest.raises(ValueError, match="DATASET.PROB_HALF_BODY=0.3: half-body augmentation needs the upper-body"):
         COCODataset(_face_cfg(face, "DATASET.PROB_HALF_BODY", "0.3"), str(face), "val2017", True)
 
-    no_kpts = _copy_set(face, tmp_path / "nokpts", lambda d: d["categories"][0].pop("keypoints"))
-    with pytest.raises(ConfigError, match=rf"{no_kpts}: category 'face' has no 'keypoints'"):
-        COCODataset(_face_cfg(tmp_path / "nokpts"), str(tmp_path / "nokpts"), "val2017", False)
-    bad_skel = _copy_set(face, tmp_path / "badskel", lambda d: d["categories"][0].update(skeleton=[[1, 6]]))
-    with pytest.raises(ConfigError, match=rf"{bad_skel}: skeleton limb \[1, 6\] is not a pair of 1-based joint indices in 1..5"):
-        COCODataset(_face_cfg(tmp_path / "badskel"), str(tmp_path / "badskel"), "val2017", False)
+    # A category without joint names: K from the annotations, names '0'..'4', no flip pairs.
+    _copy_set(face, tmp_path / "nokpts", lambda d: d["categories"][0].pop("keypoints"))
+    nameless = COCODataset(_face_cfg(tmp_path / "nokpts"), str(tmp_path / "nokpts"), "val2017", False)
+    assert nameless.keypoints.names == ("0", "1", "2", "3", "4") and nameless.flip_pairs == []
+    # A skeleton limb out of range only leaves the pictures, with a warning naming it.
+    bad_skel = _copy_set(face, tmp_path / "badskel", lambda d: d["categories"][0].update(skeleton=[[1, 6], [1, 2]]))
+    with caplog.at_level(logging.WARNING, logger="dataset.keypoints"):
+        ds = COCODataset(_face_cfg(tmp_path / "badskel"), str(tmp_path / "badskel"), "val2017", False)
+    assert ds.keypoints.skeleton == ((0, 1),)
+    assert f"{bad_skel}: skeleton limb [1, 6] is not a pair of 1-based joint indices in 1..5" in caplog.text
 
     # No sigmas for a non-COCO set: the dataset loads, OKS is a clear error (validation then scores
     # PCK / EPE / NME instead: tests/core/test_keypoint_metrics.py).

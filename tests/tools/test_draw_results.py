@@ -63,3 +63,24 @@ def test_unknown_joint_set_without_annotations_is_one_clear_line(face_root, tmp_
                        "--out", tmp_path / "out", "--annotations", ann])
     assert proc.returncode == 0, proc.stderr
     assert len(list((tmp_path / "out").glob("*_pred.jpg"))) >= 1
+
+
+def test_export_images_are_found_by_file_name(tmp_path) -> None:
+    """An export's own names (sub-folders, PNG) and 13-digit ids: the image of a result is its file_name."""
+    images = tmp_path / "export"
+    (images / "cam_2").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    file_names = {12000000005603: "cam_2/frame_0001.png", 7: "a1b2c3d4e5f60718.jpg"}
+    for name in file_names.values():
+        cv2.imwrite(str(images / name), rng.integers(0, 60, (48, 64, 3), dtype=np.uint8))
+    ann = tmp_path / "train.json"
+    ann.write_text(json.dumps({
+        "images": [{"id": i, "file_name": n, "width": 64, "height": 48} for i, n in file_names.items()],
+        "annotations": [], "categories": [{"id": 3, "name": "hand"}]}))  # a category that names no joints
+    results = [{"image_id": i, "category_id": 3, "keypoints": [10.0, 10.0, 1.0, 40.0, 30.0, 1.0], "score": 1.0}
+               for i in file_names]
+    (tmp_path / "r.json").write_text(json.dumps(results))
+    written = draw_results(tmp_path / "r.json", images, tmp_path / "out", kpt_thr=0.5, annotations=ann)
+    assert [p.name for p in written] == ["000000000007_pred.jpg", "12000000005603_pred.jpg"]
+    drawn = cv2.imread(str(written[1]))
+    assert np.abs(drawn.astype(int) - cv2.imread(str(images / "cam_2/frame_0001.png")).astype(int)).max() > 40

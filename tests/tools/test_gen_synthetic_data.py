@@ -268,3 +268,28 @@ def test_mpii_records_and_gt_mat(synth: Path) -> None:
     ht = joints[9]
     ok = vis[9] > 0
     assert np.all((ht[:, ok] >= hb[0][:, ok] - 1) & (ht[:, ok] <= hb[1][:, ok] + 1))
+
+
+def test_export_layout_is_shaped_like_a_tool_export(tmp_path) -> None:
+    """--layout export: PNG under ordinary names, 13-digit ids unrelated to them, no optional fields,
+    two categories sharing the joint list; the figures are those of the COCO layout."""
+    root = tmp_path / "face_export"
+    stats = gsd.generate_keypoint_set_export(root, "face", num_train=5, num_val=3, seed=4, image_size=64)
+    coco_root = tmp_path / "face"
+    gsd.generate_keypoint_set(coco_root, "face", num_train=5, num_val=3, seed=4, image_size=64)
+    for split, coco_set in (("train", "train2017"), ("val", "val2017")):
+        data = json.loads((root / f"{split}.json").read_text())
+        assert len(data["images"]) == stats[split]["images"]
+        names = [img["file_name"] for img in data["images"]]
+        assert any("/" in n for n in names) and all(n.endswith(".png") for n in names)
+        assert all(len(str(img["id"])) == 13 and str(img["id"]) not in img["file_name"] for img in data["images"])
+        assert len({img["id"] for img in data["images"]}) == len(names)
+        for img in data["images"]:
+            assert cv2.imread(str(root / "images" / split / img["file_name"])).shape == (64, 64, 3)
+        assert [c["keypoints"] for c in data["categories"]] == [gsd.KEYPOINT_SETS["face"]["names"]] * 2
+        for ann in data["annotations"]:
+            assert not {"num_keypoints", "iscrowd", "area"} & set(ann)
+        assert {ann["category_id"] for ann in data["annotations"]} <= {1, 2}
+        coco = json.loads((coco_root / "annotations" / f"person_keypoints_{coco_set}.json").read_text())
+        assert [a["keypoints"] for a in data["annotations"]] == [a["keypoints"] for a in coco["annotations"]]
+    assert json.loads((root / "oks_sigmas.json").read_text()) == gsd.KEYPOINT_SETS["face"]["sigmas"]
