@@ -601,6 +601,11 @@ _IN_RANGE = {
     # the crop scale is drawn within 1 -/+ SCALE_FACTOR: 1 or more allows a crop of size 0
     "DATASET.SCALE_FACTOR": (lambda v: 0 <= v < 1, "a number in [0, 1) (crops are scaled by 1 -/+ at most this)"),
     "DATASET.PROB_HALF_BODY": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    # joint scores are heat-map maxima in [0, 1]: above 1 no joint counts and every person scores 0
+    "TEST.IN_VIS_THRE": (lambda v: 0 <= v <= 1, "a joint-score threshold in [0, 1]"),
+    # OKS lies in [0, 1]: above 1 OKS-NMS suppresses nothing
+    "TEST.OKS_THRE": (lambda v: 0 <= v <= 1, "an OKS threshold in [0, 1]"),
+    "TEST.NMS_THRE": (lambda v: v >= 0, "a number >= 0"),
 }
 # The ResNet trunk halves the input five times; the deconvolutions double it back: NUM_DECONV_LAYERS
 # times in pose_resnet, always three times in the four MR networks (they ignore that key).
@@ -657,9 +662,12 @@ def validate_config(cfg: AttrDict, source: str = "config") -> AttrDict:
             raise fail(dotted, value, allowed)
     if cfg.TRAIN.OPTIMIZER == "sgd" and cfg.TRAIN.NESTEROV and not cfg.TRAIN.MOMENTUM > 0:
         raise fail("TRAIN.MOMENTUM", cfg.TRAIN.MOMENTUM, "a number > 0 with TRAIN.NESTEROV true (Nesterov needs momentum)")
+    steps = cfg.TRAIN.LR_STEP
+    if any(not (float(v).is_integer() and v >= 1) for v in steps):  # [] (no decay) is fine
+        raise fail("TRAIN.LR_STEP", steps, "a list of whole epoch numbers >= 1 (the epochs after which LR drops)")
     begin, end = cfg.TRAIN.BEGIN_EPOCH, cfg.TRAIN.END_EPOCH
-    if end < begin:
-        raise fail("TRAIN.END_EPOCH", end, f"an int >= TRAIN.BEGIN_EPOCH ({begin})")
+    if end <= begin:  # END == BEGIN would train nothing and still write an untrained final_state
+        raise fail("TRAIN.END_EPOCH", end, f"an int > TRAIN.BEGIN_EPOCH ({begin}): at least one epoch to train")
     image_size = [int(v) for v in np.asarray(cfg.MODEL.IMAGE_SIZE).reshape(-1)]
     if any(v <= 0 or v % _INPUT_MULTIPLE for v in image_size):
         raise fail("MODEL.IMAGE_SIZE", image_size,

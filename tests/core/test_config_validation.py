@@ -54,10 +54,19 @@ BAD_VALUES = [
     (["DATASET.SCALE_FACTOR", "1"], "DATASET.SCALE_FACTOR = 1", "in [0, 1)"),
     (["DATASET.SCALE_FACTOR", "-0.25"], "DATASET.SCALE_FACTOR = -0.25", "in [0, 1)"),
     (["DATASET.PROB_HALF_BODY", "1.5"], "DATASET.PROB_HALF_BODY = 1.5", "in [0, 1]"),
+    (["TEST.IN_VIS_THRE", "1.2"], "TEST.IN_VIS_THRE = 1.2", "in [0, 1]"),
+    (["TEST.IN_VIS_THRE", "-0.1"], "TEST.IN_VIS_THRE = -0.1", "in [0, 1]"),
+    (["TEST.OKS_THRE", "1.5"], "TEST.OKS_THRE = 1.5", "in [0, 1]"),
+    (["TEST.NMS_THRE", "-0.5"], "TEST.NMS_THRE = -0.5", ">= 0"),
+    (["TRAIN.LR_STEP", "[90, 0]"], "TRAIN.LR_STEP = [90, 0]", "epoch numbers >= 1"),
+    (["TRAIN.LR_STEP", "[-5]"], "TRAIN.LR_STEP = [-5]", "epoch numbers >= 1"),
+    (["TRAIN.LR_STEP", "[2.5]"], "TRAIN.LR_STEP = [2.5]", "whole epoch numbers"),
+    (["TRAIN.BEGIN_EPOCH", "7", "TRAIN.END_EPOCH", "7"], "TRAIN.END_EPOCH = 7", "> TRAIN.BEGIN_EPOCH (7)"),
+    (["TRAIN.END_EPOCH", "0"], "TRAIN.END_EPOCH = 0", "> TRAIN.BEGIN_EPOCH (0)"),
 ]
 
 
-@pytest.mark.parametrize("opts,named,allowed", BAD_VALUES, ids=[o[0] if o[0] != "TRAIN.BEGIN_EPOCH" else "END<BEGIN"
+@pytest.mark.parametrize("opts,named,allowed", BAD_VALUES, ids=[f"{o[0]}={o[1]}" if o[0] != "TRAIN.BEGIN_EPOCH" else f"END<=BEGIN-{o[1]}"
                                                                  for o, _, _ in BAD_VALUES])
 def test_bad_value_is_a_config_error_naming_key_value_and_rule(opts, named, allowed):
     with pytest.raises(ConfigError) as info:
