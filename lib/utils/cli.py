@@ -5,11 +5,12 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from core.config import AttrDict, ConfigError, load_config
 from utils.checkpoint import CheckpointError
@@ -42,6 +43,40 @@ def add_opts(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs, e.g. TEST.FLIP_TEST False"
     )
     return parser
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type`` for counts that must be at least 1 (``--threads``, ``--batches``, ...)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {value}")
+    return value
+
+
+def _is_config_key(token: str) -> bool:
+    """Whether ``token`` reads as a config key (``GPUS``, ``MODEL.NAME``, ...): upper case, dotted, and
+    its first part is a top-level key of the defaults."""
+    if not re.fullmatch(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)*", token):
+        return False
+    from core.config import get_default_config
+
+    return token.split(".")[0] in get_default_config()
+
+
+def split_overrides(argv: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """``argv`` cut at the first token that is a config key: (flags, ``KEY VALUE`` overrides).
+
+    argparse lets a flag with ``nargs="+"`` (e.g. ``--batches 1 8``) swallow the overrides after it;
+    cutting first keeps ``--batches 1 MODEL.NAME x`` working, and an override value that starts
+    with ``-`` is never mistaken for a flag."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, token in enumerate(argv):
+        if _is_config_key(token):
+            return argv[:i], argv[i:]
+    return argv, []
 
 
 def config_from_args(args: argparse.Namespace) -> AttrDict:
