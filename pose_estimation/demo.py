@@ -22,29 +22,32 @@ Person boxes, from the first of these that is given:
   ``weights=None, weights_backbone=None`` and loaded from FILE (a state dict, as
   ``torch.save(model.state_dict())`` writes it); nothing is downloaded. Its person boxes (label 1)
   are used.
-* otherwise the whole image or frame is one box.
+* otherwise the whole image or frame is one box (one person per picture; the run says so once).
 
 ``--det-thr`` drops boxes scoring below it, from either source (``--det-thr 0`` keeps all, as
 validation does with ``TEST.IMAGE_THRE 0``). Keypoints come from :class:`core.api.PoseEstimator`,
 the validation pipeline; the flip test is on unless ``--no-flip`` (the published numbers use it).
 
 Outputs in ``--output-dir`` (default ``output/demo``; inputs are only read, and a run that would
-write over an input stops with an error):
+write over an input stops with an error). Every picture and video is named ``<input stem>_pose``
+plus the input's suffix, so an existing folder's own files of the input names (say the original
+photos) are never replaced; running the demo again replaces the ``*_pose`` files of the earlier run.
+Each file is written to a temporary name and renamed when complete (a failure leaves no part):
 
-* pictures with the same file names, or ``<video stem>.mp4`` (``mp4v``; ``.avi``/``MJPG`` when this
-  OpenCV cannot write mp4), with skeletons drawn (left side green, right side orange, centre blue;
-  joints scoring below ``--kpt-thr`` hidden) and the boxes as thin grey rectangles;
+* ``<stem>_pose<suffix>`` for each image, or ``<video stem>_pose.mp4`` (``mp4v``; ``.avi``/``MJPG``
+  when this OpenCV cannot write mp4), with skeletons drawn (left side green, right side orange,
+  centre blue; joints scoring below ``--kpt-thr`` hidden) and the boxes as thin grey rectangles;
 * ``keypoints_<input name>_results.json``: one entry per person in the COCO keypoint results format,
   ``image_id`` (as above; for an image whose stem is not a number, its position in the input list),
   ``category_id`` 1, ``keypoints`` (x1, y1, s1, ..., 3K numbers, s = heatmap maximum), ``score``
-  (COCO evaluation's rescoring × box score), ``bbox`` ``[x, y, w, h]``, and ``file_name`` for images.
+  (COCO evaluation's rescoring × box score), ``bbox`` ``[x, y, w, h]``, and ``file_name`` for images
+  (the input's name, which a detection file refers to; the picture is ``output_name(file_name)``).
 """
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import logging
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -56,6 +59,7 @@ from tqdm import tqdm
 
 from core.api import PoseEstimator, read_image
 from core.detections import PERSON, DetectionFile, PersonDetector
+from utils.atomic_io import atomic_path, temp_path_for, write_json
 from utils.cli import add_opts, run_cli
 from utils.vis import draw_skeleton
 
@@ -78,6 +82,15 @@ def list_images(folder: Path) -> list[Path]:
 def image_id_of(path: Path, position: int) -> int:
     """COCO image id of an image: its numeric stem (``000000000785`` -> 785), else its list position."""
     return int(path.stem) if path.stem.isdigit() else position
+
+
+OUTPUT_TAG = "_pose"
+
+
+def output_name(input_name: str) -> str:
+    """The picture or video the demo writes for ``input_name``: ``a.jpg`` -> ``a_pose.jpg``."""
+    path = Path(input_name)
+    return f"{path.stem}{OUTPUT_TAG}{path.suffix}"
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -121,12 +134,6 @@ def draw_people(image_bgr: np.ndarray, people: list[dict[str, Any]], kpt_thr: fl
     for person in people:
         canvas = draw_skeleton(canvas, person["keypoints"], score_thr=kpt_thr, keypoint_info=keypoint_info)
     return canvas
-
-
-def _write_json(path: Path, results: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class Demo:
@@ -173,7 +180,7 @@ class Demo:
                 f"or by image id (e.g. {paths[0].name} -> file_name {paths[0].name!r}"
                 + (f" or image_id {match_ids[0]})" if match_ids[0] is not None else ")")
             )
-        outs = [output_dir / p.name for p in paths]
+        outs = [output_dir / output_name(p.name) for p in paths]
         for out in outs:
             _check_not_input(out, paths)
         results: list[dict[str, Any]] = []
@@ -187,8 +194,9 @@ class Demo:
                 logger.warning("=> skipped %s: %s", path, e)  # one bad file in a folder does not stop the rest
                 continue
             drawn, entries = self.frame(image, path.name, image_id, match_id, str(path))
-            if not cv2.imwrite(str(out), drawn):
-                raise ValueError(f"cannot write {out}")
+            with atomic_path(out) as tmp:
+                if not cv2.imwrite(str(tmp), drawn):
+                    raise OSError(f"cannot write {out}: OpenCV could not encode or save it")
             results.extend(entries)
         return results
 
@@ -204,10 +212,10 @@ class Demo:
             fps = fps if fps and np.isfinite(fps) and fps > 0 else 25.0
             total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
             height, width = frame.shape[:2]
-            writer, out = self._open_writer(output_dir / path.stem, fps, (width, height), path)
+            writer, out = self._open_writer(output_dir / f"{path.stem}{OUTPUT_TAG}", fps, (width, height), path)
             results: list[dict[str, Any]] = []
             index = 0
-            with tqdm(total=total, desc="frames", unit="frame") as progress:
+            with atomic_path(out), tqdm(total=total, desc="frames", unit="frame") as progress:
                 try:
                     while ok:
                         drawn, entries = self.frame(frame, None, index, index, f"{path} frame {index}")
@@ -228,12 +236,15 @@ class Demo:
     @staticmethod
     def _open_writer(stem: Path, fps: float, size: tuple[int, int], source: Path) -> tuple[cv2.VideoWriter, Path]:
         for suffix, codec in ((".mp4", "mp4v"), (".avi", "MJPG")):
-            out = stem.with_suffix(suffix)
+            out = stem.with_name(stem.name + suffix)
             _check_not_input(out, [source])
-            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*codec), fps, size)
+            tmp = temp_path_for(out)  # renamed to ``out`` once the last frame is written
+            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, size)
             if writer.isOpened():
                 return writer, out
             writer.release()
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
         raise ValueError(f"cannot write a video in {stem.parent}: OpenCV has neither an mp4v nor an MJPG writer")
 
 
@@ -249,7 +260,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cfg", required=True, help="experiment YAML")
     parser.add_argument("--model-file", default=None, help="checkpoint, with or without 'module.' (default TEST.MODEL_FILE)")
     parser.add_argument("--input", required=True, help="an image, a folder of images or a video file")
-    parser.add_argument("--output-dir", default="output/demo", help="where pictures/video and JSON go (default output/demo)")
+    parser.add_argument("--output-dir", default="output/demo",
+                        help="where pictures/video and JSON go (default output/demo); each picture or video is "
+                             "named <input stem>_pose<suffix>, so files of the input names there are never replaced")
     parser.add_argument("--det-file", default=None, help="person boxes: COCO detection results JSON")
     parser.add_argument("--detector", default=None, help="person boxes: torchvision detector name, e.g. fasterrcnn_resnet50_fpn")
     parser.add_argument("--detector-weights", default=None, help="local weights file of --detector")
@@ -287,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         PersonDetector(args.detector, args.detector_weights, estimator.device, args.det_thr) if args.detector else None
     )
     demo = Demo(estimator, det_file, detector, args.kpt_thr)
+    if det_file is None and detector is None:
+        logger.info("=> no --det-file or --detector: each image or frame is taken as one person, its whole "
+                    "picture as the box")
 
     output_dir = Path(args.output_dir)
     if source.is_dir():
@@ -305,10 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         output_dir.mkdir(parents=True, exist_ok=True)
         results = demo.run_images([source], output_dir, show_progress=False)
-        written = f"picture {output_dir / source.name}"
+        written = f"picture {output_dir / output_name(source.name)}"
 
     json_path = output_dir / f"keypoints_{source.stem if source.is_file() else source.resolve().name}_results.json"
-    _write_json(json_path, results)
+    write_json(json_path, results)
     logger.info("=> %d people; wrote %s and %s", len(results), written, json_path)
     return 0
 
