@@ -21,6 +21,7 @@ import copy
 import difflib
 import math
 import os
+import re
 import reprlib
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -633,6 +634,17 @@ def _get(cfg: dict, dotted: str) -> Any:
     return node
 
 
+def _file_in_the_way(folder: str) -> str | None:
+    """The existing non-folder at ``folder`` or above it, which stops the folder from being made; else None."""
+    if not folder:
+        return None
+    path = Path(folder).expanduser()
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else str(candidate)
+    return None
+
+
 def validate_config(cfg: AttrDict, source: str = "config") -> AttrDict:
     """Check values that merging accepts by type but that cannot work, e.g. ``PRINT_FREQ: 0``.
 
@@ -662,6 +674,13 @@ def validate_config(cfg: AttrDict, source: str = "config") -> AttrDict:
             raise fail(dotted, value, allowed)
     if cfg.TRAIN.OPTIMIZER == "sgd" and cfg.TRAIN.NESTEROV and not cfg.TRAIN.MOMENTUM > 0:
         raise fail("TRAIN.MOMENTUM", cfg.TRAIN.MOMENTUM, "a number > 0 with TRAIN.NESTEROV true (Nesterov needs momentum)")
+    gpus = str(cfg.GPUS).strip()
+    if gpus.lower() not in ("", "cpu", "none", "-1") and not re.fullmatch(r"\d+(\s*,\s*\d+)*\s*,?", gpus):
+        raise fail("GPUS", cfg.GPUS, "comma-separated CUDA device ids such as '0' or '0,1', or 'cpu'")
+    for dotted in ("OUTPUT_DIR", "LOG_DIR"):
+        blocker = _file_in_the_way(cfg[dotted])
+        if blocker is not None:
+            raise fail(dotted, cfg[dotted], f"a folder (or a path where one can be made); {blocker} is a file")
     steps = cfg.TRAIN.LR_STEP
     if any(not (float(v).is_integer() and v >= 1) for v in steps):  # [] (no decay) is fine
         raise fail("TRAIN.LR_STEP", steps, "a list of whole epoch numbers >= 1 (the epochs after which LR drops)")

@@ -123,10 +123,15 @@ def read_json(path: str | os.PathLike, what: str) -> Any:
 USER_ERRORS = (ConfigError, OSError, CheckpointError, InputFileError)  # OSError: missing files, disk full, ...
 
 
+TRACEBACK_DIR_ENV = "SIMMRPOSE_TRACEBACK_DIR"
+
+
 def _save_traceback(exc: BaseException) -> str | None:
-    """Write the traceback of ``exc`` to a new file; its path, or None when that fails too."""
+    """Write the traceback of ``exc`` to a new ``simmrpose-error-*.txt`` in ``$SIMMRPOSE_TRACEBACK_DIR``
+    (default: the system's temporary folder); its path, or None when that fails too."""
     try:
-        fd, path = tempfile.mkstemp(prefix="simmrpose-error-", suffix=".txt")
+        folder = os.environ.get(TRACEBACK_DIR_ENV) or None  # None: tempfile's own choice (/tmp, $TMPDIR, ...)
+        fd, path = tempfile.mkstemp(prefix="simmrpose-error-", suffix=".txt", dir=folder)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         return path
@@ -140,7 +145,9 @@ def run_cli(main: Callable[[], int | None]) -> None:
     * configuration, file-system (missing file, disk full), weight-file and input-file errors (``USER_ERRORS``):
       one line, exit 2;
     * other ``ValueError``s (mostly checks of the input, but a bug can raise one too): the same
-      ``error:`` last line, exit 2, after a line giving the file that holds the full traceback;
+      ``error:`` last line, exit 2, after a line giving the file that holds the full traceback
+      (written to ``$SIMMRPOSE_TRACEBACK_DIR``, default the system's temporary folder); checks of the
+      user's input raise one of ``USER_ERRORS`` instead, so that they write no such file;
     * anything else (a bug, CUDA out of memory, ...): Python's own traceback, exit 1.
 
     Set ``SIMMRPOSE_TRACEBACK=1`` to see the full traceback in every case.

@@ -63,6 +63,8 @@ BAD_VALUES = [
     (["TRAIN.LR_STEP", "[2.5]"], "TRAIN.LR_STEP = [2.5]", "whole epoch numbers"),
     (["TRAIN.BEGIN_EPOCH", "7", "TRAIN.END_EPOCH", "7"], "TRAIN.END_EPOCH = 7", "> TRAIN.BEGIN_EPOCH (7)"),
     (["TRAIN.END_EPOCH", "0"], "TRAIN.END_EPOCH = 0", "> TRAIN.BEGIN_EPOCH (0)"),
+    (["GPUS", "abc"], "GPUS = 'abc'", "comma-separated CUDA device ids"),
+    (["GPUS", "0;1"], "GPUS = '0;1'", "comma-separated CUDA device ids"),
 ]
 
 
@@ -73,6 +75,24 @@ def test_bad_value_is_a_config_error_naming_key_value_and_rule(opts, named, allo
         _validated(COCO, opts)
     message = str(info.value)
     assert str(COCO) in message and named in message and allowed in message
+
+
+@pytest.mark.parametrize("gpus", ["0", "0,1", "0, 1", "cpu", "CPU", "", "-1", "none", "3,"])
+def test_gpus_values_the_device_code_accepts_still_validate(gpus):
+    assert _validated(COCO, ["GPUS", gpus]).GPUS == gpus
+
+
+@pytest.mark.parametrize("key", ["OUTPUT_DIR", "LOG_DIR"])
+def test_output_folder_that_is_a_file_names_the_key(key, tmp_path):
+    blocker = tmp_path / "output"
+    blocker.write_text("a file where the folder should be")
+    for value in (blocker, blocker / "sub"):
+        with pytest.raises(ConfigError) as info:
+            _validated(COCO, [key, str(value)])
+        assert str(info.value) == (f"{COCO}: {key} = {str(value)!r} is not allowed; expected a folder (or a path "
+                                   f"where one can be made); {blocker} is a file")
+    assert _validated(COCO, [key, str(tmp_path / "new" / "deeper")])[key] == str(tmp_path / "new" / "deeper")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["output"]  # validation makes no folder
 
 
 FOUR_DECONVS = ["MODEL.NAME", "pose_resnet", "MODEL.EXTRA.NUM_DECONV_LAYERS", "4", "MODEL.EXTRA.NUM_DECONV_FILTERS", "[256,256,256,64]",
