@@ -263,7 +263,8 @@ def test_huge_box_and_nan_score_are_clear_errors(ckpt: Path, tmp_path: Path) -> 
     out = tmp_path / "out"
     huge = tmp_path / "huge.json"
     huge.write_text(json.dumps([{"file_name": "figure.png", "category_id": 1, "bbox": [0, 0, 1e12, 1e12], "score": 1}]))
-    with pytest.raises(ValueError, match=r"detection file .*huge.json, entry 0: 'bbox' must hold finite numbers"):
+    with pytest.raises(ValueError, match=r"detection file .*huge.json: none of its 1 detections is a person .*; "
+                                         r"1 box\(es\) with no width or height or beyond 100000 px skipped \(e.g. entry 0"):
         run(ckpt, "--input", str(image), "--output-dir", str(out), "--det-file", str(huge))
     nan = tmp_path / "nan.json"
     nan.write_text(json.dumps([{"file_name": "figure.png", "category_id": 1, "bbox": [0, 0, 40, 40], "score": float("nan")}]))
@@ -403,3 +404,25 @@ def test_failing_picture_write_leaves_no_part_and_no_temporary(ckpt: Path, tmp_p
     with pytest.raises(OSError, match=f"no space left on device while writing {out / 'a_pose.png'}"):
         run(ckpt, "--input", str(inputs), "--output-dir", str(out), "--no-flip")
     assert list(out.iterdir()) == []
+
+
+def test_zero_size_and_absurd_boxes_are_skipped_with_one_warning(ckpt: Path, tmp_path: Path, caplog) -> None:
+    """A detector's file with a few zero-size (or broken 1e9-px) boxes among good ones: those are
+    skipped and counted in one warning naming the file; the good boxes give results."""
+    image = tmp_path / "figure.png"
+    cv2.imwrite(str(image), figure())
+    dets = tmp_path / "dets.json"
+    good = [20.0, 10.0, 80.0, 140.0]
+    dets.write_text(json.dumps([
+        {"file_name": "figure.png", "category_id": 1, "bbox": [5, 5, 0, 30], "score": 0.9},
+        {"file_name": "figure.png", "category_id": 1, "bbox": good, "score": 0.9},
+        {"file_name": "figure.png", "category_id": 1, "bbox": [5, 5, 30, -4], "score": 0.9},
+        {"file_name": "figure.png", "category_id": 1, "bbox": [0, 0, 1e9, 1e9], "score": 0.9},
+    ]))
+    out = tmp_path / "out"
+    with caplog.at_level("WARNING"):
+        assert run(ckpt, "--input", str(image), "--output-dir", str(out), "--det-file", str(dets), "--no-flip") == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"=> detection file {dets}: 3 box(es) with no width or height or beyond 100000 px skipped "
+                        "(e.g. entry 0: [5, 5, 0, 30])"]
+    assert [r["bbox"] for r in load_results(out, "figure")] == [good]
