@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from scipy.io import loadmat, savemat
 
+from utils.cli import InputFileError
+
 from .JointsDataset import JointsDataset
 from .keypoints import MPII_KEYPOINTS, with_upper_body_ids
 
@@ -81,6 +83,10 @@ class MPIIDataset(JointsDataset):
                     f"{file_name}: record {k} needs 'image', 'center' [x, y] and 'scale'; got {str(a)[:200]}") from e
             if c.shape != (2,):
                 raise ValueError(f"{file_name}: record {k} has center {a['center']!r}; expected [x, y]")
+            # the original marks a person without a position by centre x = -1 (kept as it is)
+            if not (np.isfinite(c).all() and np.isfinite(s).all() and (s[0] > 0 or c[0] == -1)):
+                raise InputFileError(f"{file_name}: record {k} has center {a['center']!r} and scale {a['scale']!r}; "
+                                     "expected finite numbers and a scale > 0 (the person height / 200)")
 
             # Move the centre down and enlarge the box so limbs are not cut (spec/pipeline.md §4.2).
             if c[0] != -1:
@@ -152,7 +158,11 @@ class MPIIDataset(JointsDataset):
         gt_file = os.path.join(cfg.DATASET.ROOT, "annot", "gt_{}.mat".format(cfg.DATASET.TEST_SET))
         if not os.path.isfile(gt_file):
             raise FileNotFoundError(f"MPII evaluation GT not found: {gt_file}")
-        gt_dict = loadmat(gt_file)
+        try:
+            gt_dict = loadmat(gt_file)
+        except Exception as e:  # noqa: BLE001  scipy's errors of a damaged file: MatReadError, OSError, IndexError, ...
+            raise InputFileError(f"{gt_file}: cannot read this MATLAB file (truncated or not a .mat?): "
+                                 f"{type(e).__name__}: {e}") from e
         missing = [k for k in ("dataset_joints", "jnt_missing", "pos_gt_src", "headboxes_src") if k not in gt_dict]
         if missing:
             raise ValueError(f"{gt_file} lacks the field(s) {missing}")
