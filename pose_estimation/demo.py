@@ -60,7 +60,7 @@ from tqdm import tqdm
 from core.api import PoseEstimator, read_image
 from core.detections import PERSON, DetectionFile, PersonDetector
 from utils.atomic_io import atomic_path, temp_path_for, write_json
-from utils.cli import add_opts, run_cli
+from utils.cli import InputFileError, UsageError, add_opts, run_cli
 from utils.vis import draw_skeleton
 
 logger = logging.getLogger("demo")
@@ -100,7 +100,7 @@ def _same_file(a: Path, b: Path) -> bool:
 def _check_not_input(out: Path, inputs: Sequence[Path]) -> None:
     for p in inputs:
         if _same_file(out, p):
-            raise ValueError(
+            raise UsageError(
                 f"output {out} would overwrite the input {p}; choose another --output-dir (inputs are never modified)"
             )
 
@@ -165,7 +165,7 @@ class Demo:
         try:
             people = self.estimator.predict(image, boxes, scores)
         except ValueError as e:
-            raise ValueError(f"{where}: {e} (boxes from {source})") from None
+            raise InputFileError(f"{where}: {e} (boxes from {source})") from None
         picture = draw_people(image, people, self.kpt_thr, self.estimator.keypoints)
         return picture, to_results(people, image_id, file_name, self.category_id)
 
@@ -175,7 +175,7 @@ class Demo:
         # Detections refer to an image by name, or by id only when the file stem is a number.
         match_ids = [int(p.stem) if p.stem.isdigit() else None for p in paths]
         if self.det_file is not None and not self.det_file.matches_any([p.name for p in paths], match_ids):
-            raise ValueError(
+            raise InputFileError(
                 f"detection file {self.det_file.path}: no person box matches any input image by file name "
                 f"or by image id (e.g. {paths[0].name} -> file_name {paths[0].name!r}"
                 + (f" or image_id {match_ids[0]})" if match_ids[0] is not None else ")")
@@ -204,10 +204,10 @@ class Demo:
         capture = cv2.VideoCapture(str(path))
         try:
             if not capture.isOpened():
-                raise ValueError(f"cannot read video {path}: OpenCV could not open it (not a video or unsupported codec?)")
+                raise InputFileError(f"cannot read video {path}: OpenCV could not open it (not a video or unsupported codec?)")
             ok, frame = capture.read()
             if not ok or frame is None:
-                raise ValueError(f"cannot read video {path}: no frame could be decoded")
+                raise InputFileError(f"cannot read video {path}: no frame could be decoded")
             fps = capture.get(cv2.CAP_PROP_FPS)
             fps = fps if fps and np.isfinite(fps) and fps > 0 else 25.0
             total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
@@ -245,7 +245,7 @@ class Demo:
             writer.release()
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
-        raise ValueError(f"cannot write a video in {stem.parent}: OpenCV has neither an mp4v nor an MJPG writer")
+        raise OSError(f"cannot write a video in {stem.parent}: OpenCV has neither an mp4v nor an MJPG writer")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -284,9 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not source.exists():
         raise FileNotFoundError(f"input not found: {source}")
     if args.det_file and args.detector:
-        raise ValueError("give --det-file or --detector, not both")
+        raise UsageError("give --det-file or --detector, not both")
     if args.detector_weights and not args.detector:
-        raise ValueError("--detector-weights needs --detector NAME")
+        raise UsageError("--detector-weights needs --detector NAME")
 
     # Flags first, then the trailing KEY VALUE pairs (which win), as in the other entry points.
     flags = ["TEST.FLIP_TEST", str(not args.no_flip)]
@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         flags += ["GPUS", args.gpus]
     estimator = PoseEstimator.from_config(args.cfg, args.model_file, opts=flags + list(args.opts or []))
     if args.det_category_id != PERSON and not args.det_file:
-        raise ValueError("--det-category-id selects boxes of --det-file; give --det-file too")
+        raise UsageError("--det-category-id selects boxes of --det-file; give --det-file too")
     det_file = DetectionFile(args.det_file, args.det_thr, args.det_category_id) if args.det_file else None
     detector = (
         PersonDetector(args.detector, args.detector_weights, estimator.device, args.det_thr) if args.detector else None
@@ -308,9 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if source.is_dir():
         paths = list_images(source)
         if not paths:
-            raise ValueError(f"input folder {source} holds no images ({', '.join(IMAGE_EXTS)})")
+            raise InputFileError(f"input folder {source} holds no images ({', '.join(IMAGE_EXTS)})")
         if _same_file(output_dir, source):
-            raise ValueError(f"--output-dir {output_dir} is the input folder; choose another (inputs are never modified)")
+            raise UsageError(f"--output-dir {output_dir} is the input folder; choose another (inputs are never modified)")
         output_dir.mkdir(parents=True, exist_ok=True)
         results = demo.run_images(paths, output_dir, show_progress=True, skip_unreadable=True)
         written = f"{len(paths)} pictures in {output_dir}"

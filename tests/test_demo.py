@@ -426,3 +426,29 @@ def test_zero_size_and_absurd_boxes_are_skipped_with_one_warning(ckpt: Path, tmp
     assert warnings == [f"=> detection file {dets}: 3 box(es) with no width or height or beyond 100000 px skipped "
                         "(e.g. entry 0: [5, 5, 0, 30])"]
     assert [r["bbox"] for r in load_results(out, "figure")] == [good]
+
+
+def test_plain_user_errors_are_one_line_without_a_traceback_file(ckpt: Path, tmp_path: Path, capsys, monkeypatch):
+    from utils.cli import run_cli
+
+    monkeypatch.setenv("SIMMRPOSE_TRACEBACK_DIR", str(tmp_path / "tb"))
+    (tmp_path / "tb").mkdir()
+    image = tmp_path / "figure.png"
+    cv2.imwrite(str(image), figure())
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\x00not a jpeg")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [
+        (["--input", str(image), "--det-file", "d.json", "--detector", "x"], "give --det-file or --detector, not both"),
+        (["--input", str(image), "--detector-weights", "w.pth"], "--detector-weights needs --detector NAME"),
+        (["--input", str(broken), "--output-dir", str(tmp_path / "out")], f"cannot read image {broken}"),
+        (["--input", str(empty), "--output-dir", str(tmp_path / "out")], f"input folder {empty} holds no images"),
+    ]
+    for args, expected in cases:
+        with pytest.raises(SystemExit) as info:
+            run_cli(lambda: run(ckpt, *args))
+        assert info.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err
+    assert list((tmp_path / "tb").iterdir()) == []

@@ -57,6 +57,7 @@ from dataset.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointInfo, keyp
 from dataset.JointsDataset import IMREAD_FLAGS
 from models import build_pose_net
 from utils.checkpoint import CheckpointMismatchError, load_model_weights
+from utils.cli import InputFileError
 from utils.device import resolve_device
 
 __all__ = [
@@ -133,7 +134,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise FileNotFoundError(f"image not found: {path}")
     image = cv2.imread(str(path), IMREAD_FLAGS)
     if image is None:
-        raise ValueError(f"cannot read image {path}: OpenCV could not decode it (not an image or corrupt?)")
+        raise InputFileError(f"cannot read image {path}: OpenCV could not decode it (not an image or corrupt?)")
     return image
 
 

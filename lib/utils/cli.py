@@ -107,6 +107,10 @@ class InputFileError(ValueError):
     """A user's file that is not what it should be (malformed JSON, the wrong structure): one line."""
 
 
+class UsageError(ValueError):
+    """Flags or values that cannot work together (``--det-file`` with ``--detector``, ...): one line."""
+
+
 def read_json(path: str | os.PathLike, what: str) -> Any:
     """The JSON value in ``path``; a missing, unreadable or malformed file is one clear error naming
     ``what`` it should be (e.g. "history.json written by train.py") and the path."""
@@ -120,7 +124,7 @@ def read_json(path: str | os.PathLike, what: str) -> Any:
 
 
 # Errors about the user's input: one line, no traceback.
-USER_ERRORS = (ConfigError, OSError, CheckpointError, InputFileError)  # OSError: missing files, disk full, ...
+USER_ERRORS = (ConfigError, OSError, CheckpointError, InputFileError, UsageError)  # OSError: missing files, disk full, ...
 
 
 TRACEBACK_DIR_ENV = "SIMMRPOSE_TRACEBACK_DIR"
