@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from scipy.io import loadmat, savemat
 
+from utils.atomic_io import atomic_open
 from utils.cli import InputFileError
 
 from .JointsDataset import JointsDataset
@@ -147,7 +148,8 @@ class MPIIDataset(JointsDataset):
 
         if output_dir:
             pred_file = os.path.join(output_dir, "pred.mat")
-            savemat(pred_file, mdict={"preds": preds})
+            with atomic_open(pred_file, "wb") as f:  # whole or not at all, no temporary left on failure
+                savemat(f, mdict={"preds": preds})
 
         if "test" in cfg.DATASET.TEST_SET:
             return {"Null": 0.0}, 0.0

@@ -51,3 +51,27 @@ def test_scale_not_above_zero_names_the_record(copy_root, scale):
         _dataset(copy_root)
     assert str(info.value).startswith(f"{ann}: record 3 has center {records[3]['center']!r} and scale {scale!r}; "
                                       "expected finite numbers and a scale > 0")
+
+
+def test_pred_mat_is_written_whole_or_not_at_all(mpii_root, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from scipy.io import loadmat
+
+    ds, cfg = _dataset(mpii_root)
+    preds = np.stack([r["joints_3d"][:, :2] for r in ds.db])
+    out = tmp_path / "out"
+    out.mkdir()
+    ds.evaluate(cfg, preds, str(out))
+    assert np.array_equal(loadmat(out / "pred.mat")["preds"], preds + 1.0)  # MATLAB's 1-based pixels
+    before = (out / "pred.mat").read_bytes()
+    names = sorted(p.name for p in out.iterdir())  # pred.mat and the per-joint table
+
+    def refuse(src, dst):
+        raise OSError(errno.EXDEV, "rename refused")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError, match="rename refused"):
+        ds.evaluate(cfg, preds * 2, str(out))
+    assert sorted(p.name for p in out.iterdir()) == names and (out / "pred.mat").read_bytes() == before
