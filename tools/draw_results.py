@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from utils.atomic_io import atomic_path  # noqa: E402
-from utils.cli import InputFileError, read_json, run_cli  # noqa: E402
+from utils.cli import InputFileError, UsageError, read_json, run_cli  # noqa: E402
 from utils.vis import draw_skeleton  # noqa: E402
 
 
@@ -40,14 +40,14 @@ def keypoint_info_for(num_joints: int, image_dir: str | Path, annotations: str |
         image_dir = Path(image_dir)
         annotations = image_dir.parent.parent / "annotations" / f"person_keypoints_{image_dir.name}.json"
         if not annotations.is_file():
-            raise ValueError(f"the results have {num_joints} joints per person, not COCO's 17 or MPII's 16: pass "
+            raise UsageError(f"the results have {num_joints} joints per person, not COCO's 17 or MPII's 16: pass "
                              f"--annotations <COCO keypoint file> for its skeleton ({annotations} does not exist)")
     annotations = Path(annotations)
     data = read_json(annotations, "COCO keypoint file (--annotations)")
     categories = (data.get("categories") if isinstance(data, dict) else None) or [{}]
     names, skeleton = from_coco_category(categories[0], str(annotations))
     if len(names) != num_joints:
-        raise ValueError(f"--annotations {annotations} names {len(names)} joints but the results have {num_joints}")
+        raise InputFileError(f"--annotations {annotations} names {len(names)} joints but the results have {num_joints}")
     return resolve_for_config(load_config(None), names, skeleton, str(annotations))
 
 

@@ -30,7 +30,7 @@ def plot_history(history_file: str | Path, out_file: str | Path, metric_name: st
         raise InputFileError(f"{history_file}: expected a list of {{'epoch': int, 'train_loss': number, 'perf': number "
                              f"or null, ...}}, one per epoch (the {HISTORY})")
     if not history:
-        raise ValueError(f"{history_file}: no epochs recorded yet")
+        raise InputFileError(f"{history_file}: no epochs recorded yet")
     epochs = [h["epoch"] for h in history]
     fig, ax_loss = plt.subplots(figsize=(6, 3.5), dpi=100)
     ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:blue", label="train loss")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from utils.checkpoint import CheckpointMismatchError, load_model_weights
-from utils.cli import InputFileError
+from utils.cli import InputFileError, UsageError
 
 __all__ = ["PERSON", "DetectionFile", "PersonDetector", "drop_degenerate_boxes", "is_degenerate_box"]
 
@@ -148,9 +148,9 @@ class PersonDetector:
 
         available = torchvision.models.list_models(module=torchvision.models.detection)
         if name not in available:
-            raise ValueError(f"--detector {name!r}: not a torchvision detection model; expected one of {available}")
+            raise UsageError(f"--detector {name!r}: not a torchvision detection model; expected one of {available}")
         if not weights:
-            raise ValueError(f"--detector {name} needs --detector-weights FILE (nothing is downloaded)")
+            raise UsageError(f"--detector {name} needs --detector-weights FILE (nothing is downloaded)")
         # No download: weights=None, weights_backbone=None, then the user's file.
         model = torchvision.models.get_model(name, weights=None, weights_backbone=None)
         try:

@@ -1,6 +1,7 @@
 """dataset.mpii on damaged copies of the real MPII sample: a truncated gt_valid.mat and a person
 scale <= 0 are one error naming the file (and the record), of a type run_cli prints as one line."""
 import json
+import re
 import shutil
 
 import numpy as np
@@ -75,3 +76,14 @@ def test_pred_mat_is_written_whole_or_not_at_all(mpii_root, tmp_path, monkeypatc
     with pytest.raises(OSError, match="rename refused"):
         ds.evaluate(cfg, preds * 2, str(out))
     assert sorted(p.name for p in out.iterdir()) == names and (out / "pred.mat").read_bytes() == before
+
+
+@pytest.mark.parametrize("content,expected", [
+    ("{not json", "MPII annotation file is not valid JSON"),
+    ('{"a": 1}', "must hold a JSON list of person records"),
+    ('[{"image": "a.jpg"}]', "record 0 needs 'image', 'center' [x, y] and 'scale'"),
+])
+def test_damaged_annotation_file_is_a_user_error(copy_root, content, expected):
+    (copy_root / "annot" / "valid.json").write_text(content)
+    with pytest.raises(USER_ERRORS, match=re.escape(expected)):
+        _dataset(copy_root)

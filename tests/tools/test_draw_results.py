@@ -58,6 +58,7 @@ def test_unknown_joint_set_without_annotations_is_one_clear_line(face_root, tmp_
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(
         "error: the results have 5 joints per person, not COCO's 17 or MPII's 16: pass --annotations")
+    assert len(proc.stderr.strip().splitlines()) == 1  # a user error: no "(traceback written to ...)" line
     ann = face_root / "annotations" / "person_keypoints_val2017.json"
     proc = run_python(["tools/draw_results.py", "--results", tmp_path / "r.json", "--images", images,
                        "--out", tmp_path / "out", "--annotations", ann])

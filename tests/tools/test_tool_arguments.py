@@ -100,3 +100,20 @@ def test_plot_with_an_image_suffix_writes_only_the_picture(tool, tmp_path, capsy
     assert _tool(tool).main([str(table), "--out", str(tmp_path / "fig.svg")]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.svg", "in.json"]
     assert (tmp_path / "fig.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_empty_history_and_unknown_detector_are_user_errors(tmp_path, capsys):
+    from utils.cli import run_cli
+
+    history = tmp_path / "history.json"
+    history.write_text("[]")
+    with pytest.raises(SystemExit) as info:
+        run_cli(lambda: _tool("plot_history").main([str(history), "--out", str(tmp_path / "c.png")]))
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: {history}: no epochs recorded yet"]
+    from core.detections import PersonDetector
+
+    with pytest.raises(SystemExit) as info:
+        run_cli(lambda: PersonDetector("resnet18", "w.pth", "cpu", 0.5))
+    err = capsys.readouterr().err.splitlines()
+    assert info.value.code == 2 and len(err) == 1 and "not a torchvision detection model" in err[0]
