@@ -16,7 +16,9 @@ Person boxes, from the first of these that is given:
   ignored; a missing ``category_id`` counts as person and a missing ``score`` as 1. An image is
   matched by ``file_name`` (the entry's base name, or its stem, equals the image's) or by
   ``image_id`` (the image's file stem read as an integer, so ``000000000785.jpg`` is id 785); a
-  video frame by ``image_id`` = frame index, counted from 0.
+  video frame by ``image_id`` = frame index, counted from 0. Boxes without width or height (<= 0)
+  or beyond 1e5 px are skipped with one warning counting them (a real detector's file may hold a
+  few); a NaN or infinite box or score, or a malformed entry, is an error naming the entry.
 * ``--detector NAME --detector-weights FILE``: a torchvision detector (NAME from
   ``torchvision.models.detection``, e.g. ``fasterrcnn_resnet50_fpn``) built with
   ``weights=None, weights_backbone=None`` and loaded from FILE (a state dict, as
