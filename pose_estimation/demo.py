@@ -16,35 +16,40 @@ Person boxes, from the first of these that is given:
   ignored; a missing ``category_id`` counts as person and a missing ``score`` as 1. An image is
   matched by ``file_name`` (the entry's base name, or its stem, equals the image's) or by
   ``image_id`` (the image's file stem read as an integer, so ``000000000785.jpg`` is id 785); a
-  video frame by ``image_id`` = frame index, counted from 0.
+  video frame by ``image_id`` = frame index, counted from 0. Boxes without width or height (<= 0)
+  or beyond 1e5 px are skipped with one warning counting them (a real detector's file may hold a
+  few); a NaN or infinite box or score, or a malformed entry, is an error naming the entry.
 * ``--detector NAME --detector-weights FILE``: a torchvision detector (NAME from
   ``torchvision.models.detection``, e.g. ``fasterrcnn_resnet50_fpn``) built with
   ``weights=None, weights_backbone=None`` and loaded from FILE (a state dict, as
   ``torch.save(model.state_dict())`` writes it); nothing is downloaded. Its person boxes (label 1)
   are used.
-* otherwise the whole image or frame is one box.
+* otherwise the whole image or frame is one box (one person per picture; the run says so once).
 
 ``--det-thr`` drops boxes scoring below it, from either source (``--det-thr 0`` keeps all, as
 validation does with ``TEST.IMAGE_THRE 0``). Keypoints come from :class:`core.api.PoseEstimator`,
 the validation pipeline; the flip test is on unless ``--no-flip`` (the published numbers use it).
 
 Outputs in ``--output-dir`` (default ``output/demo``; inputs are only read, and a run that would
-write over an input stops with an error):
+write over an input stops with an error). Every picture and video is named ``<input stem>_pose``
+plus the input's suffix, so an existing folder's own files of the input names (say the original
+photos) are never replaced; running the demo again replaces the ``*_pose`` files of the earlier run.
+Each file is written to a temporary name and renamed when complete (a failure leaves no part):
 
-* pictures with the same file names, or ``<video stem>.mp4`` (``mp4v``; ``.avi``/``MJPG`` when this
-  OpenCV cannot write mp4), with skeletons drawn (left side green, right side orange, centre blue;
-  joints scoring below ``--kpt-thr`` hidden) and the boxes as thin grey rectangles;
+* ``<stem>_pose<suffix>`` for each image, or ``<video stem>_pose.mp4`` (``mp4v``; ``.avi``/``MJPG``
+  when this OpenCV cannot write mp4), with skeletons drawn (left side green, right side orange,
+  centre blue; joints scoring below ``--kpt-thr`` hidden) and the boxes as thin grey rectangles;
 * ``keypoints_<input name>_results.json``: one entry per person in the COCO keypoint results format,
   ``image_id`` (as above; for an image whose stem is not a number, its position in the input list),
   ``category_id`` 1, ``keypoints`` (x1, y1, s1, ..., 3K numbers, s = heatmap maximum), ``score``
-  (COCO evaluation's rescoring × box score), ``bbox`` ``[x, y, w, h]``, and ``file_name`` for images.
+  (COCO evaluation's rescoring × box score), ``bbox`` ``[x, y, w, h]``, and ``file_name`` for images
+  (the input's name, which a detection file refers to; the picture is ``output_name(file_name)``).
 """
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import logging
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -56,7 +61,8 @@ from tqdm import tqdm
 
 from core.api import PoseEstimator, read_image
 from core.detections import PERSON, DetectionFile, PersonDetector
-from utils.cli import add_opts, run_cli
+from utils.atomic_io import atomic_path, temp_path_for, write_json
+from utils.cli import InputFileError, UsageError, add_opts, run_cli
 from utils.vis import draw_skeleton
 
 logger = logging.getLogger("demo")
@@ -80,6 +86,15 @@ def image_id_of(path: Path, position: int) -> int:
     return int(path.stem) if path.stem.isdigit() else position
 
 
+OUTPUT_TAG = "_pose"
+
+
+def output_name(input_name: str) -> str:
+    """The picture or video the demo writes for ``input_name``: ``a.jpg`` -> ``a_pose.jpg``."""
+    path = Path(input_name)
+    return f"{path.stem}{OUTPUT_TAG}{path.suffix}"
+
+
 def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
@@ -87,7 +102,7 @@ def _same_file(a: Path, b: Path) -> bool:
 def _check_not_input(out: Path, inputs: Sequence[Path]) -> None:
     for p in inputs:
         if _same_file(out, p):
-            raise ValueError(
+            raise UsageError(
                 f"output {out} would overwrite the input {p}; choose another --output-dir (inputs are never modified)"
             )
 
@@ -123,12 +138,6 @@ def draw_people(image_bgr: np.ndarray, people: list[dict[str, Any]], kpt_thr: fl
     return canvas
 
 
-def _write_json(path: Path, results: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 class Demo:
     """Boxes → keypoints → pictures and results for each image or frame."""
 
@@ -158,7 +167,7 @@ class Demo:
         try:
             people = self.estimator.predict(image, boxes, scores)
         except ValueError as e:
-            raise ValueError(f"{where}: {e} (boxes from {source})") from None
+            raise InputFileError(f"{where}: {e} (boxes from {source})") from None
         picture = draw_people(image, people, self.kpt_thr, self.estimator.keypoints)
         return picture, to_results(people, image_id, file_name, self.category_id)
 
@@ -168,12 +177,12 @@ class Demo:
         # Detections refer to an image by name, or by id only when the file stem is a number.
         match_ids = [int(p.stem) if p.stem.isdigit() else None for p in paths]
         if self.det_file is not None and not self.det_file.matches_any([p.name for p in paths], match_ids):
-            raise ValueError(
+            raise InputFileError(
                 f"detection file {self.det_file.path}: no person box matches any input image by file name "
                 f"or by image id (e.g. {paths[0].name} -> file_name {paths[0].name!r}"
                 + (f" or image_id {match_ids[0]})" if match_ids[0] is not None else ")")
             )
-        outs = [output_dir / p.name for p in paths]
+        outs = [output_dir / output_name(p.name) for p in paths]
         for out in outs:
             _check_not_input(out, paths)
         results: list[dict[str, Any]] = []
@@ -187,8 +196,9 @@ class Demo:
                 logger.warning("=> skipped %s: %s", path, e)  # one bad file in a folder does not stop the rest
                 continue
             drawn, entries = self.frame(image, path.name, image_id, match_id, str(path))
-            if not cv2.imwrite(str(out), drawn):
-                raise ValueError(f"cannot write {out}")
+            with atomic_path(out) as tmp:
+                if not cv2.imwrite(str(tmp), drawn):
+                    raise OSError(f"cannot write {out}: OpenCV could not encode or save it")
             results.extend(entries)
         return results
 
@@ -196,18 +206,18 @@ class Demo:
         capture = cv2.VideoCapture(str(path))
         try:
             if not capture.isOpened():
-                raise ValueError(f"cannot read video {path}: OpenCV could not open it (not a video or unsupported codec?)")
+                raise InputFileError(f"cannot read video {path}: OpenCV could not open it (not a video or unsupported codec?)")
             ok, frame = capture.read()
             if not ok or frame is None:
-                raise ValueError(f"cannot read video {path}: no frame could be decoded")
+                raise InputFileError(f"cannot read video {path}: no frame could be decoded")
             fps = capture.get(cv2.CAP_PROP_FPS)
             fps = fps if fps and np.isfinite(fps) and fps > 0 else 25.0
             total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
             height, width = frame.shape[:2]
-            writer, out = self._open_writer(output_dir / path.stem, fps, (width, height), path)
+            writer, out = self._open_writer(output_dir / f"{path.stem}{OUTPUT_TAG}", fps, (width, height), path)
             results: list[dict[str, Any]] = []
             index = 0
-            with tqdm(total=total, desc="frames", unit="frame") as progress:
+            with atomic_path(out), tqdm(total=total, desc="frames", unit="frame") as progress:
                 try:
                     while ok:
                         drawn, entries = self.frame(frame, None, index, index, f"{path} frame {index}")
@@ -228,13 +238,16 @@ class Demo:
     @staticmethod
     def _open_writer(stem: Path, fps: float, size: tuple[int, int], source: Path) -> tuple[cv2.VideoWriter, Path]:
         for suffix, codec in ((".mp4", "mp4v"), (".avi", "MJPG")):
-            out = stem.with_suffix(suffix)
+            out = stem.with_name(stem.name + suffix)
             _check_not_input(out, [source])
-            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*codec), fps, size)
+            tmp = temp_path_for(out)  # renamed to ``out`` once the last frame is written
+            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, size)
             if writer.isOpened():
                 return writer, out
             writer.release()
-        raise ValueError(f"cannot write a video in {stem.parent}: OpenCV has neither an mp4v nor an MJPG writer")
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        raise OSError(f"cannot write a video in {stem.parent}: OpenCV has neither an mp4v nor an MJPG writer")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -249,7 +262,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cfg", required=True, help="experiment YAML")
     parser.add_argument("--model-file", default=None, help="checkpoint, with or without 'module.' (default TEST.MODEL_FILE)")
     parser.add_argument("--input", required=True, help="an image, a folder of images or a video file")
-    parser.add_argument("--output-dir", default="output/demo", help="where pictures/video and JSON go (default output/demo)")
+    parser.add_argument("--output-dir", default="output/demo",
+                        help="where pictures/video and JSON go (default output/demo); each picture or video is "
+                             "named <input stem>_pose<suffix>, so files of the input names there are never replaced")
     parser.add_argument("--det-file", default=None, help="person boxes: COCO detection results JSON")
     parser.add_argument("--detector", default=None, help="person boxes: torchvision detector name, e.g. fasterrcnn_resnet50_fpn")
     parser.add_argument("--detector-weights", default=None, help="local weights file of --detector")
@@ -271,9 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not source.exists():
         raise FileNotFoundError(f"input not found: {source}")
     if args.det_file and args.detector:
-        raise ValueError("give --det-file or --detector, not both")
+        raise UsageError("give --det-file or --detector, not both")
     if args.detector_weights and not args.detector:
-        raise ValueError("--detector-weights needs --detector NAME")
+        raise UsageError("--detector-weights needs --detector NAME")
 
     # Flags first, then the trailing KEY VALUE pairs (which win), as in the other entry points.
     flags = ["TEST.FLIP_TEST", str(not args.no_flip)]
@@ -281,20 +296,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         flags += ["GPUS", args.gpus]
     estimator = PoseEstimator.from_config(args.cfg, args.model_file, opts=flags + list(args.opts or []))
     if args.det_category_id != PERSON and not args.det_file:
-        raise ValueError("--det-category-id selects boxes of --det-file; give --det-file too")
+        raise UsageError("--det-category-id selects boxes of --det-file; give --det-file too")
     det_file = DetectionFile(args.det_file, args.det_thr, args.det_category_id) if args.det_file else None
     detector = (
         PersonDetector(args.detector, args.detector_weights, estimator.device, args.det_thr) if args.detector else None
     )
     demo = Demo(estimator, det_file, detector, args.kpt_thr)
+    if det_file is None and detector is None:
+        logger.info("=> no --det-file or --detector: each image or frame is taken as one person, its whole "
+                    "picture as the box")
 
     output_dir = Path(args.output_dir)
     if source.is_dir():
         paths = list_images(source)
         if not paths:
-            raise ValueError(f"input folder {source} holds no images ({', '.join(IMAGE_EXTS)})")
+            raise InputFileError(f"input folder {source} holds no images ({', '.join(IMAGE_EXTS)})")
         if _same_file(output_dir, source):
-            raise ValueError(f"--output-dir {output_dir} is the input folder; choose another (inputs are never modified)")
+            raise UsageError(f"--output-dir {output_dir} is the input folder; choose another (inputs are never modified)")
         output_dir.mkdir(parents=True, exist_ok=True)
         results = demo.run_images(paths, output_dir, show_progress=True, skip_unreadable=True)
         written = f"{len(paths)} pictures in {output_dir}"
@@ -305,10 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         output_dir.mkdir(parents=True, exist_ok=True)
         results = demo.run_images([source], output_dir, show_progress=False)
-        written = f"picture {output_dir / source.name}"
+        written = f"picture {output_dir / output_name(source.name)}"
 
     json_path = output_dir / f"keypoints_{source.stem if source.is_file() else source.resolve().name}_results.json"
-    _write_json(json_path, results)
+    write_json(json_path, results)
     logger.info("=> %d people; wrote %s and %s", len(results), written, json_path)
     return 0
 

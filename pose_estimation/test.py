@@ -4,8 +4,10 @@ Every image of the folder is resized as a whole to ``MODEL.IMAGE_SIZE`` (no pers
 ratio not kept, BGR as in training — spec/models.md §4.5) and batches of ``TEST.BATCH_SIZE`` go
 through the network; ``test_<k>_pred.jpg`` (skeletons) and ``test_<k>_hm_pred.jpg`` (heatmaps)
 are written to the output folder. Unlike the original it never renames the user's files, reads
-.jpg/.jpeg/.png in any letter case, and goes through the folder in sorted order. For person boxes,
-original-resolution keypoints and videos use ``pose_estimation/demo.py``.
+.jpg/.jpeg/.png in any letter case, and goes through the folder in sorted order. An image OpenCV
+cannot read is skipped with a warning naming it (and a count at the end); when none of the folder's
+images can be read the run ends with one error line and exit status 2 (no pictures were written).
+For person boxes, original-resolution keypoints and videos use ``pose_estimation/demo.py``.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from core.function import prepare_inference_model, test
 from dataset import build_transform
 from models import build_pose_net
 from utils.checkpoint import load_model_weights
-from utils.cli import add_common_args, add_opts, add_test_args, config_from_args, run_cli
+from utils.cli import InputFileError, add_common_args, add_opts, add_test_args, config_from_args, run_cli
 from utils.device import configure_cudnn, resolve_device
 from utils.utils import create_logger
 
@@ -68,11 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     width, height = (int(v) for v in cfg.MODEL.IMAGE_SIZE)
     batch: list[torch.Tensor] = []
     batch_index = 0
+    unreadable = 0
     for path in images:
         logger.info("=> %s", path.name)
         image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
         if image is None:
             logger.warning("=> skipping %s: OpenCV cannot read it", path)
+            unreadable += 1
             continue
         if cfg.DATASET.COLOR_RGB:
             image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -81,8 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         if len(batch) == cfg.TEST.BATCH_SIZE:
             test(cfg, torch.stack(batch), model, final_output_dir, batch_index)
             batch, batch_index = [], batch_index + 1
+    if unreadable == len(images):
+        raise InputFileError(f"--dir {args.dir}: none of its {len(images)} images could be read (OpenCV cannot "
+                             f"decode them: damaged, truncated or not images); nothing was written")
     if batch:
         test(cfg, torch.stack(batch), model, final_output_dir, batch_index)
+    if unreadable:
+        logger.warning("=> skipped %d of %d images that OpenCV cannot read", unreadable, len(images))
     logger.info("=> pictures written to %s", final_output_dir)
     return 0
 

@@ -33,6 +33,20 @@ def mpii_root() -> Path:
     return sample_path("mpii")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _tracebacks_under_tmp_path(tmp_path_factory):
+    """utils.cli.run_cli writes the traceback of an unexpected ValueError to a file: during the tests
+    (and their subprocesses, which inherit the environment) into pytest's folder, not the system's /tmp."""
+    folder = tmp_path_factory.mktemp("tracebacks")
+    old = os.environ.get("SIMMRPOSE_TRACEBACK_DIR")
+    os.environ["SIMMRPOSE_TRACEBACK_DIR"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("SIMMRPOSE_TRACEBACK_DIR", None)
+    else:
+        os.environ["SIMMRPOSE_TRACEBACK_DIR"] = old
+
+
 PYTHON = sys.executable
 
 

@@ -79,7 +79,7 @@ def test_single_image_whole_frame(ckpt: Path, tmp_path: Path) -> None:
     assert run(ckpt, "--input", str(inputs / "figure.png"), "--output-dir", str(out)) == 0
 
     assert digest(inputs) == before
-    drawn = cv2.imread(str(out / "figure.png"))
+    drawn = cv2.imread(str(out / "figure_pose.png"))
     assert drawn.shape == (160, 120, 3) and not np.array_equal(drawn, figure())
     (entry,) = load_results(out, "figure")
     assert entry["image_id"] == 0 and entry["category_id"] == 1 and entry["file_name"] == "figure.png"
@@ -112,7 +112,8 @@ def test_folder_with_detection_file(ckpt: Path, tmp_path: Path) -> None:
     assert run(ckpt, "--input", str(inputs), "--output-dir", str(out), "--det-file", str(dets), "--no-flip") == 0
 
     assert digest(inputs) == before
-    assert sorted(p.name for p in out.iterdir()) == ["000000000007.png", "keypoints_photos_results.json", "street.jpg"]
+    assert sorted(p.name for p in out.iterdir()) == ["000000000007_pose.png", "keypoints_photos_results.json",
+                                                     "street_pose.jpg"]
     results = load_results(out, "photos")
     assert [(r["image_id"], r["file_name"], r["bbox"]) for r in results] == [
         (7, "000000000007.png", [20.0, 10.0, 80.0, 140.0]),
@@ -154,7 +155,8 @@ def test_video(ckpt: Path, tmp_path: Path, suffix: str, codec: str) -> None:
     assert run(ckpt, "--input", str(clip), "--output-dir", str(out), "--no-flip") == 0
 
     assert digest(inputs) == before
-    videos = [p for p in out.iterdir() if p.stem == "clip"]
+    videos = [p for p in out.iterdir() if p.stem == "clip_pose"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([videos[0].name, "keypoints_clip_results.json"])
     assert len(videos) == 1
     capture = cv2.VideoCapture(str(videos[0]))
     frames = []
@@ -224,8 +226,6 @@ def test_bad_inputs_name_what_and_where(ckpt: Path, tmp_path: Path) -> None:
     elsewhere.write_text(json.dumps([{"image_id": 5, "category_id": 1, "bbox": [0, 0, 40, 40], "score": 1}]))
     with pytest.raises(ValueError, match="no person box matches any input image"):
         run(ckpt, "--input", str(image), "--output-dir", str(out), "--det-file", str(elsewhere))
-    with pytest.raises(ValueError, match="would overwrite the input"):
-        run(ckpt, "--input", str(image), "--output-dir", str(tmp_path))
     with pytest.raises(RuntimeError, match=f"{ckpt}.*do not match"):  # a pose_resnet checkpoint, an MRHeat YAML
         demo.main(["--cfg", str(COCO_YAML), "--model-file", str(ckpt), "--input", str(image), "--gpus", "cpu",
                    *SMALL, "MODEL.NAME", "mrheat1_pose_resnet"])
@@ -263,7 +263,8 @@ def test_huge_box_and_nan_score_are_clear_errors(ckpt: Path, tmp_path: Path) -> 
     out = tmp_path / "out"
     huge = tmp_path / "huge.json"
     huge.write_text(json.dumps([{"file_name": "figure.png", "category_id": 1, "bbox": [0, 0, 1e12, 1e12], "score": 1}]))
-    with pytest.raises(ValueError, match=r"detection file .*huge.json, entry 0: 'bbox' must hold finite numbers"):
+    with pytest.raises(ValueError, match=r"detection file .*huge.json: none of its 1 detections is a person .*; "
+                                         r"1 box\(es\) with no width or height or beyond 100000 px skipped \(e.g. entry 0"):
         run(ckpt, "--input", str(image), "--output-dir", str(out), "--det-file", str(huge))
     nan = tmp_path / "nan.json"
     nan.write_text(json.dumps([{"file_name": "figure.png", "category_id": 1, "bbox": [0, 0, 40, 40], "score": float("nan")}]))
@@ -283,7 +284,7 @@ def test_folder_with_an_unreadable_file_skips_it_with_a_warning(ckpt: Path, tmp_
         assert run(ckpt, "--input", str(inputs), "--output-dir", str(out), "--no-flip") == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any(w.startswith(f"=> skipped {inputs / 'b.jpg'}") for w in warnings), warnings
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png", "keypoints_photos_results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["a_pose.png", "c_pose.png", "keypoints_photos_results.json"]
     assert sorted({r["file_name"] for r in load_results(out, "photos")}) == ["a.png", "c.png"]
 
 
@@ -336,7 +337,7 @@ def test_folder_of_a_five_joint_set_draws_its_skeleton(tmp_path: Path) -> None:
         people = [r for r in results if r["file_name"] == png.name]
         predicted = est.predict(png, boxes=[r["bbox"] for r in people], box_scores=[r["score"] for r in people])
         assert [p["keypoints"].shape for p in predicted] == [(5, 3)] * len(people)  # the API: (K, 3), K = 5
-        source, drawn = cv2.imread(str(png)), cv2.imread(str(out / png.name))
+        source, drawn = cv2.imread(str(png)), cv2.imread(str(out / f"{png.stem}_pose.png"))
         assert drawn.shape == source.shape
         np.testing.assert_array_equal(drawn, demo.draw_people(source, predicted, -1.0, est.keypoints))
         for entry, person in zip(people, predicted):
@@ -348,3 +349,106 @@ def test_folder_of_a_five_joint_set_draws_its_skeleton(tmp_path: Path) -> None:
                     assert np.abs(drawn[y, x].astype(int) - source[y, x]).max() > 20, (png.name, a, b)
                     long_limbs += 1
     assert long_limbs >= 3
+
+
+# ------------------------------------------------------------------------------------------------
+# an existing --output-dir holding the user's own files, failing writes, the whole-picture box
+
+
+def test_existing_output_folder_keeps_the_users_own_pictures(ckpt: Path, tmp_path: Path, caplog) -> None:
+    """The user's own pictures named like the inputs survive in --output-dir: the demo writes
+    ``<stem>_pose<suffix>``; a second run replaces only its own ``*_pose`` pictures and JSON."""
+    inputs = tmp_path / "photos"
+    inputs.mkdir()
+    cv2.imwrite(str(inputs / "a.png"), figure())
+    cv2.imwrite(str(inputs / "b.jpg"), figure(shift=10))
+    out = tmp_path / "album"
+    out.mkdir()
+    mine = {"a.png": cv2.imencode(".png", figure(shift=20))[1].tobytes(), "b.jpg": b"my own holiday photo"}
+    for name, data in mine.items():
+        (out / name).write_bytes(data)
+    with caplog.at_level("INFO", logger="demo"):
+        assert run(ckpt, "--input", str(inputs), "--output-dir", str(out), "--no-flip") == 0
+        assert run(ckpt, "--input", str(inputs), "--output-dir", str(out), "--no-flip") == 0  # again: same files
+    assert {name: (out / name).read_bytes() for name in mine} == mine
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "a_pose.png", "b.jpg", "b_pose.jpg",
+                                                     "keypoints_photos_results.json"]
+    assert [r["file_name"] for r in load_results(out, "photos")] == ["a.png", "b.jpg"]  # the inputs' names
+    told = [r.getMessage() for r in caplog.records if "taken as one person" in r.getMessage()]
+    assert told == ["=> no --det-file or --detector: each image or frame is taken as one person, its whole "
+                    "picture as the box"] * 2  # once per run, not once per picture
+
+
+def test_single_image_into_its_own_folder_writes_beside_it(ckpt: Path, tmp_path: Path) -> None:
+    image = tmp_path / "figure.png"
+    cv2.imwrite(str(image), figure())
+    before = image.read_bytes()
+    assert run(ckpt, "--input", str(image), "--output-dir", str(tmp_path), "--no-flip") == 0
+    assert image.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.png", "figure_pose.png", "keypoints_figure_results.json"]
+
+
+def test_failing_picture_write_leaves_no_part_and_no_temporary(ckpt: Path, tmp_path: Path, monkeypatch) -> None:
+    import errno
+    import os as os_module
+
+    inputs = tmp_path / "photos"
+    inputs.mkdir()
+    cv2.imwrite(str(inputs / "a.png"), figure())
+    out = tmp_path / "out"
+
+    def refuse(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os_module, "replace", refuse)
+    with pytest.raises(OSError, match=f"no space left on device while writing {out / 'a_pose.png'}"):
+        run(ckpt, "--input", str(inputs), "--output-dir", str(out), "--no-flip")
+    assert list(out.iterdir()) == []
+
+
+def test_zero_size_and_absurd_boxes_are_skipped_with_one_warning(ckpt: Path, tmp_path: Path, caplog) -> None:
+    """A detector's file with a few zero-size (or broken 1e9-px) boxes among good ones: those are
+    skipped and counted in one warning naming the file; the good boxes give results."""
+    image = tmp_path / "figure.png"
+    cv2.imwrite(str(image), figure())
+    dets = tmp_path / "dets.json"
+    good = [20.0, 10.0, 80.0, 140.0]
+    dets.write_text(json.dumps([
+        {"file_name": "figure.png", "category_id": 1, "bbox": [5, 5, 0, 30], "score": 0.9},
+        {"file_name": "figure.png", "category_id": 1, "bbox": good, "score": 0.9},
+        {"file_name": "figure.png", "category_id": 1, "bbox": [5, 5, 30, -4], "score": 0.9},
+        {"file_name": "figure.png", "category_id": 1, "bbox": [0, 0, 1e9, 1e9], "score": 0.9},
+    ]))
+    out = tmp_path / "out"
+    with caplog.at_level("WARNING"):
+        assert run(ckpt, "--input", str(image), "--output-dir", str(out), "--det-file", str(dets), "--no-flip") == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"=> detection file {dets}: 3 box(es) with no width or height or beyond 100000 px skipped "
+                        "(e.g. entry 0: [5, 5, 0, 30])"]
+    assert [r["bbox"] for r in load_results(out, "figure")] == [good]
+
+
+def test_plain_user_errors_are_one_line_without_a_traceback_file(ckpt: Path, tmp_path: Path, capsys, monkeypatch):
+    from utils.cli import run_cli
+
+    monkeypatch.setenv("SIMMRPOSE_TRACEBACK_DIR", str(tmp_path / "tb"))
+    (tmp_path / "tb").mkdir()
+    image = tmp_path / "figure.png"
+    cv2.imwrite(str(image), figure())
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\x00not a jpeg")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [
+        (["--input", str(image), "--det-file", "d.json", "--detector", "x"], "give --det-file or --detector, not both"),
+        (["--input", str(image), "--detector-weights", "w.pth"], "--detector-weights needs --detector NAME"),
+        (["--input", str(broken), "--output-dir", str(tmp_path / "out")], f"cannot read image {broken}"),
+        (["--input", str(empty), "--output-dir", str(tmp_path / "out")], f"input folder {empty} holds no images"),
+    ]
+    for args, expected in cases:
+        with pytest.raises(SystemExit) as info:
+            run_cli(lambda: run(ckpt, *args))
+        assert info.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err
+    assert list((tmp_path / "tb").iterdir()) == []

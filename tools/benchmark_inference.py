@@ -3,6 +3,8 @@
 
     python tools/benchmark_inference.py --cfg X.yaml [--batches 1 8 32] [--repeats 5] [--threads N] [KEY VALUE ...]
 
+The ``KEY VALUE`` config overrides may follow any flag, ``--batches`` included.
+
 Rows: float32 eager (the original), bf16 autocast + channels-last (``TEST.AMP true
 TEST.CHANNELS_LAST true``: the network as valid.py runs it then, BatchNorm folded into the
 convolutions and the heatmap layers in float32), ``torch.compile`` of the float32 network, and
@@ -34,7 +36,7 @@ import torch  # noqa: E402
 from core.config import load_config, update_config_from_list  # noqa: E402
 from core.function import inference_autocast, prepare_inference_model  # noqa: E402
 from models import build_pose_net  # noqa: E402
-from utils.cli import add_opts, run_cli  # noqa: E402
+from utils.cli import add_opts, positive_int, run_cli, split_overrides  # noqa: E402
 
 
 def _time(fn: Callable[[], object], repeats: int) -> float:
@@ -113,12 +115,15 @@ def _onnx_row(model: torch.nn.Module, cfg, tmp: Path) -> tuple:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cfg", required=True, help="experiment YAML")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--repeats", type=int, default=5, help="timed batches per cell (median reported)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's choice)")
+    parser.add_argument("--batches", type=positive_int, nargs="+", default=[1, 8, 32], help="batch sizes (each >= 1)")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="timed batches per cell (median reported)")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="torch threads, >= 1 (default: PyTorch's choice)")
     parser.add_argument("--skip-compile", action="store_true", help="leave out the torch.compile row (it compiles for minutes)")
     add_opts(parser)
-    args = parser.parse_args(argv)
+    flags, overrides = split_overrides(argv)  # `--batches 1 MODEL.NAME x`: the overrides stay overrides
+    args = parser.parse_args(flags)
+    args.opts = (args.opts or []) + overrides
     cfg = load_config(args.cfg, list(args.opts or []), validate=True)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -9,6 +9,11 @@ and left/right sides from a COCO keypoint file's category: ``--annotations``, by
 
 The image of a result is ``<--images>/<file_name>`` of its ``image_id`` in that annotation file
 (an export's own names and sub-folders); without one, COCO's ``<image_id:012d>.jpg``.
+
+When no result scores at least ``--min-score`` (or the file holds none), nothing is drawn: the tool
+says so in one ``error:`` line naming the highest score and exits with status 2, leaving ``--out``
+as it was (an empty folder and status 0 read as success). Each picture is written whole or not at
+all (through a temporary file).
 """
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-from utils.cli import InputFileError, read_json, run_cli  # noqa: E402
+from utils.atomic_io import atomic_path  # noqa: E402
+from utils.cli import InputFileError, UsageError, read_json, run_cli  # noqa: E402
 from utils.vis import draw_skeleton  # noqa: E402
 
 
@@ -43,7 +49,7 @@ def keypoint_info_for(num_joints: int, image_dir: str | Path, annotations: str |
             return None
         annotations = default_annotations(image_dir)
         if not annotations.is_file():
-            raise ValueError(f"the results have {num_joints} joints per person, not COCO's 17 or MPII's 16: pass "
+            raise UsageError(f"the results have {num_joints} joints per person, not COCO's 17 or MPII's 16: pass "
                              f"--annotations <COCO keypoint file> for its skeleton ({annotations} does not exist)")
     annotations = Path(annotations)
     data = read_json(annotations, "COCO keypoint file (--annotations)")
@@ -52,7 +58,7 @@ def keypoint_info_for(num_joints: int, image_dir: str | Path, annotations: str |
     category = named[0] if named else (categories[0] if categories else {})
     names = category_joint_names(category) or tuple(str(j) for j in range(num_joints))
     if len(names) != num_joints:
-        raise ValueError(f"--annotations {annotations} names {len(names)} joints but the results have {num_joints}")
+        raise InputFileError(f"--annotations {annotations} names {len(names)} joints but the results have {num_joints}")
     skeleton = clean_skeleton(category.get("skeleton") or [], num_joints, str(annotations))
     return resolve_for_config(load_config(None), names, skeleton, str(annotations),
                               derive_pairs=category_joint_names(category) is not None)
@@ -90,6 +96,12 @@ def draw_results(results_file: str | Path, image_dir: str | Path, out_dir: str |
     for r in results:
         if r["score"] >= min_score:
             per_image[int(r["image_id"])].append(r)
+    if not per_image:
+        if not results:
+            raise InputFileError(f"{results_file}: the file holds no results; nothing to draw")
+        best = max(float(r["score"]) for r in results)
+        raise InputFileError(f"{results_file}: none of its {len(results)} results has score >= --min-score "
+                             f"{min_score:g} (the highest is {best:.4g}); nothing drawn (lower --min-score)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -105,7 +117,9 @@ def draw_results(results_file: str | Path, image_dir: str | Path, out_dir: str |
             keypoints = np.asarray(r["keypoints"], dtype=np.float32).reshape(-1, 3)
             image = draw_skeleton(image, keypoints, score_thr=kpt_thr, keypoint_info=info)
         target = out_dir / f"{image_id:012d}_pred.jpg"
-        cv2.imwrite(str(target), image)
+        with atomic_path(target) as tmp:
+            if not cv2.imwrite(str(tmp), image):
+                raise OSError(f"cannot write {target}: OpenCV could not encode or save it")
         written.append(target)
     return written
 
@@ -118,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--num", type=int, default=8)
     parser.add_argument("--kpt-thr", type=float, default=0.3)
-    parser.add_argument("--min-score", type=float, default=0.2)
+    parser.add_argument("--min-score", type=float, default=0.2,
+                        help="draw only people scoring at least this (default 0.2); when none does, exit 2")
     parser.add_argument("--annotations", default=None,
                         help="COCO keypoint file: the image file_names of the ids, and the skeleton of joint sets "
                              "other than COCO/MPII")

@@ -4,6 +4,9 @@
     python tools/export_onnx.py --cfg X.yaml --model-file ckpt.pth.tar --output model.onnx \
         [--opset 17] [--check] [KEY VALUE ...]
 
+``--opset`` must lie within what the installed PyTorch's TorchScript exporter writes (7 to 20 for
+PyTorch 2.x); another value is refused before anything is loaded.
+
 The graph has one input ``input`` of shape (N, 3, H, W) — the normalised crop exactly as the
 network sees it in validation (BGR channel order unless ``DATASET.COLOR_RGB``, ToTensor + ImageNet
 mean/std; see ``core.api``) with ``[W, H] = MODEL.IMAGE_SIZE`` fixed — and one output ``heatmaps``
@@ -37,6 +40,7 @@ from torch import nn  # noqa: E402
 from core.config import AttrDict, load_config  # noqa: E402
 from models import build_pose_net  # noqa: E402
 from utils.checkpoint import load_model_weights  # noqa: E402
+from utils.atomic_io import atomic_path  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 
 __all__ = ["check_onnx", "export_onnx", "main"]
@@ -87,8 +91,9 @@ def export_onnx(model: nn.Module, cfg: AttrDict, output: str | Path, opset: int 
         )
     proto = onnx.load_model_from_string(buffer.getvalue())
     _add_metadata(proto, cfg)
-    onnx.save(proto, str(output))
-    onnx.checker.check_model(str(output))  # by path: no second in-memory serialisation of the weights
+    with atomic_path(output) as tmp:  # checked before it replaces ``output``; a failure leaves no file
+        onnx.save(proto, str(tmp))
+        onnx.checker.check_model(str(tmp))  # by path: no second in-memory serialisation of the weights
     return output
 
 
@@ -143,7 +148,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--check", action="store_true", help="compare onnxruntime with PyTorch on a batch of 2")
     parser.add_argument("--atol", type=float, default=DEFAULT_ATOL, help="tolerance of --check (default 1e-4)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    low, high = _opset_range()
+    if not low <= args.opset <= high:
+        parser.error(f"argument --opset: {args.opset} is not supported by this PyTorch's ONNX exporter; "
+                     f"expected an int from {low} to {high}")
+    return args
+
+
+def _opset_range() -> tuple[int, int]:
+    """The opsets the TorchScript exporter of the installed PyTorch can write."""
+    try:
+        from torch.onnx import _constants as c
+
+        return int(c.ONNX_MIN_OPSET), int(c.ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET)
+    except (ImportError, AttributeError):  # a PyTorch that moved them: the range of the 2.x releases
+        return 7, 20
 
 
 def _same_file(a: str | Path, b: str | Path) -> bool:

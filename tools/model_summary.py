@@ -134,8 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_device(parser: argparse.ArgumentParser, name: str) -> None:
+    """``--device`` must name a device PyTorch can put a tensor on here; else one argparse error (exit 2)."""
+    try:
+        torch.empty(0, device=torch.device(name))
+    except (RuntimeError, AssertionError) as e:  # a malformed name; CUDA not built in or no GPU
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        parser.error(f"argument --device: {name!r} cannot be used here ({reason}); expected 'meta', 'cpu' "
+                     "or an available device such as 'cuda:0'")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_device(parser, args.device)
     cfg = load_config(args.cfg, args.opts, validate=True)
     print(f"config: {args.cfg}")
     if args.all:

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from utils.cli import InputFileError, read_json, run_cli  # noqa: E402
-from utils.figures import save_figure  # noqa: E402
+from utils.figures import image_suffix_problem, save_figure  # noqa: E402
 
 HISTORY = "history.json written by pose_estimation/train.py"
 
@@ -30,7 +30,7 @@ def plot_history(history_file: str | Path, out_file: str | Path, metric_name: st
         raise InputFileError(f"{history_file}: expected a list of {{'epoch': int, 'train_loss': number, 'perf': number "
                              f"or null, ...}}, one per epoch (the {HISTORY})")
     if not history:
-        raise ValueError(f"{history_file}: no epochs recorded yet")
+        raise InputFileError(f"{history_file}: no epochs recorded yet")
     epochs = [h["epoch"] for h in history]
     fig, ax_loss = plt.subplots(figsize=(6, 3.5), dpi=100)
     ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:blue", label="train loss")
@@ -49,10 +49,14 @@ def plot_history(history_file: str | Path, out_file: str | Path, metric_name: st
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("history", help=HISTORY)
-    parser.add_argument("--out", default=None, help="PNG to write (default: curves.png beside the history)")
+    parser.add_argument("--out", default=None,
+                        help="picture to write; its suffix picks the format (.png, .pdf, .svg, ...); "
+                             "default: curves.png beside the history")
     parser.add_argument("--metric", default="val AP", help="label of the validation score")
     args = parser.parse_args(argv)
     out = args.out or Path(args.history).with_name("curves.png")
+    if image_suffix_problem(out):
+        parser.error(f"argument --out: {image_suffix_problem(out)}")
     print(plot_history(args.history, out, args.metric))
     return 0
 

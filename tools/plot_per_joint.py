@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from utils.cli import InputFileError, read_json, run_cli  # noqa: E402
-from utils.figures import save_figure  # noqa: E402
+from utils.figures import image_suffix_problem, save_figure  # noqa: E402
 
 
 def plot_per_joint(table_file: str | Path, out_file: str | Path) -> Path:
@@ -43,9 +43,13 @@ def plot_per_joint(table_file: str | Path, out_file: str | Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Bar chart of a per-joint validation table.")
     parser.add_argument("table", help="per_joint_<set>.json")
-    parser.add_argument("--out", default=None, help="PNG to write (default: beside the table)")
+    parser.add_argument("--out", default=None,
+                        help="picture to write; its suffix picks the format (.png, .pdf, .svg, ...); "
+                             "default: a .png beside the table")
     args = parser.parse_args(argv)
     out = args.out or str(Path(args.table).with_suffix(".png"))
+    if image_suffix_problem(out):
+        parser.error(f"argument --out: {image_suffix_problem(out)}")
     print(plot_per_joint(args.table, out))
     return 0
 

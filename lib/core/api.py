@@ -48,6 +48,7 @@ from torch import nn
 from core.config import AttrDict, load_config, validate_config
 from core.function import inference_step, prepare_inference_model
 from core.codec import crop_transform
+from core.detections import MAX_BOX_COORD
 from core.inference import get_final_preds
 from dataset import build_transform
 from dataset.coco import box_to_center_scale as coco_box_to_center_scale
@@ -57,6 +58,7 @@ from dataset.keypoints import (COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointInfo, key
 from dataset.JointsDataset import IMREAD_FLAGS
 from models import build_pose_net
 from utils.checkpoint import CheckpointMismatchError, load_model_weights
+from utils.cli import InputFileError
 from utils.device import resolve_device
 
 __all__ = [
@@ -136,7 +138,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise FileNotFoundError(f"image not found: {path}")
     image = cv2.imread(str(path), IMREAD_FLAGS)
     if image is None:
-        raise ValueError(f"cannot read image {path}: OpenCV could not decode it (not an image or corrupt?)")
+        raise InputFileError(f"cannot read image {path}: OpenCV could not decode it (not an image or corrupt?)")
     return image
 
 
@@ -337,6 +339,9 @@ class PoseEstimator:
                 raise ValueError(f"{source}: box {i} [x, y, w, h] = {arr[i].tolist()} has non-finite values")
             if w <= 0 or h <= 0:
                 raise ValueError(f"{source}: box {i} [x, y, w, h] = {arr[i].tolist()} has no area (w, h must be > 0)")
+            if max(abs(x), abs(y), w, h) > MAX_BOX_COORD:
+                raise ValueError(f"{source}: box {i} [x, y, w, h] = {arr[i].tolist()} is beyond {MAX_BOX_COORD:g} px "
+                                 "(a broken box, not a person)")
             if x >= width or y >= height or x + w <= 0 or y + h <= 0:
                 raise ValueError(
                     f"{source}: box {i} [x, y, w, h] = {arr[i].tolist()} lies outside the {width}x{height} image"
@@ -421,6 +426,11 @@ class PoseEstimator:
             return []
         if not (np.isfinite(scales).all() and (scales > 0).all()):
             raise ValueError(f"{source}: crop scales must be finite and > 0; got {scales.tolist()}")
+        for what, values in (("centre", centers), ("box score", scores)):
+            bad = np.flatnonzero(~np.isfinite(values.reshape(n, -1)).all(axis=1))
+            if len(bad):
+                raise ValueError(f"{source}: {what} {int(bad[0])} is {values[bad[0]].tolist()}; expected finite numbers "
+                                 f"({len(bad)} of {n} are NaN or infinite)")
 
         if self.cfg.DATASET.COLOR_RGB:  # the dataset converts right after reading (HRNet's switch)
             img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

@@ -21,6 +21,7 @@ import copy
 import difflib
 import math
 import os
+import re
 import reprlib
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -638,6 +639,11 @@ _IN_RANGE = {
     # the crop scale is drawn within 1 -/+ SCALE_FACTOR: 1 or more allows a crop of size 0
     "DATASET.SCALE_FACTOR": (lambda v: 0 <= v < 1, "a number in [0, 1) (crops are scaled by 1 -/+ at most this)"),
     "DATASET.PROB_HALF_BODY": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    # joint scores are heat-map maxima in [0, 1]: above 1 no joint counts and every person scores 0
+    "TEST.IN_VIS_THRE": (lambda v: 0 <= v <= 1, "a joint-score threshold in [0, 1]"),
+    # OKS lies in [0, 1]: above 1 OKS-NMS suppresses nothing
+    "TEST.OKS_THRE": (lambda v: 0 <= v <= 1, "an OKS threshold in [0, 1]"),
+    "TEST.NMS_THRE": (lambda v: v >= 0, "a number >= 0"),
 }
 # The ResNet trunk halves the input five times; the deconvolutions double it back: NUM_DECONV_LAYERS
 # times in pose_resnet, always three times in the four MR networks (they ignore that key).
@@ -663,6 +669,17 @@ def _get(cfg: dict, dotted: str) -> Any:
     for part in dotted.split("."):
         node = node[part]
     return node
+
+
+def _file_in_the_way(folder: str) -> str | None:
+    """The existing non-folder at ``folder`` or above it, which stops the folder from being made; else None."""
+    if not folder:
+        return None
+    path = Path(folder).expanduser()
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else str(candidate)
+    return None
 
 
 def validate_config(cfg: AttrDict, source: str = "config") -> AttrDict:
@@ -699,9 +716,19 @@ def validate_config(cfg: AttrDict, source: str = "config") -> AttrDict:
                           or not all(0 <= j < k for j in nme_keypoints)):
         raise fail("TEST.NME_KEYPOINTS", nme_keypoints,
                    f"[] or two different 0-based joint indices [i, j] in 0..{k - 1} (MODEL.NUM_JOINTS = {k})")
+    gpus = str(cfg.GPUS).strip()
+    if gpus.lower() not in ("", "cpu", "none", "-1") and not re.fullmatch(r"\d+(\s*,\s*\d+)*\s*,?", gpus):
+        raise fail("GPUS", cfg.GPUS, "comma-separated CUDA device ids such as '0' or '0,1', or 'cpu'")
+    for dotted in ("OUTPUT_DIR", "LOG_DIR"):
+        blocker = _file_in_the_way(cfg[dotted])
+        if blocker is not None:
+            raise fail(dotted, cfg[dotted], f"a folder (or a path where one can be made); {blocker} is a file")
+    steps = cfg.TRAIN.LR_STEP
+    if any(not (float(v).is_integer() and v >= 1) for v in steps):  # [] (no decay) is fine
+        raise fail("TRAIN.LR_STEP", steps, "a list of whole epoch numbers >= 1 (the epochs after which LR drops)")
     begin, end = cfg.TRAIN.BEGIN_EPOCH, cfg.TRAIN.END_EPOCH
-    if end < begin:
-        raise fail("TRAIN.END_EPOCH", end, f"an int >= TRAIN.BEGIN_EPOCH ({begin})")
+    if end <= begin:  # END == BEGIN would train nothing and still write an untrained final_state
+        raise fail("TRAIN.END_EPOCH", end, f"an int > TRAIN.BEGIN_EPOCH ({begin}): at least one epoch to train")
     image_size = [int(v) for v in np.asarray(cfg.MODEL.IMAGE_SIZE).reshape(-1)]
     if any(v <= 0 or v % _INPUT_MULTIPLE for v in image_size):
         raise fail("MODEL.IMAGE_SIZE", image_size,

@@ -20,13 +20,37 @@ import numpy as np
 import torch
 
 from utils.checkpoint import CheckpointMismatchError, load_model_weights
+from utils.cli import InputFileError, UsageError
 
-__all__ = ["PERSON", "DetectionFile", "PersonDetector"]
+__all__ = ["PERSON", "DetectionFile", "PersonDetector", "drop_degenerate_boxes", "is_degenerate_box"]
 
 logger = logging.getLogger(__name__)
 
 MAX_BOX_COORD = 1e5  # px; a detection box beyond this is a broken file, not a photo
 PERSON = 1  # COCO category id of 'person', also the person label of torchvision's COCO detectors
+
+
+def is_degenerate_box(bbox: Sequence[float]) -> bool:
+    """Whether a finite ``[x, y, w, h]`` cannot be a person: no width or height (<= 0), or a
+    coordinate or size beyond ``MAX_BOX_COORD`` px (a broken entry, not a photo)."""
+    x, y, w, h = (float(v) for v in bbox[:4])
+    return not (w > 0 and h > 0) or max(abs(x), abs(y), w, h) > MAX_BOX_COORD
+
+
+def drop_degenerate_boxes(entries: list[dict], source: str) -> list[dict]:
+    """``entries`` (COCO detection dicts with a finite ``bbox``) without the degenerate boxes.
+
+    A real detector's file may hold a few zero-size boxes; they are skipped with ONE warning that
+    names ``source``, counts them and shows the first, rather than refusing the whole file (a crop
+    of size zero would otherwise give a meaningless pose). NaN or infinite values are the caller's
+    to refuse or drop before this."""
+    bad = [i for i, entry in enumerate(entries) if is_degenerate_box(entry["bbox"])]
+    if not bad:
+        return entries
+    logger.warning("=> %s: skipped %d of %d boxes with no width or height or beyond %g px (e.g. entry %d: %s)",
+                   source, len(bad), len(entries), MAX_BOX_COORD, bad[0], entries[bad[0]]["bbox"])
+    skip = set(bad)
+    return [entry for i, entry in enumerate(entries) if i not in skip]
 
 
 class DetectionFile:
@@ -48,17 +72,21 @@ class DetectionFile:
         try:
             entries = json.loads(self.path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"detection file {self.path} is not valid JSON: {e}") from None
+            raise InputFileError(f"detection file {self.path} is not valid JSON: {e}") from None
         if not isinstance(entries, list):
-            raise ValueError(f"detection file {self.path}: expected a JSON list of detections, got {type(entries).__name__}")
+            raise InputFileError(f"detection file {self.path}: expected a JSON list of detections, got {type(entries).__name__}")
         if not entries:
-            raise ValueError(f"detection file {self.path} is empty: it holds no detections")
+            raise InputFileError(f"detection file {self.path} is empty: it holds no detections")
         self.by_name: dict[str, list[tuple[list[float], float]]] = defaultdict(list)
         self.by_id: dict[int, list[tuple[list[float], float]]] = defaultdict(list)
         kept = 0
+        degenerate: list[int] = []
         for i, entry in enumerate(entries):
             box, score, name, image_id, category = self._parse(entry, i)
             if category not in wanted or score < score_thr:
+                continue
+            if is_degenerate_box(box):  # zero-size or absurd: skipped, counted in one warning below
+                degenerate.append(i)
                 continue
             kept += 1
             if name is not None:
@@ -71,25 +99,30 @@ class DetectionFile:
             what = f"of category_id {self.category_id}"
         else:
             what = f"of category_id {', '.join(map(str, self.category_ids))}"
+        skipped = ""
+        if degenerate:
+            skipped = (f"{len(degenerate)} box(es) with no width or height or beyond {MAX_BOX_COORD:g} px "
+                       f"skipped (e.g. entry {degenerate[0]}: {entries[degenerate[0]]['bbox']})")
+            logger.warning("=> detection file %s: %s", self.path, skipped)
         if not self.by_name and not self.by_id:
-            raise ValueError(
+            raise InputFileError(
                 f"detection file {self.path}: none of its {len(entries)} detections is {what} "
-                f"with score >= --det-thr {score_thr:g}"
+                f"with score >= --det-thr {score_thr:g}" + (f"; {skipped}" if skipped else "")
             )
         logger.info("=> %s: %d of %d detections are %s with score >= %g", self.path, kept, len(entries), what, score_thr)
 
     def _parse(self, entry: Any, i: int) -> tuple[list[float], float, str | None, int | None, int]:
         where = f"detection file {self.path}, entry {i}"
         if not isinstance(entry, dict):
-            raise ValueError(f"{where}: expected an object with 'bbox' and 'image_id' or 'file_name', got {entry!r}")
+            raise InputFileError(f"{where}: expected an object with 'bbox' and 'image_id' or 'file_name', got {entry!r}")
         bbox = entry.get("bbox")
         if not (isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
-            raise ValueError(f"{where}: 'bbox' must be [x, y, w, h] (4 numbers), got {bbox!r}")
-        if not all(math.isfinite(v) and abs(v) <= MAX_BOX_COORD for v in bbox):
-            raise ValueError(f"{where}: 'bbox' must hold finite numbers of at most {MAX_BOX_COORD:g} px, got {bbox!r}")
+            raise InputFileError(f"{where}: 'bbox' must be [x, y, w, h] (4 numbers), got {bbox!r}")
+        if not all(math.isfinite(v) for v in bbox):
+            raise InputFileError(f"{where}: 'bbox' must hold finite numbers, got {bbox!r}")
         score = entry.get("score", 1.0)
         if not (isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)):
-            raise ValueError(f"{where}: 'score' must be a finite number, got {score!r}")
+            raise InputFileError(f"{where}: 'score' must be a finite number, got {score!r}")
         category = entry.get("category_id", PERSON)
         name = entry.get("file_name")
         image_id = entry.get("image_id")
@@ -98,7 +131,7 @@ class DetectionFile:
         elif isinstance(image_id, int) or (isinstance(image_id, str) and image_id.isdigit()):
             image_id = int(image_id)
         else:
-            raise ValueError(f"{where}: needs 'file_name' or an integer 'image_id', got image_id={image_id!r}")
+            raise InputFileError(f"{where}: needs 'file_name' or an integer 'image_id', got image_id={image_id!r}")
         return [float(v) for v in bbox], float(score), name, image_id, category
 
     def boxes(self, file_name: str | None, image_id: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -127,9 +160,9 @@ class PersonDetector:
 
         available = torchvision.models.list_models(module=torchvision.models.detection)
         if name not in available:
-            raise ValueError(f"--detector {name!r}: not a torchvision detection model; expected one of {available}")
+            raise UsageError(f"--detector {name!r}: not a torchvision detection model; expected one of {available}")
         if not weights:
-            raise ValueError(f"--detector {name} needs --detector-weights FILE (nothing is downloaded)")
+            raise UsageError(f"--detector {name} needs --detector-weights FILE (nothing is downloaded)")
         # No download: weights=None, weights_backbone=None, then the user's file.
         model = torchvision.models.get_model(name, weights=None, weights_backbone=None)
         try:

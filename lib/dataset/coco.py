@@ -635,7 +635,9 @@ class COCODataset(JointsDataset):
         if len(finite) < len(all_boxes):
             logger.warning("=> COCO detection file %s: dropped %d of %d entries whose score or bbox is NaN/Infinity",
                            path, len(all_boxes) - len(finite), len(all_boxes))
-        return finite
+        from core.detections import drop_degenerate_boxes  # zero-size / 1e9-px boxes: skipped, one warning
+
+        return drop_degenerate_boxes(finite, f"COCO detection file {path}")
 
     def _load_coco_person_detection_results(self) -> list[dict]:
         all_boxes = self._read_detections()

@@ -20,6 +20,9 @@ from typing import Any
 import numpy as np
 from scipy.io import loadmat, savemat
 
+from utils.atomic_io import atomic_open
+from utils.cli import InputFileError
+
 from .JointsDataset import JointsDataset
 from .keypoints import MPII_KEYPOINTS, with_upper_body_ids
 
@@ -65,9 +68,9 @@ class MPIIDataset(JointsDataset):
             try:
                 anno = json.load(anno_file)
             except json.JSONDecodeError as e:
-                raise ValueError(f"MPII annotation file is not valid JSON: {file_name} ({e})") from e
+                raise InputFileError(f"MPII annotation file is not valid JSON: {file_name} ({e})") from e
         if not isinstance(anno, list):
-            raise ValueError(f"MPII annotation file {file_name} must hold a JSON list of person records")
+            raise InputFileError(f"MPII annotation file {file_name} must hold a JSON list of person records")
 
         image_dir = "images.zip@" if self.data_format == "zip" else "images"
         gt_db = []
@@ -77,10 +80,14 @@ class MPIIDataset(JointsDataset):
                 c = np.array(a["center"], dtype=np.float64)
                 s = np.array([a["scale"], a["scale"]], dtype=np.float64)
             except (KeyError, TypeError, ValueError) as e:
-                raise ValueError(
+                raise InputFileError(
                     f"{file_name}: record {k} needs 'image', 'center' [x, y] and 'scale'; got {str(a)[:200]}") from e
             if c.shape != (2,):
-                raise ValueError(f"{file_name}: record {k} has center {a['center']!r}; expected [x, y]")
+                raise InputFileError(f"{file_name}: record {k} has center {a['center']!r}; expected [x, y]")
+            # the original marks a person without a position by centre x = -1 (kept as it is)
+            if not (np.isfinite(c).all() and np.isfinite(s).all() and (s[0] > 0 or c[0] == -1)):
+                raise InputFileError(f"{file_name}: record {k} has center {a['center']!r} and scale {a['scale']!r}; "
+                                     "expected finite numbers and a scale > 0 (the person height / 200)")
 
             # Move the centre down and enlarge the box so limbs are not cut (spec/pipeline.md §4.2).
             if c[0] != -1:
@@ -97,9 +104,9 @@ class MPIIDataset(JointsDataset):
                     joints = np.array(a["joints"], dtype=np.float64)
                     joints_vis = np.array(a["joints_vis"], dtype=np.float64)
                 except (KeyError, ValueError, TypeError) as e:
-                    raise ValueError(f"{file_name}: record {k} needs 'joints' and 'joints_vis'") from e
+                    raise InputFileError(f"{file_name}: record {k} needs 'joints' and 'joints_vis'") from e
                 if joints.shape != (self.num_joints, 2) or joints_vis.shape != (self.num_joints,):
-                    raise ValueError(
+                    raise InputFileError(
                         f"{file_name}: record {k} has joints {joints.shape} / joints_vis {joints_vis.shape}; "
                         f"expected ({self.num_joints}, 2) / ({self.num_joints},)")
                 joints_3d[:, 0:2] = joints - 1
@@ -141,7 +148,8 @@ class MPIIDataset(JointsDataset):
 
         if output_dir:
             pred_file = os.path.join(output_dir, "pred.mat")
-            savemat(pred_file, mdict={"preds": preds})
+            with atomic_open(pred_file, "wb") as f:  # whole or not at all, no temporary left on failure
+                savemat(f, mdict={"preds": preds})
 
         if "test" in cfg.DATASET.TEST_SET:
             return {"Null": 0.0}, 0.0
@@ -152,16 +160,20 @@ class MPIIDataset(JointsDataset):
         gt_file = os.path.join(cfg.DATASET.ROOT, "annot", "gt_{}.mat".format(cfg.DATASET.TEST_SET))
         if not os.path.isfile(gt_file):
             raise FileNotFoundError(f"MPII evaluation GT not found: {gt_file}")
-        gt_dict = loadmat(gt_file)
+        try:
+            gt_dict = loadmat(gt_file)
+        except Exception as e:  # noqa: BLE001  scipy's errors of a damaged file: MatReadError, OSError, IndexError, ...
+            raise InputFileError(f"{gt_file}: cannot read this MATLAB file (truncated or not a .mat?): "
+                                 f"{type(e).__name__}: {e}") from e
         missing = [k for k in ("dataset_joints", "jnt_missing", "pos_gt_src", "headboxes_src") if k not in gt_dict]
         if missing:
-            raise ValueError(f"{gt_file} lacks the field(s) {missing}")
+            raise InputFileError(f"{gt_file} lacks the field(s) {missing}")
         dataset_joints = gt_dict["dataset_joints"]
         jnt_missing = gt_dict["jnt_missing"]
         pos_gt_src = gt_dict["pos_gt_src"]
         headboxes_src = gt_dict["headboxes_src"]
         if pos_gt_src.shape[2] != preds.shape[0]:
-            raise ValueError(
+            raise InputFileError(
                 f"{gt_file} holds {pos_gt_src.shape[2]} people but {preds.shape[0]} predictions were given")
 
         pos_pred_src = np.transpose(preds, [1, 2, 0])

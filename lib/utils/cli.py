@@ -5,11 +5,12 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from core.config import AttrDict, ConfigError, load_config
 from utils.checkpoint import CheckpointError
@@ -44,6 +45,40 @@ def add_opts(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def positive_int(text: str) -> int:
+    """argparse ``type`` for counts that must be at least 1 (``--threads``, ``--batches``, ...)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {value}")
+    return value
+
+
+def _is_config_key(token: str) -> bool:
+    """Whether ``token`` reads as a config key (``GPUS``, ``MODEL.NAME``, ...): upper case, dotted, and
+    its first part is a top-level key of the defaults."""
+    if not re.fullmatch(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)*", token):
+        return False
+    from core.config import get_default_config
+
+    return token.split(".")[0] in get_default_config()
+
+
+def split_overrides(argv: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """``argv`` cut at the first token that is a config key: (flags, ``KEY VALUE`` overrides).
+
+    argparse lets a flag with ``nargs="+"`` (e.g. ``--batches 1 8``) swallow the overrides after it;
+    cutting first keeps ``--batches 1 MODEL.NAME x`` working, and an override value that starts
+    with ``-`` is never mistaken for a flag."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, token in enumerate(argv):
+        if _is_config_key(token):
+            return argv[:i], argv[i:]
+    return argv, []
+
+
 def config_from_args(args: argparse.Namespace) -> AttrDict:
     """Defaults, YAML, then one key per given flag, then the trailing ``KEY VALUE`` pairs."""
     flags: list[str] = []
@@ -72,6 +107,10 @@ class InputFileError(ValueError):
     """A user's file that is not what it should be (malformed JSON, the wrong structure): one line."""
 
 
+class UsageError(ValueError):
+    """Flags or values that cannot work together (``--det-file`` with ``--detector``, ...): one line."""
+
+
 def read_json(path: str | os.PathLike, what: str) -> Any:
     """The JSON value in ``path``; a missing, unreadable or malformed file is one clear error naming
     ``what`` it should be (e.g. "history.json written by train.py") and the path."""
@@ -85,13 +124,18 @@ def read_json(path: str | os.PathLike, what: str) -> Any:
 
 
 # Errors about the user's input: one line, no traceback.
-USER_ERRORS = (ConfigError, OSError, CheckpointError, InputFileError)  # OSError: missing files, disk full, ...
+USER_ERRORS = (ConfigError, OSError, CheckpointError, InputFileError, UsageError)  # OSError: missing files, disk full, ...
+
+
+TRACEBACK_DIR_ENV = "SIMMRPOSE_TRACEBACK_DIR"
 
 
 def _save_traceback(exc: BaseException) -> str | None:
-    """Write the traceback of ``exc`` to a new file; its path, or None when that fails too."""
+    """Write the traceback of ``exc`` to a new ``simmrpose-error-*.txt`` in ``$SIMMRPOSE_TRACEBACK_DIR``
+    (default: the system's temporary folder); its path, or None when that fails too."""
     try:
-        fd, path = tempfile.mkstemp(prefix="simmrpose-error-", suffix=".txt")
+        folder = os.environ.get(TRACEBACK_DIR_ENV) or None  # None: tempfile's own choice (/tmp, $TMPDIR, ...)
+        fd, path = tempfile.mkstemp(prefix="simmrpose-error-", suffix=".txt", dir=folder)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         return path
@@ -120,7 +164,9 @@ def run_cli(main: Callable[[], int | None]) -> None:
     * configuration, file-system (missing file, disk full), weight-file and input-file errors (``USER_ERRORS``):
       one line, exit 2;
     * other ``ValueError``s (mostly checks of the input, but a bug can raise one too): the same
-      ``error:`` last line, exit 2, after a line giving the file that holds the full traceback;
+      ``error:`` last line, exit 2, after a line giving the file that holds the full traceback
+      (written to ``$SIMMRPOSE_TRACEBACK_DIR``, default the system's temporary folder); checks of the
+      user's input raise one of ``USER_ERRORS`` instead, so that they write no such file;
     * anything else (a bug, CUDA out of memory, ...): Python's own traceback, exit 1.
 
     Set ``SIMMRPOSE_TRACEBACK=1`` to see the full traceback in every case.

@@ -308,6 +308,21 @@ def test_bad_inputs_name_what_and_where(estimator: PoseEstimator, checkpoints, t
     assert str(checkpoints[0]) in message and str(COCO_YAML) in message and "MODEL.NAME=pose_resnet" in message
 
 
+def test_nan_scores_nan_centres_and_absurd_boxes_are_refused(estimator: PoseEstimator, tmp_path: Path) -> None:
+    """A NaN box score or crop centre would give NaN keypoints and person scores in the results
+    (silently wrong); a 1e9-px box a crop of nothing: each is one ValueError naming the index."""
+    img = _figure_image(tmp_path / "figure.png")
+    with pytest.raises(ValueError, match=r"box score 1 is nan; expected finite numbers \(1 of 2 are NaN"):
+        estimator.predict(img, boxes=[[0, 0, 50, 80], [10, 10, 50, 80]], box_scores=[0.9, float("nan")])
+    with pytest.raises(ValueError, match=r"centre 0 is \[nan, 50.0\]; expected finite numbers"):
+        estimator.predict_center_scale(img, centers=np.array([[np.nan, 50.0]]), scales=np.array([[0.5, 0.7]]))
+    with pytest.raises(ValueError, match=r"centre 0 is \[inf, 50.0\]"):
+        estimator.predict_center_scale(img, centers=np.array([[np.inf, 50.0]]), scales=np.array([[0.5, 0.7]]))
+    with pytest.raises(ValueError, match=r"box 0 \[x, y, w, h\] = \[0.0, 0.0, 1000000000.0, 50.0\] is beyond 100000 px"):
+        estimator.predict(img, boxes=[[0, 0, 1e9, 50]])
+    assert len(estimator.predict(img, boxes=[[0, 0, 50, 80]], box_scores=[0.9])) == 1  # a sound box still works
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu(checkpoints, tmp_path: Path) -> None:
     img = _figure_image(tmp_path / "figure.png")

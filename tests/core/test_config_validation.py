@@ -54,16 +54,45 @@ BAD_VALUES = [
     (["DATASET.SCALE_FACTOR", "1"], "DATASET.SCALE_FACTOR = 1", "in [0, 1)"),
     (["DATASET.SCALE_FACTOR", "-0.25"], "DATASET.SCALE_FACTOR = -0.25", "in [0, 1)"),
     (["DATASET.PROB_HALF_BODY", "1.5"], "DATASET.PROB_HALF_BODY = 1.5", "in [0, 1]"),
+    (["TEST.IN_VIS_THRE", "1.2"], "TEST.IN_VIS_THRE = 1.2", "in [0, 1]"),
+    (["TEST.IN_VIS_THRE", "-0.1"], "TEST.IN_VIS_THRE = -0.1", "in [0, 1]"),
+    (["TEST.OKS_THRE", "1.5"], "TEST.OKS_THRE = 1.5", "in [0, 1]"),
+    (["TEST.NMS_THRE", "-0.5"], "TEST.NMS_THRE = -0.5", ">= 0"),
+    (["TRAIN.LR_STEP", "[90, 0]"], "TRAIN.LR_STEP = [90, 0]", "epoch numbers >= 1"),
+    (["TRAIN.LR_STEP", "[-5]"], "TRAIN.LR_STEP = [-5]", "epoch numbers >= 1"),
+    (["TRAIN.LR_STEP", "[2.5]"], "TRAIN.LR_STEP = [2.5]", "whole epoch numbers"),
+    (["TRAIN.BEGIN_EPOCH", "7", "TRAIN.END_EPOCH", "7"], "TRAIN.END_EPOCH = 7", "> TRAIN.BEGIN_EPOCH (7)"),
+    (["TRAIN.END_EPOCH", "0"], "TRAIN.END_EPOCH = 0", "> TRAIN.BEGIN_EPOCH (0)"),
+    (["GPUS", "abc"], "GPUS = 'abc'", "comma-separated CUDA device ids"),
+    (["GPUS", "0;1"], "GPUS = '0;1'", "comma-separated CUDA device ids"),
 ]
 
 
-@pytest.mark.parametrize("opts,named,allowed", BAD_VALUES, ids=[o[0] if o[0] != "TRAIN.BEGIN_EPOCH" else "END<BEGIN"
+@pytest.mark.parametrize("opts,named,allowed", BAD_VALUES, ids=[f"{o[0]}={o[1]}" if o[0] != "TRAIN.BEGIN_EPOCH" else f"END<=BEGIN-{o[1]}"
                                                                  for o, _, _ in BAD_VALUES])
 def test_bad_value_is_a_config_error_naming_key_value_and_rule(opts, named, allowed):
     with pytest.raises(ConfigError) as info:
         _validated(COCO, opts)
     message = str(info.value)
     assert str(COCO) in message and named in message and allowed in message
+
+
+@pytest.mark.parametrize("gpus", ["0", "0,1", "0, 1", "cpu", "CPU", "", "-1", "none", "3,"])
+def test_gpus_values_the_device_code_accepts_still_validate(gpus):
+    assert _validated(COCO, ["GPUS", gpus]).GPUS == gpus
+
+
+@pytest.mark.parametrize("key", ["OUTPUT_DIR", "LOG_DIR"])
+def test_output_folder_that_is_a_file_names_the_key(key, tmp_path):
+    blocker = tmp_path / "output"
+    blocker.write_text("a file where the folder should be")
+    for value in (blocker, blocker / "sub"):
+        with pytest.raises(ConfigError) as info:
+            _validated(COCO, [key, str(value)])
+        assert str(info.value) == (f"{COCO}: {key} = {str(value)!r} is not allowed; expected a folder (or a path "
+                                   f"where one can be made); {blocker} is a file")
+    assert _validated(COCO, [key, str(tmp_path / "new" / "deeper")])[key] == str(tmp_path / "new" / "deeper")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["output"]  # validation makes no folder
 
 
 FOUR_DECONVS = ["MODEL.NAME", "pose_resnet", "MODEL.EXTRA.NUM_DECONV_LAYERS", "4", "MODEL.EXTRA.NUM_DECONV_FILTERS", "[256,256,256,64]",

@@ -58,6 +58,7 @@ def test_unknown_joint_set_without_annotations_is_one_clear_line(face_root, tmp_
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(
         "error: the results have 5 joints per person, not COCO's 17 or MPII's 16: pass --annotations")
+    assert len(proc.stderr.strip().splitlines()) == 1  # a user error: no "(traceback written to ...)" line
     ann = face_root / "annotations" / "person_keypoints_val2017.json"
     proc = run_python(["tools/draw_results.py", "--results", tmp_path / "r.json", "--images", images,
                        "--out", tmp_path / "out", "--annotations", ann])
@@ -84,3 +85,34 @@ def test_export_images_are_found_by_file_name(tmp_path) -> None:
     assert [p.name for p in written] == ["000000000007_pred.jpg", "12000000005603_pred.jpg"]
     drawn = cv2.imread(str(written[1]))
     assert np.abs(drawn.astype(int) - cv2.imread(str(images / "cam_2/frame_0001.png")).astype(int)).max() > 40
+
+
+def test_no_result_above_min_score_is_an_error_and_writes_nothing(coco_root, tmp_path, capsys) -> None:
+    """An empty --out folder and exit 0 read as success: when no person passes --min-score the tool
+    says so in one line (exit 2) and creates nothing."""
+    import draw_results as tool
+
+    from utils.cli import run_cli
+
+    images = coco_root / "images" / "val2017"
+    ids = sorted(int(p.stem) for p in images.glob("*.jpg"))[:2]
+    keypoints = [v for j in range(17) for v in (100.0 + 5 * j, 80.0 + 7 * j, 0.9)]
+    results = [{"image_id": image_id, "category_id": 1, "keypoints": keypoints, "score": 0.05 + 0.01 * i}
+               for i, image_id in enumerate(ids)]
+    (tmp_path / "r.json").write_text(json.dumps(results))
+    (tmp_path / "none.json").write_text("[]")
+    out = tmp_path / "out"
+    for file, expected in (
+        ("r.json", f"error: {tmp_path / 'r.json'}: none of its 2 results has score >= --min-score 0.2 "
+                   "(the highest is 0.06); nothing drawn (lower --min-score)"),
+        ("none.json", f"error: {tmp_path / 'none.json'}: the file holds no results; nothing to draw"),
+    ):
+        with pytest.raises(SystemExit) as info:
+            run_cli(lambda: tool.main(["--results", str(tmp_path / file), "--images", str(images), "--out", str(out)]))
+        assert info.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines() == [expected]
+    assert not out.exists()
+    # a lower --min-score draws them
+    assert tool.main(["--results", str(tmp_path / "r.json"), "--images", str(images), "--out", str(out),
+                      "--min-score", "0"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"{i:012d}_pred.jpg" for i in ids]

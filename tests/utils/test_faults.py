@@ -88,16 +88,49 @@ def test_run_cli_user_errors_are_one_line(capsys):
         assert capsys.readouterr().err == f"error: {exc}\n"
 
 
-def test_run_cli_other_value_errors_keep_their_traceback_in_a_file(capsys):
+def test_run_cli_other_value_errors_keep_their_traceback_in_a_file(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("SIMMRPOSE_TRACEBACK_DIR", str(tmp_path))
     with pytest.raises(SystemExit) as info:
         run_cli(_fail_with(ValueError("operands could not be broadcast")))
     assert info.value.code == 2
     first, last = capsys.readouterr().err.splitlines()
     assert last == "error: operands could not be broadcast"
     where = Path(first.removeprefix("(traceback written to ").removesuffix(")"))
+    assert where.parent == tmp_path and where.name.startswith("simmrpose-error-")  # where the variable says
     text = where.read_text()
-    where.unlink()
     assert text.startswith("Traceback") and "in main" in text and "ValueError: operands" in text
+
+
+def test_plain_user_errors_write_no_traceback_file(capsys, tmp_path, monkeypatch):
+    """``GPUS abc``, an OUTPUT_DIR that is a file and a malformed detection entry are the user's input:
+    one ``error:`` line, no "(traceback written to ...)" line and no file."""
+    import json
+
+    from core.detections import DetectionFile
+    from utils.cli import add_common_args, add_opts, config_from_args
+    import argparse
+
+    monkeypatch.setenv("SIMMRPOSE_TRACEBACK_DIR", str(tmp_path / "tracebacks"))
+    (tmp_path / "tracebacks").mkdir()
+    yaml = Path(__file__).resolve().parents[2] / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
+    blocker = tmp_path / "out"
+    blocker.write_text("a file")
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3], "score": 0.9}]))
+    parser = add_opts(add_common_args(argparse.ArgumentParser()))
+    cases = {
+        "GPUS = 'abc' is not allowed": lambda: config_from_args(parser.parse_args(["--cfg", str(yaml), "GPUS", "abc"])),
+        f"OUTPUT_DIR = {str(blocker)!r} is not allowed": lambda: config_from_args(
+            parser.parse_args(["--cfg", str(yaml), "OUTPUT_DIR", str(blocker)])),
+        f"detection file {dets}, entry 0: 'bbox' must be [x, y, w, h]": lambda: DetectionFile(dets, 0.5),
+    }
+    for expected, main in cases.items():
+        with pytest.raises(SystemExit) as info:
+            run_cli(main)
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and err.startswith("error: ") and expected in err, err
+    assert list((tmp_path / "tracebacks").iterdir()) == []
 
 
 def test_run_cli_lets_internal_errors_show_their_traceback():
