@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from core.config import AttrDict, ConfigError, load_config
 from utils.checkpoint import CheckpointError
+from utils.run_lock import FolderInUseError
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def read_json(path: str | os.PathLike, what: str) -> Any:
 
 
 # Errors about the user's input: one line, no traceback.
-USER_ERRORS = (ConfigError, OSError, CheckpointError, InputFileError)  # OSError: missing files, disk full, ...
+USER_ERRORS = (ConfigError, OSError, CheckpointError, InputFileError, FolderInUseError)  # OSError: missing files, disk full, ...
 
 
 def _save_traceback(exc: BaseException) -> str | None:
