@@ -2,6 +2,8 @@
 optimizer state under TRAIN.FUSED_OPTIMIZER."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -87,7 +89,7 @@ def test_fused_optimizer_switch_places_adam_steps_by_the_current_flag(monkeypatc
     where the fused CUDA kernels want it); the current TRAIN.FUSED_OPTIMIZER must be those flags."""
     _, model, optimizer = _adam(saved_fused)
     _step(model, optimizer)
-    saved = optimizer.state_dict()
+    saved = copy.deepcopy(optimizer.state_dict())  # as read from a file: no tensor shared with `optimizer`
     cfg, model2, optimizer2 = _adam(now_fused)
     model2.load_state_dict(model.state_dict())
     seen = []
