@@ -118,8 +118,9 @@ def create_logger(
     if is_main:
         print(f"=> creating {final_output_dir}")
         final_output_dir.mkdir(parents=True, exist_ok=True)
-        print(f"=> creating {tensorboard_log_dir}")
-        tensorboard_log_dir.mkdir(parents=True, exist_ok=True)
+        if not defer_file:  # else the SummaryWriter, created once the run goes on, makes it
+            print(f"=> creating {tensorboard_log_dir}")
+            tensorboard_log_dir.mkdir(parents=True, exist_ok=True)
         log_file = final_output_dir / f"{name}_{time_str}_{phase}.log"
     root = _configure_logging(log_file, is_main, defer_file)
     return root, str(final_output_dir), str(tensorboard_log_dir)
