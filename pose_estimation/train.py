@@ -8,7 +8,9 @@ Single process (CPU or one GPU) as is, or several GPUs / nodes under torchrun::
 optimizer, LR schedule, epoch, best score, RNG states and the sampler's epoch are restored from
 ``MODEL.CHECKPOINT`` or, with ``TRAIN.AUTO_RESUME``, from ``<output dir>/checkpoint.pth.tar``.
 With ``TRAIN.CHECKPOINT_ITERS`` N > 0 that file is also written every N iterations, and a run
-stopped mid-epoch continues at the next iteration.
+stopped mid-epoch continues at the next iteration. Auto-resume refuses a checkpoint written with
+another config or on other data (``utils.data_identity``), and decides before anything is written
+into the output folder; a finished run started again trains and writes nothing.
 """
 from __future__ import annotations
 
