@@ -167,7 +167,6 @@ def test_test_amp_dtype_the_device_cannot_run_is_refused_at_start(data, tmp_path
     """TEST.AMP_DTYPE is checked before the first epoch (formerly: at the first validation)."""
     import contextlib
     import importlib.util
-    import sys
 
     from conftest import REPO
     from core.config import ConfigError
@@ -184,4 +183,3 @@ def test_test_amp_dtype_the_device_cannot_run_is_refused_at_start(data, tmp_path
                     "LOG_DIR", str(tmp_path / "log"), "DATASET.ROOT", f"{data['face']}/",
                     "TEST.AMP", "true", "TEST.AMP_DTYPE", "fp16"])
     assert not (tmp_path / "output").exists()  # refused before anything was created
-    assert "entry_train_amp" not in sys.modules
