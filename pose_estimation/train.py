@@ -8,7 +8,9 @@ Single process (CPU or one GPU) as is, or several GPUs / nodes under torchrun::
 optimizer, LR schedule, epoch, best score, RNG states and the sampler's epoch are restored from
 ``MODEL.CHECKPOINT`` or, with ``TRAIN.AUTO_RESUME``, from ``<output dir>/checkpoint.pth.tar``.
 With ``TRAIN.CHECKPOINT_ITERS`` N > 0 that file is also written every N iterations, and a run
-stopped mid-epoch continues at the next iteration.
+stopped mid-epoch continues at the next iteration. Auto-resume refuses a checkpoint written with
+another config or on other data (``utils.data_identity``), and decides before anything is written
+into the output folder; a finished run started again trains and writes nothing.
 """
 from __future__ import annotations
 
@@ -30,14 +32,15 @@ import torch
 from torch.utils.data import DataLoader
 
 from core.config import AttrDict, ConfigError, dump_config, get_model_name
-from core.function import NonFiniteLossError, amp_enabled, train, validate
+from core.function import NonFiniteLossError, amp_enabled, check_inference_amp, train, validate
 from core.loss import build_loss
 from dataset import build_dataset, build_transform
 from dataset.sampler import EpochSampler, SeededSamples, ShardSampler
 from models import build_pose_net
 from utils.cli import add_common_args, add_opts, config_from_args, run_cli
 from utils.checkpoint import CheckpointError, load_model_weights, save_atomic, unwrap_model
-from utils.device import configure_cudnn, resolve_device
+from utils.data_identity import data_differences, data_identity
+from utils.device import configure_cudnn, resolve_device, warn_slow_cpu_fp16
 from utils.distributed import (
     all_gather_objects,
     barrier,
@@ -61,7 +64,14 @@ from utils.train_state import (
     validation_due,
 )
 from utils.run_lock import FolderInUseError, RunLock
-from utils.utils import create_logger, get_optimizer, load_optimizer_state, output_dirs, save_checkpoint
+from utils.utils import (
+    create_logger,
+    get_optimizer,
+    load_optimizer_state,
+    open_deferred_log_file,
+    output_dirs,
+    save_checkpoint,
+)
 
 logger = logging.getLogger(__name__)
 MODELS_DIR = Path(__file__).resolve().parents[1] / "lib" / "models"
@@ -81,10 +91,15 @@ def weights_digest(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def make_loaders(cfg: AttrDict, world_size: int, rank: int, sampler_seed: int, device: torch.device):
+def build_datasets(cfg: AttrDict):
+    """``(train_dataset, valid_dataset)`` of ``DATASET.TRAIN_SET`` / ``DATASET.TEST_SET``."""
     transform = build_transform()
-    train_dataset = build_dataset(cfg, cfg.DATASET.TRAIN_SET, True, transform)
-    valid_dataset = build_dataset(cfg, cfg.DATASET.TEST_SET, False, transform)
+    return (build_dataset(cfg, cfg.DATASET.TRAIN_SET, True, transform),
+            build_dataset(cfg, cfg.DATASET.TEST_SET, False, transform))
+
+
+def make_loaders(cfg: AttrDict, train_dataset, valid_dataset, world_size: int, rank: int, sampler_seed: int,
+                 device: torch.device):
     # One sampler type for one and many processes: the order is a function of (seed, epoch) only,
     # which is what makes a resumed run see the same batches as an uninterrupted one. With mid-epoch
     # checkpoints every sample's augmentation is seeded from (seed, epoch, slot) as well, so that it
@@ -157,27 +172,41 @@ def config_differences(stored: dict, current: AttrDict) -> list[str]:
     ]
 
 
-def load_on_every_rank(cfg: AttrDict, checkpoint_file: str, model: torch.nn.Module, is_main: bool) -> dict:
+def resume_refusal(checkpoint_file: str, config_diffs: list[str], data_diffs: list[str]) -> ConfigError:
+    """The one-line refusal of an auto-resume whose checkpoint was written with another config or data."""
+    what = " and ".join(w for w, diffs in (("another config", config_diffs), ("other data", data_diffs)) if diffs)
+    folder = str(Path(checkpoint_file).parent)
+    return ConfigError(
+        f"{checkpoint_file} was written by a run with {what}; auto-resume refused. Differences: "
+        + "; ".join(config_diffs + data_diffs) + ". To go on: train into another OUTPUT_DIR (or rename the YAML); "
+        f"or resume from it anyway with MODEL.CHECKPOINT {checkpoint_file}; or start afresh in {folder}: delete "
+        "the folder, or set TRAIN.AUTO_RESUME false (its checkpoint and results get overwritten)"
+    )
+
+
+def load_on_every_rank(cfg: AttrDict, checkpoint_file: str, model: torch.nn.Module, is_main: bool,
+                       data: dict | None = None) -> dict:
     """Every rank reads the chosen file into the bare model; any rank's failure stops every rank.
 
-    Rank 0 also compares the stored config with the current one: auto-resume refuses on a
-    difference, an explicit ``MODEL.CHECKPOINT`` logs the differences and goes on.
+    Rank 0 first compares the stored config, and the stored data identity with ``data``
+    (:mod:`utils.data_identity`), with the current ones: auto-resume refuses on a difference, before
+    any weight is loaded, an explicit ``MODEL.CHECKPOINT`` logs the differences and goes on.
     """
     ckpt, error = None, None
     try:
         ckpt = load_training_checkpoint(checkpoint_file, map_location="cpu")
-        load_model_weights(model, ckpt["state_dict"], source=checkpoint_file)
-        if is_main and isinstance(ckpt.get("config"), dict):
-            diffs = config_differences(ckpt["config"], cfg)
-            if diffs and not cfg.MODEL.CHECKPOINT:
-                error = ConfigError(
-                    f"{checkpoint_file} was written by a run with another config; auto-resume refused. Differences: "
-                    + "; ".join(diffs) + ". To proceed: choose a new OUTPUT_DIR (or rename the YAML), or set "
-                    "TRAIN.AUTO_RESUME false to start afresh in this folder (its checkpoint gets overwritten), or "
-                    f"resume anyway with MODEL.CHECKPOINT {checkpoint_file}"
-                )
-            for diff in diffs if cfg.MODEL.CHECKPOINT else []:
-                logger.warning("=> resuming with a changed config (the current value wins): %s", diff)
+        if is_main:
+            config_diffs = config_differences(ckpt["config"], cfg) if isinstance(ckpt.get("config"), dict) else []
+            data_diffs = data_differences(ckpt.get("data"), data or {})
+            if (config_diffs or data_diffs) and not cfg.MODEL.CHECKPOINT:
+                error = resume_refusal(checkpoint_file, config_diffs, data_diffs)
+            elif cfg.MODEL.CHECKPOINT:
+                for diff in config_diffs:
+                    logger.warning("=> resuming with a changed config (the current value wins): %s", diff)
+                for diff in data_diffs:
+                    logger.warning("=> resuming on other data than the checkpoint's: %s", diff)
+        if error is None:
+            load_model_weights(model, ckpt["state_dict"], source=checkpoint_file)
     except (OSError, RuntimeError, ValueError, KeyError) as e:
         error = e
     errors = [(rank, e) for rank, e in enumerate(all_gather_objects(None if error is None else str(error))) if e]
@@ -188,6 +217,21 @@ def load_on_every_rank(cfg: AttrDict, checkpoint_file: str, model: torch.nn.Modu
             f"cannot resume from {checkpoint_file}: " + "; ".join(f"rank {rank}: {e}" for rank, e in errors)
         )
     return ckpt
+
+
+def restore_scaler(scaler: torch.amp.GradScaler | None, ckpt: dict) -> None:
+    """The GradScaler state across ``TRAIN.AMP`` / ``TRAIN.AMP_DTYPE`` switches (speed switches, free on resume).
+
+    A run without fp16 saves ``{}`` (or, the original, nothing): an fp16 run resumed from it starts a fresh
+    scaler; a saved state that the current run has no scaler for (now float32 or bf16) is left unused.
+    """
+    saved = ckpt.get("scaler") or {}
+    if scaler is not None and saved:
+        scaler.load_state_dict(saved)
+    elif scaler is not None:
+        logger.info("=> the checkpoint holds no GradScaler state (its run did not train in fp16): a fresh scaler")
+    elif saved:
+        logger.info("=> the checkpoint's GradScaler state is not used (no fp16 in this run)")
 
 
 def restore_rank_rng(ckpt: dict, dist_info) -> None:
@@ -216,6 +260,7 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
     cfg = config_from_args(args)
 
     device = resolve_device(cfg.GPUS)  # under torchrun: cuda:<LOCAL_RANK>
+    check_inference_amp(cfg, device)  # the per-epoch validation's TEST.AMP_DTYPE, before anything is written
     dist_info = init_distributed(device)
     is_main = dist_info.is_main
     lock_error = None
@@ -229,21 +274,23 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
     lock_error = broadcast_object(lock_error)
     if lock_error:
         raise FolderInUseError(lock_error)
-    _, final_output_dir, tb_log_dir = create_logger(cfg, args.cfg, "train", is_main=is_main)
+    # Nothing goes into the folder (log file, config copy, network sources) before the resume decision:
+    # the log is kept in memory until then, so that a refused run leaves the folder as it was.
+    _, final_output_dir, tb_log_dir = create_logger(cfg, args.cfg, "train", is_main=is_main, defer_file=True)
     if is_main:
         print(final_output_dir)
     logger.info(pprint.pformat(args))
     logger.info(pprint.pformat(cfg.to_dict()))
     logger.info("=> device %s, world size %d", device, dist_info.world_size)
+    if is_main:
+        warn_slow_cpu_fp16(cfg, device)
     configure_cudnn(cfg)
     if cfg.TRAIN.SEED >= 0:
         seed_everything(cfg.TRAIN.SEED + dist_info.rank)
 
     model = build_pose_net(cfg, is_train=True)
-    if is_main:
-        dump_config(cfg, Path(final_output_dir) / "config_train.yaml")
-        for source in (MODELS_DIR / f"{cfg.MODEL.NAME}.py", MODELS_DIR / "resnet.py"):
-            shutil.copy2(source, final_output_dir)
+    train_dataset, valid_dataset = build_datasets(cfg)
+    data = data_identity(train_dataset, valid_dataset) if is_main else None  # recorded in every checkpoint
 
     model.to(device)
     if cfg.TRAIN.CHANNELS_LAST:
@@ -263,11 +310,7 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
     use_scaler = amp_enabled(cfg, device) and cfg.TRAIN.AMP_DTYPE == "fp16"
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None  # its state goes in checkpoints
 
-    writer_dict = None
-    if is_main:
-        from tensorboardX import SummaryWriter
-
-        writer_dict = {"writer": SummaryWriter(log_dir=tb_log_dir), "train_global_steps": 0, "valid_global_steps": 0}
+    writer_dict = {"writer": None, "train_global_steps": 0, "valid_global_steps": 0} if is_main else None
 
     # ---------------------------------------------------------------- resume
     begin_epoch = cfg.TRAIN.BEGIN_EPOCH
@@ -281,17 +324,22 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
     if isinstance(checkpoint_file, FileNotFoundError):
         raise checkpoint_file
     if checkpoint_file:
-        ckpt = load_on_every_rank(cfg, checkpoint_file, model, is_main)
+        ckpt = load_on_every_rank(cfg, checkpoint_file, model, is_main, data)
         resume_at = position_from_checkpoint(ckpt, checkpoint_file, dist_info.rank, dist_info.world_size,
                                              cfg.TRAIN.BATCH_SIZE)
         begin_epoch = int(ckpt["epoch"])  # a mid-epoch file names the epoch in progress
+        if resume_at is None and begin_epoch >= cfg.TRAIN.END_EPOCH:
+            logger.info("=> nothing left to train: %s has finished epoch %d of %d (TRAIN.END_EPOCH %d); nothing "
+                        "was written. Raise TRAIN.END_EPOCH to train on", checkpoint_file, begin_epoch,
+                        cfg.TRAIN.END_EPOCH, cfg.TRAIN.END_EPOCH)
+            cleanup()
+            return 0
         perf = float(ckpt.get("perf", 0.0))
         best_perf = float(ckpt.get("best_perf", ckpt.get("perf", 0.0)))
         best_epoch = int(ckpt.get("best_epoch", 0))
         if "optimizer" in ckpt:
             load_optimizer_state(cfg, optimizer, ckpt["optimizer"])
-        if scaler is not None and "scaler" in ckpt:
-            scaler.load_state_dict(ckpt["scaler"])
+        restore_scaler(scaler, ckpt)
         sampler_seed = int(ckpt.get("sampler_seed", sampler_seed))
         history = list(ckpt.get("history", []))
         if resume_at is None:
@@ -311,6 +359,15 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
             optimizer.param_groups[0]["lr"], best_perf, best_epoch,
         )
 
+    if is_main:  # the run goes on in this folder: now its files are written
+        open_deferred_log_file()
+        dump_config(cfg, Path(final_output_dir) / "config_train.yaml")
+        for source in (MODELS_DIR / f"{cfg.MODEL.NAME}.py", MODELS_DIR / "resnet.py"):
+            shutil.copy2(source, final_output_dir)
+        from tensorboardX import SummaryWriter
+
+        writer_dict["writer"] = SummaryWriter(log_dir=tb_log_dir)
+
     if dist_info.enabled:  # after loading: DDP starts from the weights every rank now holds
         if cfg.TRAIN.SYNC_BN:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -319,7 +376,7 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
         )
 
     valid_dataset, train_loader, valid_loader, train_sampler = make_loaders(
-        cfg, dist_info.world_size, dist_info.rank, sampler_seed, device
+        cfg, train_dataset, valid_dataset, dist_info.world_size, dist_info.rank, sampler_seed, device
     )
 
     def checkpoint_states(next_epoch: int, rng_per_rank: list) -> dict:
@@ -344,6 +401,7 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
             "train_global_steps": writer_dict["train_global_steps"] if writer_dict else next_epoch,
             "valid_global_steps": writer_dict["valid_global_steps"] if writer_dict else next_epoch,
             "history": history,
+            "data": data,  # what identifies the training and validation data (utils.data_identity)
         }
 
     def save_position(position: EpochPosition, num_batches: int) -> None:
@@ -419,7 +477,11 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
         final_model_state_file = os.path.join(final_output_dir, "final_state.pth.tar")
         logger.info("=> saving final model state to %s", final_model_state_file)
         save_atomic(unwrap_model(model).state_dict(), final_model_state_file)
-        logger.info("=> best perf %.4f at epoch %d", best_perf, best_epoch)
+        if best_perf > 0:  # model_best.pth.tar is written when the score improves on the previous best (from 0)
+            logger.info("=> best perf %.4f at epoch %d (model_best.pth.tar)", best_perf, best_epoch)
+        else:
+            logger.info("=> no best model was saved: the validation score never rose above 0 (model_best.pth.tar "
+                        "is written only when it improves); the last weights are in %s", final_model_state_file)
         writer_dict["writer"].close()
     cleanup()
     return 0

@@ -52,11 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(model_file).is_file():
         source = "TEST.MODEL_FILE / --model-file" if cfg.TEST.MODEL_FILE else "the default <output dir>/model_best.pth.tar"
         message = f"model file not found: {model_file} (from {source})"
-        final_state = Path(final_output_dir) / "final_state.pth.tar"
-        if not cfg.TEST.MODEL_FILE and final_state.is_file():
+        final_state = Path(model_file).with_name("final_state.pth.tar")
+        if Path(model_file).name == "model_best.pth.tar" and final_state.is_file():
             # train.py (like the original) saves model_best only when the AP strictly improves on 0
-            message += (f"; the training run in {final_output_dir} never improved its validation AP above 0, so it "
-                        f"saved no best model; its last weights are in {final_state} (pass --model-file {final_state})")
+            message += (f"; the training run in {final_state.parent} never improved its validation AP above 0, so "
+                        f"it saved no best model; its last weights are in {final_state} (pass --model-file {final_state})")
         raise FileNotFoundError(message)
     logger.info("=> loading model from %s", model_file)
     load_model_weights(model, model_file)

@@ -147,8 +147,10 @@ def test_one_run_per_output_folder(synthetic_data, tmp_path):
         while not list(out.glob("*_train.log")) and time.time() < deadline:
             time.sleep(0.1)
         proc = run_python(["pose_estimation/train.py", "--cfg", cfg], env={"OMP_NUM_THREADS": "1"})
-        assert proc.returncode != 0
-        assert f"is in use by another train.py (pid {first.pid} on " in proc.stderr, proc.stderr[-2000:]
+        assert proc.returncode == 2, proc.stderr[-2000:]  # a user error of run_cli: one line, no traceback
+        assert "Traceback" not in proc.stderr
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: ") and f"is in use by another train.py (pid {first.pid} on " in last, last
         assert "another OUTPUT_DIR" in proc.stderr
     finally:
         first.kill()

@@ -157,8 +157,10 @@ def test_missing_best_model_message_points_to_final_state(tmp_path):
     run_dir = tmp_path / "output" / "coco" / "pose_resnet_18" / "tiny"
     run_dir.mkdir(parents=True)
     torch.save({"w": torch.zeros(1)}, run_dir / "final_state.pth.tar")
-    proc = run_python(["pose_estimation/valid.py", "--cfg", cfg], timeout=120)
-    assert proc.returncode == 2
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"error: model file not found: {run_dir / 'model_best.pth.tar'}")
-    assert "never improved its validation AP above 0" in last and f"--model-file {run_dir / 'final_state.pth.tar'}" in last
+    for flags in ([], ["--model-file", run_dir / "model_best.pth.tar"]):  # the default, or named explicitly
+        proc = run_python(["pose_estimation/valid.py", "--cfg", cfg, *flags], timeout=120)
+        assert proc.returncode == 2
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: model file not found: {run_dir / 'model_best.pth.tar'}")
+        assert "never improved its validation AP above 0" in last
+        assert f"--model-file {run_dir / 'final_state.pth.tar'}" in last

@@ -35,6 +35,8 @@ __all__ = [
     "encode_target",
     "flip_back_and_shift",
     "gaussian_patch",
+    "heatmap_stride",
+    "heatmap_to_input",
     "quarter_offset",
     "crop_transform",
     "udp_affine_transform",
@@ -96,6 +98,28 @@ def crop_transform(center: np.ndarray, scale: np.ndarray, rot: float, output_siz
 
 
 # --------------------------------------------------------------------------------------------------
+# heat-map <-> input-crop coordinates
+
+
+def heatmap_stride(image_size: Sequence[int] | np.ndarray, heatmap_size: Sequence[int] | np.ndarray,
+                   target_type: str = "gaussian") -> np.ndarray:
+    """Input-crop pixels per heat-map pixel, ``[x, y]``: ``image / heatmap`` (the original: 4 for
+    256x192 -> 64x48), or UDP's ``(image - 1) / (heatmap - 1)``."""
+    if target_type == "udp":
+        return (np.asarray(image_size) - 1.0) / (np.asarray(heatmap_size) - 1.0)
+    return np.asarray(image_size) / np.asarray(heatmap_size)
+
+
+def heatmap_to_input(coords: np.ndarray, image_size: Sequence[int] | np.ndarray,
+                     heatmap_size: Sequence[int] | np.ndarray, target_type: str = "gaussian") -> np.ndarray:
+    """Heat-map coordinates (..., 2+) as input-crop pixels: the inverse of :func:`encode_target`'s
+    mapping (a target drawn for input point ``p`` peaks at ``p / stride``). Columns after x, y are kept."""
+    out = np.array(coords, dtype=np.float64, copy=True)
+    out[..., 0:2] *= heatmap_stride(image_size, heatmap_size, target_type)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
 # encoding
 
 
@@ -148,10 +172,7 @@ def encode_target(joints: np.ndarray, joints_vis: np.ndarray, image_size: np.nda
 
     # Patch bounds of all joints at once, (J, 2) as (x, y), with the original's arithmetic.
     tmp_size = sigma * 3
-    if target_type == "udp":
-        feat_stride = (np.asarray(image_size) - 1.0) / (np.asarray(heatmap_size) - 1.0)
-    else:
-        feat_stride = image_size / heatmap_size
+    feat_stride = heatmap_stride(image_size, heatmap_size, target_type)
     mu_f = joints[:, 0:2] / feat_stride + 0.5
     if not (np.abs(mu_f) < _FAR).all():
         if not np.isfinite(mu_f).all():

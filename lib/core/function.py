@@ -22,7 +22,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from core.config import AttrDict, ConfigError, get_model_name
 from core.evaluate import accuracy
-from core.codec import flip_back_and_shift
+from core.codec import flip_back_and_shift, heatmap_to_input
 from core.inference import get_final_preds, get_max_preds
 from models.fuse import fuse_conv_bn
 from utils.distributed import all_gather_objects, broadcast_object, is_dist
@@ -113,6 +113,15 @@ def autocast_context(cfg: AttrDict, device: torch.device):
     if amp_enabled(cfg, device):
         return torch.autocast(device_type=device.type, dtype=_AMP_DTYPES[cfg.TRAIN.AMP_DTYPE])
     return nullcontext()
+
+
+def input_pixels(config: AttrDict, pred: np.ndarray) -> np.ndarray:
+    """Heat-map arg-max coordinates (N, J, 2) as input-crop pixels, for the debug pictures: the
+    codec's mapping (``MODEL.EXTRA.HEATMAP_SIZE`` and ``TARGET_TYPE``), which is the original's ``x 4``
+    for its 256x192 -> 64x48 maps, and also right for strides 2 or 8 and for UDP."""
+    image_size = np.resize(np.asarray(config.MODEL.IMAGE_SIZE, dtype=np.float64), 2)
+    heatmap_size = np.resize(np.asarray(config.MODEL.EXTRA.HEATMAP_SIZE, dtype=np.float64), 2)
+    return heatmap_to_input(pred, image_size, heatmap_size, config.MODEL.EXTRA.TARGET_TYPE).astype(pred.dtype)
 
 
 def _to_device(cfg: AttrDict, x: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -236,7 +245,8 @@ def _train(
                 writer.add_scalar("train_acc", acc.val, local_steps)
                 local_steps += 1
             prefix = os.path.join(output_dir, f"train_{i}")
-            save_debug_images(config, inputs.float().cpu(), meta, target.cpu(), pred * 4, output.detach().float().cpu(), prefix)
+            save_debug_images(config, inputs.float().cpu(), meta, target.cpu(), input_pixels(config, pred),
+                              output.detach().float().cpu(), prefix)
         if every and (i + 1) % every == 0 and i + 1 < num_batches:
             position = EpochPosition(epoch, i + 1, {"loss": losses.state(), "acc": acc.state()}, local_steps)
             save_position(position, num_batches)
@@ -291,9 +301,11 @@ def _validation_network(cfg: AttrDict, model: torch.nn.Module) -> torch.nn.Modul
     """What validation runs: ``model`` itself, or under ``TEST.AMP`` a copy with BatchNorm folded.
 
     The copy leaves a model in training untouched, and makes the per-epoch validation of
-    ``train.py`` compute what ``valid.py`` computes on the saved weights.
+    ``train.py`` compute what ``valid.py`` computes on the saved weights (also under
+    ``TRAIN.SYNC_BN``, whose SyncBatchNorm layers fold like BatchNorm2d: in eval mode both are the
+    same per-channel affine map).
     """
-    if cfg.TEST.AMP and any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()):
+    if cfg.TEST.AMP and any(isinstance(m, (torch.nn.BatchNorm2d, torch.nn.SyncBatchNorm)) for m in model.modules()):
         model = copy.deepcopy(model)
         fuse_conv_bn(model)
     return model
@@ -303,8 +315,8 @@ def _validation_network(cfg: AttrDict, model: torch.nn.Module) -> torch.nn.Modul
 def inference_autocast(cfg: AttrDict, device: torch.device, model: torch.nn.Module | None = None):
     """Autocast for the inference forward when ``TEST.AMP``; a no-op otherwise (float32, the original).
 
-    With ``model``, the layers of it that write heatmaps (convolutions with ``MODEL.NUM_JOINTS``
-    outputs: the final layer, MRHeat's side heads) run in float32 inside the autocast region. They
+    With ``model``, the layers of it that write heatmaps (those its ``heatmap_layers()`` lists: the
+    final layer, MRHeat's side heads) run in float32 inside the autocast region. They
     cost next to nothing, and a bf16 heatmap keeps only about 3 significant digits, which ties
     neighbouring values and so moves the quarter-pixel offset and the joint scores.
     """
@@ -315,13 +327,23 @@ def inference_autocast(cfg: AttrDict, device: torch.device, model: torch.nn.Modu
         if model is None:
             yield
         else:
-            with _float32_heatmap_layers(model, int(cfg.MODEL.NUM_JOINTS), device.type):
+            with _float32_heatmap_layers(model, device.type):
                 yield
 
 
+def heatmap_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The layers that produce the heatmaps, as the network names them (``heatmap_layers()`` of the
+    five networks; see ``models.resnet.ResNetBackbone.HEATMAP_LAYERS``); none for a network that
+    does not say. Selecting by ``out_channels == MODEL.NUM_JOINTS`` would also catch trunk layers
+    when the joint count is 64, 128, 256 or 512."""
+    net = getattr(model, "module", model)  # DDP / DataParallel
+    layers = getattr(net, "heatmap_layers", None)
+    return list(layers()) if callable(layers) else []
+
+
 @contextmanager
-def _float32_heatmap_layers(model: torch.nn.Module, joints: int, device_type: str):
-    """Hooks that turn autocast off around every conv / deconv of ``model`` with ``joints`` outputs."""
+def _float32_heatmap_layers(model: torch.nn.Module, device_type: str):
+    """Hooks that turn autocast off around the heat-map layers of ``model`` (:func:`heatmap_layers`)."""
     saved: list[bool] = []
 
     def enter(_module, args):
@@ -333,9 +355,8 @@ def _float32_heatmap_layers(model: torch.nn.Module, joints: int, device_type: st
         torch.set_autocast_enabled(device_type, saved.pop())
 
     handles = []
-    for module in model.modules():
-        if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and module.out_channels == joints:
-            handles += [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
+    for module in heatmap_layers(model):
+        handles += [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
     try:
         yield
     finally:
@@ -526,7 +547,8 @@ def _validate(
                 f"Accuracy {acc.val:.3f} ({acc.avg:.3f})"
             )
             prefix = os.path.join(output_dir, f"val_{i}")
-            save_debug_images(config, inputs.float().cpu(), meta, target.cpu(), pred * 4, output.cpu(), prefix)
+            save_debug_images(config, inputs.float().cpu(), meta, target.cpu(), input_pixels(config, pred), output.cpu(),
+                              prefix)
     progress.close()
     _all_reduce_meters(losses, acc)  # logged/TensorBoard loss and accuracy over every rank's samples
 
@@ -553,7 +575,8 @@ def _print_name_value(name_value: "OrderedDict[str, float]", full_arch_name: str
 
 @torch.no_grad()
 def test(config: AttrDict, inputs: torch.Tensor, model: torch.nn.Module, output_dir: str, idx: int) -> np.ndarray:
-    """The original folder-inference helper: arg-max joints ×4 and debug pictures ``test_<idx>_*``."""
+    """The original folder-inference helper: arg-max joints in input pixels (:func:`input_pixels`; the
+    original's x4) and debug pictures ``test_<idx>_*``."""
     model.eval()
     device = _device_of(model)
     x = inputs.to(device)
@@ -563,5 +586,6 @@ def test(config: AttrDict, inputs: torch.Tensor, model: torch.nn.Module, output_
         output = model(x).float().cpu()
     pred, _ = get_max_preds(output.numpy())
     prefix = os.path.join(output_dir, f"test_{idx}")
-    save_debug_images_test(config, inputs.cpu(), pred * 4, output, prefix)
-    return pred * 4
+    joints = input_pixels(config, pred)
+    save_debug_images_test(config, inputs.cpu(), joints, output, prefix)
+    return joints

@@ -36,7 +36,7 @@ def _fold(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> None:
 
 def _foldable(conv: nn.Module | None, bn: nn.Module) -> bool:
     return (
-        isinstance(bn, nn.BatchNorm2d)
+        isinstance(bn, (nn.BatchNorm2d, nn.SyncBatchNorm))  # the same map in eval mode
         and bn.track_running_stats
         and bn.running_var is not None
         and isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d))
@@ -46,7 +46,7 @@ def _foldable(conv: nn.Module | None, bn: nn.Module) -> bool:
 
 
 def fuse_conv_bn(model: nn.Module) -> int:
-    """Fold every BatchNorm2d of ``model`` that follows its convolution into it, in place.
+    """Fold every BatchNorm2d (or SyncBatchNorm) of ``model`` that follows its convolution into it, in place.
 
     Each folded BatchNorm is replaced by ``nn.Identity`` (its ``state_dict`` keys go; convolutions
     that had no bias get one). Only for inference: the model must be in eval mode, as a BatchNorm

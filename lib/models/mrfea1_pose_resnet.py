@@ -19,6 +19,7 @@ class MRFea1PoseResNet(ResNetBackbone):
     """ResNet + three upsampling branches of constant width F; output (N, J, H/4, W/4)."""
 
     HEAD_MODULES = ("deconv11", "deconv12", "deconv13", "deconv21", "deconv22", "deconv3", "final_layer")
+    HEATMAP_LAYERS = ("final_layer",)
 
     def __init__(self, cfg: Any, **kwargs: Any):
         check_mrfea(cfg, MODEL_NAME)

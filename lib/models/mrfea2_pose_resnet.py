@@ -22,6 +22,7 @@ class MRFea2PoseResNet(ResNetBackbone):
     """ResNet + three upsampling branches halving the width at each step; output (N, J, H/4, W/4)."""
 
     HEAD_MODULES = ("deconv11", "deconv12", "deconv13", "deconv21", "deconv22", "deconv3", "final_layer")
+    HEATMAP_LAYERS = ("final_layer",)
 
     def __init__(self, cfg: Any, **kwargs: Any):
         check_mrfea(cfg, MODEL_NAME, need_filters=WIDTHS[-1])

@@ -29,6 +29,7 @@ class MRHeat1PoseResNet(ResNetBackbone):
     """ResNet + three deconvolution stages + two heatmap side branches; output (N, J, H/4, W/4)."""
 
     HEAD_MODULES = ("deconv1", "deconv2", "deconv3", "s_deconv1", "s_deconv2", "s_conv1", "s_conv2", "final_layer")
+    HEATMAP_LAYERS = ("s_conv1.0", "s_deconv1.0", "s_conv2.0", "s_deconv2", "final_layer")
 
     def __init__(self, cfg: Any, **kwargs: Any):
         filters, kernels = check_mr_head(cfg, MODEL_NAME)

@@ -31,6 +31,7 @@ class MRHeat2PoseResNet(ResNetBackbone):
     HEAD_MODULES = (
         "deconv1", "deconv2", "deconv3", "s_deconv1", "s_deconv2", "s_deconv12", "s_conv1", "s_conv2", "final_layer",
     )
+    HEATMAP_LAYERS = ("s_conv1.0", "s_deconv1.0", "s_deconv12", "s_conv2.0", "s_deconv2", "final_layer")
 
     def __init__(self, cfg: Any, **kwargs: Any):
         filters, kernels = check_mr_head(cfg, MODEL_NAME)

@@ -23,6 +23,7 @@ class PoseResNet(ResNetBackbone):
     """
 
     HEAD_MODULES = ("deconv_layers", "final_layer")
+    HEATMAP_LAYERS = ("final_layer",)
 
     def __init__(self, cfg: Any, **kwargs: Any):
         extra = cfg.MODEL.EXTRA

@@ -307,6 +307,9 @@ class ResNetBackbone(nn.Module):
     """
 
     HEAD_MODULES: tuple[str, ...] = ()
+    # The layers whose outputs are heatmaps (or are summed into them), as submodule names: inference
+    # under autocast runs them in float32 (core.function). Plain class data: no state_dict key changes.
+    HEATMAP_LAYERS: tuple[str, ...] = ()
 
     def __init__(self, depth: int, style: str = "pytorch", *, model_name: str = "pose_resnet"):
         super().__init__()
@@ -353,6 +356,10 @@ class ResNetBackbone(nn.Module):
     def head_modules(self) -> list[nn.Module]:
         """The head modules in the original initialisation order (spec §2.9)."""
         return [getattr(self, name) for name in self.HEAD_MODULES]
+
+    def heatmap_layers(self) -> list[nn.Module]:
+        """The convolutions that produce heatmaps (``HEATMAP_LAYERS``): the final layer and MRHeat's side heads."""
+        return [self.get_submodule(name) for name in self.HEATMAP_LAYERS]
 
     def init_weights(self, pretrained: PathLike = "") -> None:
         """Initialise the head (N(0, 0.001) weights, zero biases, BN 1/0), then load ImageNet weights.

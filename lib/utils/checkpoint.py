@@ -16,10 +16,14 @@ those) are tolerated and keep the model's current value.
 from __future__ import annotations
 
 import errno
+import io
 import logging
 import os
 import pickle
+import pickletools
 import re
+import warnings
+import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +40,7 @@ __all__ = [
     "load_checkpoint",
     "load_model_weights",
     "load_state_dict_file",
+    "pickle_globals",
     "save_atomic",
     "strip_prefix",
     "unwrap_model",
@@ -167,11 +172,20 @@ def load_checkpoint(path: PathLike, map_location: MapLocation = "cpu", allow_num
         raise FileNotFoundError(f"weight file not found: {path}")
     allowed = _numpy_scalar_globals() if allow_numpy_scalars else []
     try:
-        with torch.serialization.safe_globals(allowed):
+        with torch.serialization.safe_globals(allowed), warnings.catch_warnings():
+            # torch's note on a plain pickle's protocol 4/5; the error below says what the file is
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         refused = sorted(set(re.findall(r"unsupported global:? (?:GLOBAL )?([\w.]+)", str(e), flags=re.I)))
-        if not refused:  # a damaged pickle stream, not a refused Python object
+        if not refused:  # a damaged pickle stream, or a plain pickle that torch stops reading early
+            referenced = [] if zipfile.is_zipfile(path) else pickle_globals(path)
+            if referenced:
+                raise UnsafeCheckpointError(
+                    f"{path}: a plain Python pickle (not PyTorch's weight-file format) that references "
+                    f"{', '.join(referenced)}; unpickling it could run code from the file, so it is not loaded. "
+                    "Weight files are written by torch.save"
+                ) from e
             raise CheckpointError(f"{path}: {_NOT_READABLE}: {_weights_only_reason(str(e))}") from e
         numpy_hint = (
             " (The original train.py stored NumPy scalars such as 'perf' in checkpoint.pth.tar; the "
@@ -186,6 +200,46 @@ def load_checkpoint(path: PathLike, map_location: MapLocation = "cpu", allow_num
         ) from e
     except Exception as e:  # torch.load fails on damaged files with many exception types
         raise CheckpointError(f"{path}: {_NOT_READABLE}: {type(e).__name__}: {e}") from e
+
+
+def pickle_globals(path: PathLike, limit: int = 1 << 30) -> list[str]:
+    """The ``module.name`` globals that the pickle stream(s) at the start of ``path`` reference, listed
+    with :func:`pickletools.genops` (the opcodes are read, nothing is unpickled). Sorted, without
+    repeats; what could be read before a damaged part, [] for a file that is no pickle at all.
+
+    ``GLOBAL`` names its global inline; ``STACK_GLOBAL`` (protocol 4 and later) takes module and
+    name from the two strings pushed before it, directly or from the memo, which is followed here.
+    Consecutive pickles (PyTorch's legacy format writes several) are read one after another.
+    """
+    found: set[str] = set()
+    with open(path, "rb") as f:
+        data = f.read(limit)
+    stream = io.BytesIO(data)
+    while stream.tell() < len(data):
+        strings: list[Any] = []  # the values pushed so far that STACK_GLOBAL could take
+        memo: dict[int, Any] = {}
+        try:
+            for opcode, arg, _ in pickletools.genops(stream):
+                name = opcode.name
+                if name == "GLOBAL":
+                    found.add(str(arg).replace(" ", "."))
+                elif name == "STACK_GLOBAL":
+                    if len(strings) >= 2 and all(isinstance(v, str) for v in strings[-2:]):
+                        found.add(f"{strings[-2]}.{strings[-1]}")
+                    strings = strings[:-2]
+                elif name in ("MEMOIZE",):
+                    memo[len(memo)] = strings[-1] if strings else None
+                elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                    memo[int(arg)] = strings[-1] if strings else None
+                elif name in ("GET", "BINGET", "LONG_BINGET"):
+                    strings.append(memo.get(int(arg)))
+                elif isinstance(arg, str) and ("UNICODE" in name or "STRING" in name):
+                    strings.append(arg)
+                elif opcode.stack_after:  # anything else pushed: not a string for STACK_GLOBAL
+                    strings.append(None)
+        except Exception:  # a damaged stream or data after the pickles: keep what was read
+            break
+    return sorted(found)
 
 
 def _weights_only_reason(message: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 from core.config import AttrDict, ConfigError, load_config
 from utils.checkpoint import CheckpointError
+from utils.run_lock import FolderInUseError
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,8 @@ def read_json(path: str | os.PathLike, what: str) -> Any:
 
 
 # Errors about the user's input: one line, no traceback.
-USER_ERRORS = (ConfigError, OSError, CheckpointError, InputFileError, UsageError)  # OSError: missing files, disk full, ...
+USER_ERRORS = (ConfigError, OSError, CheckpointError, InputFileError, UsageError,
+               FolderInUseError)  # OSError: missing files, disk full, ...
 
 
 TRACEBACK_DIR_ENV = "SIMMRPOSE_TRACEBACK_DIR"

@@ -35,7 +35,9 @@ def capture_rng_state() -> dict[str, Any]:
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        # This process's own device only: a rank draws on no other, and a resumed job may see
+        # fewer devices (under torchrun each process sees them all, but uses cuda:<LOCAL_RANK>).
+        state["cuda_device"] = torch.cuda.get_rng_state(torch.cuda.current_device())
     return state
 
 
@@ -52,8 +54,12 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         )
     )
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if torch.cuda.is_available() and ("cuda_device" in state or "cuda" in state):
+        device = torch.cuda.current_device()
+        if "cuda_device" in state:
+            torch.cuda.set_rng_state(state["cuda_device"], device)
+        elif device < len(state["cuda"]):  # older files: one state per visible device
+            torch.cuda.set_rng_state(state["cuda"][device], device)
 
 
 def _as_tuple(x: Any) -> Any:

@@ -24,7 +24,48 @@ logger = logging.getLogger(__name__)
 _LOG_FORMAT = "%(asctime)-15s %(message)s"
 
 
-def _configure_logging(log_file: Path | None, is_main: bool) -> logging.Logger:
+class _DeferredFileHandler(logging.Handler):
+    """Keeps the records until :func:`open_deferred_log_file` names the file to write them to.
+
+    train.py logs from its start but writes nothing into the output folder before it has decided
+    whether the run may go on there (a refused run leaves the folder as it was).
+    """
+
+    def __init__(self, log_file: Path) -> None:
+        super().__init__()
+        self.log_file = log_file
+        self.records: list[logging.LogRecord] = []
+        self.target: logging.FileHandler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.target is None:
+            self.records.append(record)
+        else:
+            self.target.handle(record)
+
+    def open(self) -> None:
+        if self.target is not None:
+            return
+        self.target = logging.FileHandler(self.log_file)
+        self.target.setFormatter(logging.Formatter(_LOG_FORMAT))
+        for record in self.records:
+            self.target.handle(record)
+        self.records = []
+
+    def close(self) -> None:
+        if self.target is not None:
+            self.target.close()
+        super().close()
+
+
+def open_deferred_log_file() -> None:
+    """Start writing the log file of ``create_logger(..., defer_file=True)``, earlier records first."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _DeferredFileHandler):
+            handler.open()
+
+
+def _configure_logging(log_file: Path | None, is_main: bool, defer_file: bool = False) -> logging.Logger:
     """Root logger: INFO to ``log_file`` (with time) and to the console (message only).
 
     Called once per entry point; handlers from an earlier call are replaced, so repeated calls (as
@@ -41,7 +82,7 @@ def _configure_logging(log_file: Path | None, is_main: bool) -> logging.Logger:
     console._simmrpose = True  # type: ignore[attr-defined]
     root.addHandler(console)
     if log_file is not None:
-        file_handler = logging.FileHandler(log_file)
+        file_handler = _DeferredFileHandler(log_file) if defer_file else logging.FileHandler(log_file)
         file_handler.setFormatter(logging.Formatter(_LOG_FORMAT))
         file_handler._simmrpose = True  # type: ignore[attr-defined]
         root.addHandler(file_handler)
@@ -62,12 +103,13 @@ def output_dirs(cfg: AttrDict, cfg_name: str | os.PathLike) -> tuple[Path, Path,
 
 
 def create_logger(
-    cfg: AttrDict, cfg_name: str | os.PathLike, phase: str = "train", is_main: bool = True
+    cfg: AttrDict, cfg_name: str | os.PathLike, phase: str = "train", is_main: bool = True, defer_file: bool = False
 ) -> tuple[logging.Logger, str, str]:
     """Create the output and TensorBoard folders and configure logging.
 
     Returns ``(root logger, final_output_dir, tensorboard_log_dir)`` as strings, like the original.
-    Only the main process (rank 0) creates folders and writes the log file.
+    Only the main process (rank 0) creates folders and writes the log file; with ``defer_file``
+    the log file is created (with every record so far) by :func:`open_deferred_log_file` only.
     """
     final_output_dir, tb_parent, name = output_dirs(cfg, cfg_name)
     time_str = time.strftime("%Y-%m-%d-%H-%M")
@@ -76,10 +118,11 @@ def create_logger(
     if is_main:
         print(f"=> creating {final_output_dir}")
         final_output_dir.mkdir(parents=True, exist_ok=True)
-        print(f"=> creating {tensorboard_log_dir}")
-        tensorboard_log_dir.mkdir(parents=True, exist_ok=True)
+        if not defer_file:  # else the SummaryWriter, created once the run goes on, makes it
+            print(f"=> creating {tensorboard_log_dir}")
+            tensorboard_log_dir.mkdir(parents=True, exist_ok=True)
         log_file = final_output_dir / f"{name}_{time_str}_{phase}.log"
-    root = _configure_logging(log_file, is_main)
+    root = _configure_logging(log_file, is_main, defer_file)
     return root, str(final_output_dir), str(tensorboard_log_dir)
 
 
@@ -113,11 +156,17 @@ def get_optimizer(cfg: AttrDict, model: torch.nn.Module) -> torch.optim.Optimize
 
 
 def load_optimizer_state(cfg: AttrDict, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    """Resume ``optimizer`` from a checkpoint's state; ``TRAIN.FUSED_OPTIMIZER`` is the current run's
-    (the stored parameter groups carry the saving run's choice, which would otherwise win)."""
+    """Resume ``optimizer`` from a checkpoint's state; ``TRAIN.FUSED_OPTIMIZER`` is the current run's.
+
+    The stored parameter groups carry the saving run's choice, which would otherwise win; it is
+    replaced *before* loading, because ``Optimizer.load_state_dict`` places each parameter's state
+    by the group's flags: with ``fused`` (or ``capturable``) Adam's ``step`` counters go to the
+    parameter's device as float32 tensors, which the fused kernels require, and without them they
+    stay where they were saved (the checkpoint is read onto the CPU, where the per-tensor loop wants them).
+    """
+    fused = fused_flag(cfg)
+    state = {**state, "param_groups": [{**group, "fused": fused} for group in state["param_groups"]]}
     optimizer.load_state_dict(state)
-    for group in optimizer.param_groups:
-        group["fused"] = fused_flag(cfg)
 
 
 def save_checkpoint(

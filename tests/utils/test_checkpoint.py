@@ -232,3 +232,46 @@ def test_strip_prefix_rules():
 
 def test_module_exposes_one_loader_and_saver():
     assert set(checkpoint.__all__) >= {"save_atomic", "load_state_dict_file", "load_model_weights", "unwrap_model"}
+
+
+class _RunsACommand:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo this should never run",))
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_plain_pickle_names_the_globals_it_references_without_unpickling(tmp_path, protocol, capfd):
+    """A checkpoint written with pickle.dump (not torch.save): refused, naming what it would call."""
+    import os
+    import pickle
+
+    path = tmp_path / f"plain{protocol}.pth.tar"
+    with open(path, "wb") as f:
+        pickle.dump({"epoch": 1, "state_dict": _RunsACommand()}, f, protocol=protocol)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert str(path) in message and f"{os.system.__module__}.system" in message, message
+    assert "truncated or corrupt" not in message and "Unsupported operand" not in message
+    assert "this should never run" not in capfd.readouterr().out
+
+
+def test_pickle_globals_follows_memoized_names_and_stops_at_damage(tmp_path):
+    import os
+    import pickle
+    from collections import OrderedDict
+
+    from utils.checkpoint import pickle_globals
+
+    path = tmp_path / "two.pkl"
+    # the same global twice (the second time from the memo) and another one
+    path.write_bytes(pickle.dumps([OrderedDict(), OrderedDict(), _RunsACommand()], protocol=4))
+    assert pickle_globals(path) == sorted({"collections.OrderedDict", f"{os.system.__module__}.system"})
+    truncated = tmp_path / "cut.pkl"
+    truncated.write_bytes(pickle.dumps([OrderedDict(), _RunsACommand()], protocol=4)[:40])
+    assert pickle_globals(truncated) in ([], ["collections.OrderedDict"])
+    text = tmp_path / "results.json"
+    text.write_text('{"bad": 1}')
+    assert pickle_globals(text) == []
