@@ -11,6 +11,8 @@ import torch
 
 from conftest import REPO, run_python, write_tiny_yaml
 
+pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
+
 COCO_YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 MPII_YAML = REPO / "experiments/mpii/resnet50/256x256_d256x3_adam_lr1e-3.yaml"
 # A small network keeps these runs to seconds; the pipeline around it is the real one.

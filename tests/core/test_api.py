@@ -308,6 +308,7 @@ def test_bad_inputs_name_what_and_where(estimator: PoseEstimator, checkpoints, t
     assert str(checkpoints[0]) in message and str(COCO_YAML) in message and "MODEL.NAME=pose_resnet" in message
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu(checkpoints, tmp_path: Path) -> None:
     img = _figure_image(tmp_path / "figure.png")

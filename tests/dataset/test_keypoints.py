@@ -242,6 +242,7 @@ def test_the_keypoint_category_id_is_used_for_boxes_and_results(keypoint_sets, t
     assert {r["category_id"] for r in results} == {7}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, k", [("face", 5), ("hand", 21)])
 def test_custom_sets_train_and_validate(keypoint_sets, tmp_path, kind, k) -> None:
     opts = _opts(keypoint_sets, kind, tmp_path)
@@ -300,6 +301,7 @@ def test_mpii_per_joint_pckh_table(mpii_root, tmp_path) -> None:
     assert name_value["Knee"] == pytest.approx(0.5 * (value["l_knee"] + value["r_knee"]))
 
 
+@pytest.mark.slow
 def test_onnx_export_of_a_21_joint_network(tmp_path) -> None:
     pytest.importorskip("onnxruntime")
     import sys

@@ -47,6 +47,7 @@ def seeded_model(cfg, seed: int = 0) -> torch.nn.Module:
     return model.eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(POSE_NETS))
 def test_onnx_heatmaps_match_pytorch(name: str, tmp_path: Path) -> None:
     cfg = load_config(COCO_YAML, small_opts(name))
@@ -96,6 +97,7 @@ def test_cli_exports_prefixed_checkpoint_and_checks(tmp_path: Path, capsys: pyte
     assert diff <= ATOL
 
 
+@pytest.mark.slow
 def test_cli_mismatched_checkpoint_is_one_error_line(tmp_path: Path) -> None:
     cfg = load_config(COCO_YAML, small_opts("pose_resnet"))
     ckpt = tmp_path / "pose_resnet.pth"
@@ -112,6 +114,7 @@ def test_cli_mismatched_checkpoint_is_one_error_line(tmp_path: Path) -> None:
     assert not (tmp_path / "x.onnx").exists()
 
 
+@pytest.mark.slow
 def test_cli_refuses_to_write_over_the_checkpoint(tmp_path: Path) -> None:
     cfg = load_config(COCO_YAML, small_opts("pose_resnet"))
     ckpt = tmp_path / "pose_resnet.pth"
