@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis.configuration import set_hypothesis_home_dir
 
 REPO = Path(__file__).resolve().parents[1]
 LIB = REPO / "lib"
@@ -24,7 +25,8 @@ def pytest_configure(config: pytest.Config) -> None:
     and DataLoader workers the tests start (also through environments copied at import time): their
     ``simmrpose-error-*.txt`` traceback files, ``torchelastic_*`` log folders and ``pymp-*`` folders
     land there, and pytest keeps only its last few such folders. ``tempfile.tempdir`` does the same
-    for this process.
+    for this process, and Hypothesis keeps its examples there instead of ``.hypothesis/`` in the
+    checkout.
     """
     if not hasattr(config, "_tmp_path_factory"):  # pytest's tmpdir plugin disabled: leave things as they are
         return
@@ -32,6 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SAVED_TMP] = (os.environ.get("TMPDIR"), tempfile.tempdir)
     os.environ["TMPDIR"] = str(tmp)
     tempfile.tempdir = str(tmp)
+    set_hypothesis_home_dir(tmp / "hypothesis")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

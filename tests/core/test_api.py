@@ -107,6 +107,7 @@ def _validate_records(cfg: Any, coco_root: Path, model_file: Path, tmp_path: Pat
     return dataset, seen
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("color_rgb", [False, True])
 def test_equals_validation_on_coco_gt_boxes(coco_root: Path, checkpoints, tmp_path: Path, color_rgb: bool) -> None:
     opts = SMALL + ["DATASET.ROOT", str(coco_root), "TEST.USE_GT_BBOX", "True", "DATASET.COLOR_RGB", str(color_rgb)]

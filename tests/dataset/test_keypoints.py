@@ -124,6 +124,7 @@ def _face_cfg(root: Path, *extra: str):
     return load_config(FACE_YAML, ["DATASET.ROOT", str(root), *TINY, *extra])
 
 
+@pytest.mark.slow
 def test_bad_files_and_mismatches_name_the_file_and_key(keypoint_sets, tmp_path) -> None:
     face = keypoint_sets / "face"
     ann = face / "annotations" / "person_keypoints_val2017.json"
@@ -156,6 +157,7 @@ def test_bad_files_and_mismatches_name_the_file_and_key(keypoint_sets, tmp_path)
 # custom sets end to end
 
 
+@pytest.mark.slow
 def test_custom_set_reads_names_pairs_and_evaluates_with_its_sigmas(keypoint_sets, tmp_path, caplog) -> None:
     face = keypoint_sets / "face"
     with caplog.at_level(logging.INFO, logger="dataset.keypoints"):
@@ -193,6 +195,7 @@ def test_custom_set_reads_names_pairs_and_evaluates_with_its_sigmas(keypoint_set
     np.testing.assert_allclose([row["value"] for row in table["joints"]], expected, rtol=1e-5)  # float32 preds
 
 
+@pytest.mark.slow
 def test_the_keypoint_category_id_is_used_for_boxes_and_results(keypoint_sets, tmp_path, caplog) -> None:
     """A file whose keypoint category has another id than COCO's person (1), beside a second category:
     GT records, detection boxes and results all follow the first category's id; the other category's
@@ -267,6 +270,7 @@ def test_custom_sets_train_and_validate(keypoint_sets, tmp_path, kind, k) -> Non
     assert "| Arch | AP | Ap .5 |" in proc.stderr
 
 
+@pytest.mark.slow
 def test_api_returns_k_keypoints(keypoint_sets, tmp_path) -> None:
     from core.api import PoseEstimator
     from models import build_pose_net
@@ -326,6 +330,7 @@ def test_onnx_export_of_a_21_joint_network(tmp_path) -> None:
 # half-body on a custom set: DATASET.UPPER_BODY_IDS
 
 
+@pytest.mark.slow
 def test_half_body_on_a_custom_set_uses_upper_body_ids(keypoint_sets) -> None:
     face = keypoint_sets / "face"
     still = ["DATASET.SCALE_FACTOR", "0", "DATASET.ROT_FACTOR", "0"]  # the crop box is then the half-body box
@@ -355,6 +360,7 @@ def test_half_body_on_a_custom_set_uses_upper_body_ids(keypoint_sets) -> None:
     assert checked >= 5
 
 
+@pytest.mark.slow
 def test_half_body_ids_bad_input_names_the_key(keypoint_sets) -> None:
     face = keypoint_sets / "face"
     ann = face / "annotations" / "person_keypoints_train2017.json"
