@@ -1,6 +1,8 @@
 # Everything runs inside the project's virtual environment at .venv (created on first use).
 #   make quickstart   set up, generate synthetic data, train a small network on the CPU, validate, draw
-#   make test         set up and run the test suite (what CI runs)
+#   make test         set up and run the test suite without the CUDA tests (what CI runs)
+#   make test-fast    the tests that start no subprocess, torchrun job or training run (a developer's loop)
+#   make test-gpu     the CUDA tests (they skip without a GPU)
 #   make bench        the speed benchmarks in bench/
 SHELL := /bin/bash
 BOOTSTRAP_PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -8,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all setup nms test quickstart bench clean
+.PHONY: all setup nms test test-fast test-gpu quickstart bench clean
 
 all: test
 
@@ -23,8 +25,15 @@ setup: $(STAMP) nms
 nms: $(STAMP)
 	$(MAKE) -C lib PYTHON=$(abspath $(PY))
 
+# markers and the other pytest settings: pyproject.toml
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -m "not cuda"
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not cuda"
+
+test-gpu: setup
+	$(PY) -m pytest -q -m cuda
 
 quickstart: setup
 	bash scripts/quickstart.sh

@@ -1,16 +1,52 @@
-"""Shared pytest set-up: ``lib/`` on the import path and the location of the real sample data."""
+"""Shared pytest set-up: temporary files under pytest's folder, the real sample data and helpers.
+
+``lib/`` and ``tests/`` are on the import path through ``pythonpath`` in pyproject.toml.
+"""
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis.configuration import set_hypothesis_home_dir
 
 REPO = Path(__file__).resolve().parents[1]
 LIB = REPO / "lib"
-if str(LIB) not in sys.path:
-    sys.path.insert(0, str(LIB))
+_SAVED_TMP = pytest.StashKey[tuple]()  # TMPDIR and tempfile.tempdir before the run
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Send every temporary file of the run to a folder inside pytest's own temporary folder.
+
+    ``TMPDIR`` is set before the test modules are collected, so it reaches the scripts, torchrun jobs
+    and DataLoader workers the tests start (also through environments copied at import time): their
+    ``simmrpose-error-*.txt`` traceback files, ``torchelastic_*`` log folders and ``pymp-*`` folders
+    land there, and pytest keeps only its last few such folders. ``tempfile.tempdir`` does the same
+    for this process, and Hypothesis keeps its examples there instead of ``.hypothesis/`` in the
+    checkout.
+    """
+    if not hasattr(config, "_tmp_path_factory"):  # pytest's tmpdir plugin disabled: leave things as they are
+        return
+    tmp = config._tmp_path_factory.mktemp("tmp", numbered=False)
+    config.stash[_SAVED_TMP] = (os.environ.get("TMPDIR"), tempfile.tempdir)
+    os.environ["TMPDIR"] = str(tmp)
+    tempfile.tempdir = str(tmp)
+    set_hypothesis_home_dir(tmp / "hypothesis")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    saved = config.stash.get(_SAVED_TMP, None)
+    if saved is None:
+        return
+    env, tempfile.tempdir = saved
+    if env is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = env
+
 
 # The tiny real COCO / MPII sample ships with the repository (sources and licences in its README.md).
 SAMPLE_DATA = REPO / "tests" / "data"

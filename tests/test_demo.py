@@ -171,6 +171,7 @@ def test_video(ckpt: Path, tmp_path: Path, suffix: str, codec: str) -> None:
     assert all("file_name" not in r and r["bbox"] == [0.0, 0.0, 96.0, 128.0] for r in results)
 
 
+@pytest.mark.slow
 def test_torchvision_detector_from_local_weights(ckpt: Path, tmp_path: Path) -> None:
     import torchvision
 
@@ -234,6 +235,7 @@ def test_bad_inputs_name_what_and_where(ckpt: Path, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_script_checks_arguments_and_ends_with_one_error_line(ckpt: Path, tmp_path: Path) -> None:
     script = REPO / "scripts" / "demo.sh"
     proc = subprocess.run(["bash", str(script), str(COCO_YAML), str(ckpt)], capture_output=True, text=True)
@@ -294,6 +296,7 @@ def test_folder_with_an_unreadable_file_skips_it_with_a_warning(ckpt: Path, tmp_
 FACE_YAML = REPO / "experiments" / "synthetic" / "res18_128x128_face.yaml"
 
 
+@pytest.mark.slow
 def test_folder_of_a_five_joint_set_draws_its_skeleton(tmp_path: Path) -> None:
     from dataset.keypoints import COCO_KEYPOINTS
 

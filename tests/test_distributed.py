@@ -11,6 +11,8 @@ import torch
 
 from conftest import PYTHON, REPO, run_python, write_tiny_yaml
 
+pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
+
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 

@@ -15,6 +15,8 @@ import torch
 
 from conftest import PYTHON, REPO, identical, write_tiny_yaml
 
+pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
+
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 # 19 people in the generated train set: 19 iterations of one sample per epoch (10 per rank with 2 ranks)
 ONE_PER_BATCH = ("TRAIN.BATCH_SIZE", 1)

@@ -1,7 +1,11 @@
 """DataLoader workers started with 'spawn' (the default on macOS and Windows) pickle the config and datasets."""
 import json
 
+import pytest
+
 from conftest import run_python, write_tiny_yaml
+
+pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
 
 # train.py run as a script, with the start method forced to spawn before anything else
 SPAWNED_TRAIN = """

@@ -12,6 +12,8 @@ import torch
 
 from conftest import PYTHON, REPO, run_python, write_tiny_yaml
 
+pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
+
 
 def _load_entry(name: str):
     """Import pose_estimation/<name>.py as a module (its _init_paths needs the folder on sys.path)."""

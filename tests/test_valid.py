@@ -11,6 +11,8 @@ import torch
 
 from conftest import REPO, run_python, write_tiny_yaml
 
+pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
+
 COCO_YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 MPII_YAML = REPO / "experiments/mpii/resnet50/256x256_d256x3_adam_lr1e-3.yaml"
 # A small network keeps these runs to seconds; the pipeline around it is the real one.
@@ -89,7 +91,8 @@ def test_mpii_valid_script(mpii_root, tmp_path):
 
 def test_valid_reports_a_missing_model_file(coco_root, tmp_path):
     proc = run_python(["pose_estimation/valid.py", "--cfg", COCO_YAML, "--model-file", tmp_path / "nope.pth",
-                       "DATASET.ROOT", coco_root, "OUTPUT_DIR", tmp_path / "out", *SMALL])
+                       "DATASET.ROOT", coco_root, "OUTPUT_DIR", tmp_path / "out", "LOG_DIR", tmp_path / "log",
+                       *SMALL])
     assert proc.returncode == 2
     assert "model file not found" in proc.stderr and "nope.pth" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -98,7 +101,8 @@ def test_valid_reports_a_missing_model_file(coco_root, tmp_path):
 def test_valid_reports_a_checkpoint_that_does_not_match(coco_root, tmp_path):
     model = _checkpoint(tmp_path, 16, False)  # 16 joints, the YAML says 17
     proc = run_python(["pose_estimation/valid.py", "--cfg", COCO_YAML, "--model-file", model,
-                       "DATASET.ROOT", coco_root, "OUTPUT_DIR", tmp_path / "out", *SMALL])
+                       "DATASET.ROOT", coco_root, "OUTPUT_DIR", tmp_path / "out", "LOG_DIR", tmp_path / "log",
+                       *SMALL])
     assert proc.returncode == 2 and "final_layer" in proc.stderr and str(model) in proc.stderr
 
 

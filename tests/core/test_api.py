@@ -107,6 +107,7 @@ def _validate_records(cfg: Any, coco_root: Path, model_file: Path, tmp_path: Pat
     return dataset, seen
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("color_rgb", [False, True])
 def test_equals_validation_on_coco_gt_boxes(coco_root: Path, checkpoints, tmp_path: Path, color_rgb: bool) -> None:
     opts = SMALL + ["DATASET.ROOT", str(coco_root), "TEST.USE_GT_BBOX", "True", "DATASET.COLOR_RGB", str(color_rgb)]
@@ -323,6 +324,7 @@ def test_nan_scores_nan_centres_and_absurd_boxes_are_refused(estimator: PoseEsti
     assert len(estimator.predict(img, boxes=[[0, 0, 50, 80]], box_scores=[0.9])) == 1  # a sound box still works
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu(checkpoints, tmp_path: Path) -> None:
     img = _figure_image(tmp_path / "figure.png")

@@ -114,6 +114,7 @@ def test_heatmap_size_follows_the_number_of_pose_resnet_deconvolutions():
         _validated(COCO, FOUR_DECONVS + ["MODEL.NAME", "mrheat1_pose_resnet", "MODEL.EXTRA.HEATMAP_SIZE", "[96,128]"])
 
 
+@pytest.mark.slow
 def test_train_py_reports_a_bad_value_in_one_line(tmp_path):
     proc = run_python(["pose_estimation/train.py", "--cfg", COCO, "PRINT_FREQ", "0", "OUTPUT_DIR", tmp_path,
                        "LOG_DIR", tmp_path], timeout=120)
@@ -215,6 +216,7 @@ def _mutated(draw):
 
 @settings(max_examples=300, deadline=None, database=None,  # no .hypothesis folder in the checkout
           suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.slow
 @given(data=_mutated())
 def test_mutated_shipped_yaml_loads_or_names_a_key(tmp_path, data):
     path = tmp_path / "mutated.yaml"

@@ -324,6 +324,7 @@ def test_item_does_not_change_the_record(coco_train):
         identical(r0, r1)
 
 
+@pytest.mark.slow
 def test_train_items_equal_original(coco_train):
     ref = ReferenceJointsDataset(coco_train, transform=build_reference_transform())
     assert_same_items(coco_train, ref, range(120))

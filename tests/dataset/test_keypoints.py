@@ -124,6 +124,7 @@ def _face_cfg(root: Path, *extra: str):
     return load_config(FACE_YAML, ["DATASET.ROOT", str(root), *TINY, *extra])
 
 
+@pytest.mark.slow
 def test_bad_files_and_mismatches_name_the_file_and_key(keypoint_sets, tmp_path, caplog) -> None:
     face = keypoint_sets / "face"
     ann = face / "annotations" / "person_keypoints_val2017.json"
@@ -159,6 +160,7 @@ def test_bad_files_and_mismatches_name_the_file_and_key(keypoint_sets, tmp_path,
 # custom sets end to end
 
 
+@pytest.mark.slow
 def test_custom_set_reads_names_pairs_and_evaluates_with_its_sigmas(keypoint_sets, tmp_path, caplog) -> None:
     face = keypoint_sets / "face"
     with caplog.at_level(logging.INFO, logger="dataset.keypoints"):
@@ -196,6 +198,7 @@ def test_custom_set_reads_names_pairs_and_evaluates_with_its_sigmas(keypoint_set
     np.testing.assert_allclose([row["value"] for row in table["joints"]], expected, rtol=1e-5)  # float32 preds
 
 
+@pytest.mark.slow
 def test_the_keypoint_category_id_is_used_for_boxes_and_results(keypoint_sets, tmp_path, caplog) -> None:
     """A file whose keypoint category has another id than COCO's person (1), beside a second category:
     GT records, detection boxes and results all follow the first category's id; the other category's
@@ -245,6 +248,7 @@ def test_the_keypoint_category_id_is_used_for_boxes_and_results(keypoint_sets, t
     assert {r["category_id"] for r in results} == {7}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, k", [("face", 5), ("hand", 21)])
 def test_custom_sets_train_and_validate(keypoint_sets, tmp_path, kind, k) -> None:
     opts = _opts(keypoint_sets, kind, tmp_path)
@@ -269,6 +273,7 @@ def test_custom_sets_train_and_validate(keypoint_sets, tmp_path, kind, k) -> Non
     assert "| Arch | AP | Ap .5 |" in proc.stderr
 
 
+@pytest.mark.slow
 def test_api_returns_k_keypoints(keypoint_sets, tmp_path) -> None:
     from core.api import PoseEstimator
     from models import build_pose_net
@@ -303,6 +308,7 @@ def test_mpii_per_joint_pckh_table(mpii_root, tmp_path) -> None:
     assert name_value["Knee"] == pytest.approx(0.5 * (value["l_knee"] + value["r_knee"]))
 
 
+@pytest.mark.slow
 def test_onnx_export_of_a_21_joint_network(tmp_path) -> None:
     pytest.importorskip("onnxruntime")
     import sys
@@ -327,6 +333,7 @@ def test_onnx_export_of_a_21_joint_network(tmp_path) -> None:
 # half-body on a custom set: DATASET.UPPER_BODY_IDS
 
 
+@pytest.mark.slow
 def test_half_body_on_a_custom_set_uses_upper_body_ids(keypoint_sets) -> None:
     face = keypoint_sets / "face"
     still = ["DATASET.SCALE_FACTOR", "0", "DATASET.ROT_FACTOR", "0"]  # the crop box is then the half-body box
@@ -356,6 +363,7 @@ def test_half_body_on_a_custom_set_uses_upper_body_ids(keypoint_sets) -> None:
     assert checked >= 5
 
 
+@pytest.mark.slow
 def test_half_body_ids_bad_input_names_the_key(keypoint_sets) -> None:
     face = keypoint_sets / "face"
     ann = face / "annotations" / "person_keypoints_train2017.json"

@@ -48,7 +48,7 @@ def _net(name: str, layers: int = 18, *opts: str) -> tuple[object, nn.Module]:
 
 @pytest.mark.parametrize("name, layers, opts", [
     *[(name, 18, ()) for name in POSE_NETS],
-    ("pose_resnet", 50, ()),  # Bottleneck blocks and the downsample Sequentials
+    pytest.param("pose_resnet", 50, (), marks=pytest.mark.slow),  # Bottleneck blocks and the downsample Sequentials
     ("pose_resnet", 18, ("MODEL.EXTRA.DECONV_WITH_BIAS", "true")),  # deconvolutions that already have a bias
 ])
 def test_folded_network_computes_the_same_heatmaps(name, layers, opts) -> None:

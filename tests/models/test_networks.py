@@ -85,7 +85,7 @@ def check_forward_backward(model: nn.Module, joints: int = 17) -> None:
     assert not no_grad, f"parameters without gradient: {no_grad[:5]}"
 
 
-@pytest.mark.parametrize("name,depth", supported())
+@pytest.mark.parametrize("name,depth", [pytest.param(n, d, marks=[pytest.mark.slow] if d > 50 else []) for n, d in supported()])
 def test_forward_backward_every_parameter_gets_a_gradient(name, depth):
     torch.manual_seed(0)
     check_forward_backward(build_pose_net(make_cfg(name, depth), is_train=False))

@@ -304,6 +304,7 @@ def test_fallback_warns_once(monkeypatch):
     assert len(messages) == 1 and "make -C lib" in messages[0]
 
 
+@pytest.mark.slow
 def test_missing_extension_falls_back_in_fresh_process():
     code = (
         "import sys, warnings\n"
@@ -324,6 +325,7 @@ def test_missing_extension_falls_back_in_fresh_process():
     assert out.stdout.strip() == "[0] [0, 1] 1"
 
 
+@pytest.mark.slow
 def test_make_rebuilds_the_extension_only_when_it_is_missing_or_older_than_its_sources(tmp_path):
     """lib/Makefile's rule, in a copy of lib/ (make -q: exit 0 when up to date, 1 when it would build)."""
     import os

@@ -1,7 +1,11 @@
 """tools/benchmark_inference.py on a small network: every row is measured or says why not."""
 import re
 
+import pytest
+
 from conftest import REPO, run_python
+
+pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
 
 SMALL = ["MODEL.EXTRA.NUM_LAYERS", "18", "MODEL.EXTRA.NUM_DECONV_FILTERS", "[32,32,32]",
          "MODEL.IMAGE_SIZE", "[64,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[16,16]", "MODEL.NAME", "mrheat2_pose_resnet"]

@@ -12,6 +12,8 @@ import pytest
 
 from conftest import REPO, run_python
 
+pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
+
 sys.path.insert(0, str(REPO / "tools"))
 from draw_results import draw_results  # noqa: E402
 

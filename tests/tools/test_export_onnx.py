@@ -47,6 +47,7 @@ def seeded_model(cfg, seed: int = 0) -> torch.nn.Module:
     return model.eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(POSE_NETS))
 def test_onnx_heatmaps_match_pytorch(name: str, tmp_path: Path) -> None:
     cfg = load_config(COCO_YAML, small_opts(name))
@@ -71,6 +72,7 @@ def test_onnx_heatmaps_match_pytorch(name: str, tmp_path: Path) -> None:
     assert meta["model_name"] == name and meta["image_size_wh"] == "64,64" and meta["channel_order"] == "BGR"
 
 
+@pytest.mark.slow
 def test_check_onnx_reports_the_difference(tmp_path: Path) -> None:
     cfg = load_config(COCO_YAML, small_opts("pose_resnet"))
     model = seeded_model(cfg)
@@ -81,6 +83,7 @@ def test_check_onnx_reports_the_difference(tmp_path: Path) -> None:
     assert check_onnx(other, cfg, path, batch=2) > 1e-3
 
 
+@pytest.mark.slow
 def test_cli_exports_prefixed_checkpoint_and_checks(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     name = "mrheat1_pose_resnet"
     cfg = load_config(COCO_YAML, small_opts(name))
@@ -96,6 +99,7 @@ def test_cli_exports_prefixed_checkpoint_and_checks(tmp_path: Path, capsys: pyte
     assert diff <= ATOL
 
 
+@pytest.mark.slow
 def test_cli_mismatched_checkpoint_is_one_error_line(tmp_path: Path) -> None:
     cfg = load_config(COCO_YAML, small_opts("pose_resnet"))
     ckpt = tmp_path / "pose_resnet.pth"
@@ -112,6 +116,7 @@ def test_cli_mismatched_checkpoint_is_one_error_line(tmp_path: Path) -> None:
     assert not (tmp_path / "x.onnx").exists()
 
 
+@pytest.mark.slow
 def test_cli_refuses_to_write_over_the_checkpoint(tmp_path: Path) -> None:
     cfg = load_config(COCO_YAML, small_opts("pose_resnet"))
     ckpt = tmp_path / "pose_resnet.pth"

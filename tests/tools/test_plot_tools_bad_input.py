@@ -9,6 +9,8 @@ import pytest
 
 from conftest import run_python
 
+pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
+
 TOOLS = {
     "plot_history": (["tools/plot_history.py", "{file}", "--out", "{out}/curves.png"],
                      "history.json written by pose_estimation/train.py"),

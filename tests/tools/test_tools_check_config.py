@@ -8,6 +8,8 @@ import pytest
 
 from conftest import REPO, run_python
 
+pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
+
 YAML = REPO / "experiments" / "coco" / "resnet50" / "256x192_d256x3_adam_lr1e-3.yaml"
 # 100 is not a multiple of 32: the network would run, but its heatmaps would not be the size the
 # decoding assumes (before this check, predictions came back silently wrong).

@@ -12,16 +12,56 @@ import torch
 
 from conftest import sample_path
 from core.config import ConfigError
-from utils import zipreader
+from utils import checkpoint, zipreader
 from utils.checkpoint import UnsafeCheckpointError, load_checkpoint, load_state_dict_file, save_atomic
 from utils.cli import run_cli
 
 
-@pytest.fixture
-def small_fs(tmp_path):
-    """A real 1 MiB tmpfs file system (mounting needs root; skipped otherwise)."""
+class _FullDisk:
+    """``open`` for utils.checkpoint on a file system with ``space`` bytes left: the write that does not fit
+    writes what fits and raises OSError(ENOSPC), as a real full disk does."""
+
+    def __init__(self, space: int):
+        self.space = space
+
+    def __call__(self, file, mode="r", *args, **kwargs):
+        f = open(file, mode, *args, **kwargs)
+        return _FileOnAFullDisk(f, self) if "w" in mode else f
+
+
+class _FileOnAFullDisk:
+    def __init__(self, f, disk: _FullDisk):
+        self._f, self._disk = f, disk
+
+    def write(self, data) -> int:
+        data = memoryview(data).cast("B")
+        if len(data) > self._disk.space:
+            self._f.write(data[:self._disk.space])
+            self._disk.space = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._disk.space -= len(data)
+        return self._f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
+@pytest.fixture(params=["enospc-writer", pytest.param("tmpfs", marks=pytest.mark.slow)])
+def small_fs(request, tmp_path, monkeypatch):
+    """A folder with 1 MiB of space: checkpoint writes raising ENOSPC past 1 MiB, or a real 1 MiB tmpfs
+    (mounting needs root; skipped otherwise)."""
     mount = tmp_path / "small"
     mount.mkdir()
+    if request.param == "enospc-writer":
+        monkeypatch.setattr(checkpoint, "open", _FullDisk(1 << 20), raising=False)
+        yield mount
+        return
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True,
                           text=True)
     if proc.returncode != 0:
