@@ -37,7 +37,7 @@ SWITCHES = ["TEST.AMP", "true", "TEST.CHANNELS_LAST", "true"]
 
 
 class OriginalJointsMSELoss(nn.Module):
-    """The original loss: one MSELoss call per joint in a Python loop (spec/pipeline.md §5)."""
+    """The original loss: one MSELoss call per joint in a Python loop."""
 
     def __init__(self) -> None:
         super().__init__()

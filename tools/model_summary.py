@@ -1,4 +1,4 @@
-"""Size and cost of the pose networks for an experiment YAML (spec/models.md §3).
+"""Size and cost of the pose networks for an experiment YAML.
 
 Usage, from the repository root::
 
@@ -109,7 +109,7 @@ def format_summary(s: dict[str, Any]) -> str:
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Markdown table with one row per :func:`summarize` result (the layout of spec §3)."""
+    """Markdown table with one row per :func:`summarize` result (the columns the README table uses)."""
     lines = [
         "| MODEL.NAME | depth | style | input | output | params | state_dict | FLOPs | MACs = conv + deconv |",
         "|---|---:|---|---|---|---:|---:|---:|---:|",

@@ -1,4 +1,4 @@
-"""The training and validation loops (spec/pipeline.md §8.2–8.5), device-agnostic and DDP-aware.
+"""The training and validation loops (the original's ``train``/``validate``), device-agnostic and DDP-aware.
 
 Every network returns one heatmap tensor (N, J, H/4, W/4), so the loops treat all five alike.
 """
@@ -166,7 +166,7 @@ def _train(
 
     Logs the original's TAB-separated line every ``PRINT_FREQ`` iterations and writes the
     original's TensorBoard scalars (``train_loss``/``train_acc`` at a step that restarts every
-    epoch, spec §12.18, and one ``add_scalars('train', ...)`` point per epoch).
+    epoch as in the original, and one ``add_scalars('train', ...)`` point per epoch).
     Raises :class:`NonFiniteLossError` naming the epoch and iteration when the loss is NaN/Inf.
     """
     batch_time, data_time, losses, acc = AverageMeter(), AverageMeter(), AverageMeter(), AverageMeter()
@@ -370,9 +370,9 @@ def inference_heatmaps(
 ) -> torch.Tensor:
     """Heatmaps (N, J, H, W) for a normalised input batch, with the flip test when ``TEST.FLIP_TEST``.
 
-    Flip test (spec §7.3): run the mirrored input, mirror the maps back and swap left/right
+    Flip test: run the mirrored input, mirror the maps back and swap left/right
     joints, optionally shift one column right (``TEST.SHIFT_HEATMAP``; column 0 keeps its value,
-    spec §12.17), then average with the plain output. Done on the model's device.
+    as in the original), then average with the plain output. Done on the model's device.
     With ``TEST.AMP`` or ``TEST.CHANNELS_LAST`` on CUDA the plain and mirrored crops go through the
     network as one batch of 2N; on the CPU two batches of N are faster (bf16 + channels-last,
     ResNet-50 256x192: 1.88 s against 2.26 s for 32 + 32 crops, ``bench/bench_valid_speed.py``), so
@@ -564,7 +564,7 @@ def _validate(
 
 
 def _print_name_value(name_value: "OrderedDict[str, float]", full_arch_name: str) -> None:
-    """The original's markdown results table (spec/pipeline.md §8.4)."""
+    """The original's markdown results table (``_print_name_value``)."""
     names = name_value.keys()
     values = name_value.values()
     num_values = len(name_value)

@@ -4,8 +4,8 @@ A :class:`KeypointInfo` holds the joint names, the left/right flip pairs (flip a
 flip test), the OKS sigmas (OKS-NMS, rescoring, COCO evaluation), the skeleton and the left/right
 sides (drawing), the upper/lower body joints (half-body augmentation) and per-joint loss weights.
 
-``COCO_KEYPOINTS`` and ``MPII_KEYPOINTS`` carry exactly the original's values (spec/pipeline.md
-§3.1, §3.5, §4.1, §9, §14). Any other COCO-format joint set is read with :func:`from_coco_category`
+``COCO_KEYPOINTS`` and ``MPII_KEYPOINTS`` carry exactly the original's values (COCO and MPII
+flip pairs, COCO sigmas, the drawing skeleton, HRNet's body halves and joint weights). Any other COCO-format joint set is read with :func:`from_coco_category`
 and finished by :func:`resolve_for_config`, which applies ``DATASET.FLIP_PAIRS`` and
 ``DATASET.OKS_SIGMAS``.
 """
@@ -60,7 +60,7 @@ class KeypointInfo:
         sigmas: K OKS sigmas, or None when the set has none (OKS then raises, see :meth:`oks_sigmas`).
         left_ids / right_ids: sides for colours; every other joint is centre (:attr:`centre_ids`).
         upper_body_ids / lower_body_ids: half-body augmentation groups.
-        joint_weights: K per-joint loss weights (1.0 unless the set defines others, spec §14).
+        joint_weights: K per-joint loss weights (1.0 unless the set defines others, as HRNet's COCO set).
     """
 
     names: tuple[str, ...]
@@ -154,7 +154,7 @@ COCO_KEYPOINTS = KeypointInfo(
     right_ids=tuple(range(2, 17, 2)),
     upper_body_ids=(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
     lower_body_ids=(11, 12, 13, 14, 15, 16),
-    # HRNet's COCO weights for LOSS.USE_DIFFERENT_JOINTS_WEIGHT (spec §14).
+    # HRNet's COCO weights for LOSS.USE_DIFFERENT_JOINTS_WEIGHT.
     joint_weights=(1., 1., 1., 1., 1., 1., 1., 1.2, 1.2, 1.5, 1.5, 1., 1., 1.2, 1.2, 1.5, 1.5),
     source="COCO-17 keypoints",
 )

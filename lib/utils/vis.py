@@ -1,7 +1,7 @@
 """Debug images: joints on input crops, heat-map panels, and a skeleton drawer for demos.
 
 Inputs are the *normalised* network input batches ``(N, 3, H, W)`` in BGR channel order (the
-pipeline never converts to RGB, spec/pipeline.md §2.2), so ``cv2.imwrite`` shows natural colours.
+pipeline never converts to RGB), so ``cv2.imwrite`` shows natural colours.
 Joints are ``(x, y)`` in input-crop pixels (x right, y down, integer = pixel centre); heat-maps are
 ``(N, J, H_hm, W_hm)``. Colours are BGR. None of these functions modifies its arguments.
 """
@@ -35,7 +35,7 @@ __all__ = [
     "save_debug_images_test",
 ]
 
-# Limbs as 0-based joint index pairs (the original listed them 1-based, §9).
+# Limbs as 0-based joint index pairs (the original listed them 1-based).
 COCO_SKELETON: list[tuple[int, int]] = [
     (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
     (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),

@@ -260,7 +260,7 @@ def test_flip_pairs_and_scores_follow_the_datasets() -> None:
         flip_pairs_for(14)
     maxvals = np.array([[[0.1], [0.5], [0.3]], [[0.0], [0.1], [0.2]]], np.float32)
     np.testing.assert_allclose(person_scores(maxvals, np.array([1.0, 0.5]), 0.2), [0.4, 0.0], rtol=1e-6)
-    # spec/pipeline.md §11.1, detection rows (no cleaning).
+    # Worked examples computed with the original ``_xywh2cs``; detector boxes are not cleaned.
     for box, c, sc in [([100, 50, 80, 200], (140, 150), (0.9375, 1.25)), ([10, 20, 300, 100], (160, 70), (1.875, 2.5))]:
         center, scale = box_to_center_scale(box, [192, 256])
         assert center.dtype == scale.dtype == np.float32

@@ -1,4 +1,4 @@
-"""tools/model_summary.py reproduces the sizes and FLOPs of spec/models.md §3."""
+"""tools/model_summary.py reproduces the sizes and FLOPs measured on the original code."""
 from __future__ import annotations
 
 import importlib.util

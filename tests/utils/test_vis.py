@@ -1,4 +1,4 @@
-"""utils.vis: debug images (spec/pipeline.md §9) and draw_skeleton."""
+"""utils.vis: debug images and draw_skeleton."""
 import cv2
 import numpy as np
 import pytest
