@@ -45,8 +45,6 @@ from utils.cli import run_cli  # noqa: E402
 
 __all__ = ["check_onnx", "export_onnx", "main"]
 
-logger = logging.getLogger("export_onnx")
-
 INPUT_NAME = "input"
 OUTPUT_NAME = "heatmaps"
 DEFAULT_ATOL = 1e-4

@@ -53,7 +53,7 @@ from core.inference import get_final_preds
 from dataset import build_transform
 from dataset.coco import box_to_center_scale as coco_box_to_center_scale
 from dataset.coco import rescore
-from dataset.keypoints import (COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointInfo, keypoints_for_config,
+from dataset.keypoints import (COCO_KEYPOINTS, KeypointInfo, keypoints_for_config,
                                 keypoints_of_categories)
 from dataset.JointsDataset import IMREAD_FLAGS
 from models import build_pose_net
@@ -62,13 +62,10 @@ from utils.cli import InputFileError
 from utils.device import resolve_device
 
 __all__ = [
-    "COCO_FLIP_PAIRS",
-    "MPII_FLIP_PAIRS",
     "PoseEstimator",
     "box_to_center_scale",
     "crop_person",
     "estimate_poses",
-    "flip_pairs_for",
     "keypoint_info",
     "person_scores",
     "read_image",
@@ -77,12 +74,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ImageInput = Union[str, os.PathLike, np.ndarray]
-
-# Left/right joint pairs of the two datasets; the estimator takes its
-# pairs from its keypoint metadata (:func:`keypoint_info`).
-COCO_FLIP_PAIRS: list[list[int]] = [list(pair) for pair in COCO_KEYPOINTS.flip_pairs]
-MPII_FLIP_PAIRS: list[list[int]] = [list(pair) for pair in MPII_KEYPOINTS.flip_pairs]
-_FLIP_PAIRS = {17: COCO_FLIP_PAIRS, 16: MPII_FLIP_PAIRS}
 
 PIXEL_STD = 200  # box sizes are stored in units of 200 px
 
@@ -113,16 +104,6 @@ def keypoint_info(cfg: AttrDict) -> KeypointInfo:
             f"MODEL.NUM_JOINTS={k}: the flip test needs the joint set's left/right pairs; set DATASET.FLIP_PAIRS "
             f"(or DATASET.ROOT to the data, whose {ann_file.name} names the joints), or TEST.FLIP_TEST False")
     return keypoints_for_config(cfg)
-
-
-def flip_pairs_for(num_joints: int) -> list[list[int]]:
-    """Left/right pairs of the COCO (17) and MPII (16) sets; kept for old callers, see :func:`keypoint_info`."""
-    if num_joints not in _FLIP_PAIRS:
-        raise ValueError(
-            f"MODEL.NUM_JOINTS={num_joints}: the flip test knows the COCO (17) and MPII (16) joint sets; "
-            "set TEST.FLIP_TEST False for other joint sets"
-        )
-    return _FLIP_PAIRS[num_joints]
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

@@ -431,23 +431,18 @@ def decode_batch(config: AttrDict, output_np: np.ndarray, meta: dict[str, Any]) 
     return joints, boxes
 
 
-def gather_predictions(indices: np.ndarray, preds: np.ndarray, boxes: np.ndarray, paths: list, names: list, nums: list):
-    """Every rank's predictions, joined in dataset order: ``(preds, boxes, paths, names, nums)``."""
-    shards = all_gather_objects((indices, preds, boxes, paths, names, nums))
+def gather_predictions(indices: np.ndarray, preds: np.ndarray, boxes: np.ndarray, paths: list):
+    """Every rank's predictions, joined in dataset order: ``(preds, boxes, paths)``."""
+    shards = all_gather_objects((indices, preds, boxes, paths))
     order = np.concatenate([s[0] for s in shards])
     all_preds = np.concatenate([s[1] for s in shards])
     all_boxes = np.concatenate([s[2] for s in shards])
     paths = [p for s in shards for p in s[3]]
-    names = [p for s in shards for p in s[4]]
-    nums = [p for s in shards for p in s[5]]
     if len(shards) > 1:  # restore dataset order
         sort = np.argsort(order, kind="stable")
         all_preds, all_boxes = all_preds[sort], all_boxes[sort]
         paths = [paths[k] for k in sort]
-        if names:
-            names = [names[k] for k in sort]
-            nums = [nums[k] for k in sort]
-    return all_preds, all_boxes, paths, names, nums
+    return all_preds, all_boxes, paths
 
 
 def _name_value_list(name_values: Any) -> list:
@@ -510,8 +505,6 @@ def _validate(
     local_preds = np.zeros((num_local, num_joints, 3), dtype=np.float32)
     local_boxes = np.zeros((num_local, 6))
     image_path: list[str] = []
-    filenames: list[str] = []
-    imgnums: list[Any] = []
     flip_pairs = getattr(val_dataset, "flip_pairs", None)
     num_batches = len(val_loader)
     idx = 0
@@ -533,9 +526,6 @@ def _validate(
 
         local_preds[idx : idx + n], local_boxes[idx : idx + n] = decode_batch(config, output_np, meta)
         image_path.extend(meta["image"])
-        if config.DATASET.DATASET == "posetrack":
-            filenames.extend(meta["filename"])
-            imgnums.extend(meta["imgnum"])
         idx += n
         progress.update(1)
 
@@ -552,11 +542,11 @@ def _validate(
     progress.close()
     _all_reduce_meters(losses, acc)  # logged/TensorBoard loss and accuracy over every rank's samples
 
-    gathered = gather_predictions(indices[:idx], local_preds[:idx], local_boxes[:idx], image_path, filenames, imgnums)
+    gathered = gather_predictions(indices[:idx], local_preds[:idx], local_boxes[:idx], image_path)
     perf = 0.0
     if is_main:
-        all_preds, all_boxes, paths, names, nums = gathered
-        name_values, perf = val_dataset.evaluate(config, all_preds, output_dir, all_boxes, paths, names, nums)
+        all_preds, all_boxes, paths = gathered
+        name_values, perf = val_dataset.evaluate(config, all_preds, output_dir, all_boxes, paths)
         print_results(config, name_values)
         if writer_dict is not None:
             write_valid_tensorboard(writer_dict, losses.avg, acc.avg, name_values)

@@ -4,10 +4,11 @@ A :class:`KeypointInfo` holds the joint names, the left/right flip pairs (flip a
 flip test), the OKS sigmas (OKS-NMS, rescoring, COCO evaluation), the skeleton and the left/right
 sides (drawing), the upper/lower body joints (half-body augmentation) and per-joint loss weights.
 
-``COCO_KEYPOINTS`` and ``MPII_KEYPOINTS`` carry exactly the original's values (COCO and MPII
-flip pairs, COCO sigmas, the drawing skeleton, HRNet's body halves and joint weights). Any other COCO-format joint set is read with :func:`from_coco_category`
-and finished by :func:`resolve_for_config`, which applies ``DATASET.FLIP_PAIRS`` and
-``DATASET.OKS_SIGMAS``.
+``COCO_KEYPOINTS`` and ``MPII_KEYPOINTS`` carry exactly the original's values (flip pairs, COCO
+sigmas, the drawing skeleton, HRNet's body halves and joint weights); ``utils.vis``, ``nms.nms``,
+``core.api`` and the datasets read them from here. Any other COCO-format joint set is read with
+:func:`from_coco_category` and finished by :func:`resolve_for_config`, which applies
+``DATASET.FLIP_PAIRS`` and ``DATASET.OKS_SIGMAS``.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 # Per-keypoint OKS sigmas of the 17 COCO keypoints (COCO order), the same float64 values as
-# nms.nms.COCO_SIGMAS and pycocotools' default kpt_oks_sigmas (nose 0.026, ..., ankles 0.089).
+# pycocotools' default kpt_oks_sigmas (nose 0.026, ..., ankles 0.089); nms.nms's default.
 COCO_SIGMAS = tuple((np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62,
                                1.07, 1.07, .87, .87, .89, .89]) / 10.0).tolist())
 
