@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any, Sequence
 
-_LIB = Path(__file__).resolve().parents[1] / "lib"
-if str(_LIB) not in sys.path:
-    sys.path.insert(0, str(_LIB))
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
