@@ -81,8 +81,9 @@ def _compare_people(a: dict, b: dict, in_vis_thre: float) -> None:
     """Print how the people and their scores of two results files (float32 ``a``, switches ``b``) agree.
 
     A person's score is the mean of its joint scores above ``TEST.IN_VIS_THRE`` times the box score
-    (back-projection in float32 vs float64): a joint score that lies within rounding of the threshold is counted by one setting
-    and not the other, which moves the person score by a step. Such people are reported apart.
+    (COCO evaluation's rescoring, ``dataset.coco.rescore``): a joint score that lies within rounding of
+    the threshold is counted by one setting and not the other, which moves the person score by a step.
+    Such people are reported apart.
     """
     matched = sorted(set(a) & set(b))
     print(f"  people float32 {len(a)}, switches {len(b)}, in both {len(matched)}, "

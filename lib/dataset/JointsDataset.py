@@ -70,7 +70,8 @@ __all__ = ["JointsDataset", "IMREAD_FLAGS", "is_standard_transform"]
 # Colour, 8 bit, EXIF orientation not applied: the frame the annotations use.
 IMREAD_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 
-# The ImageNet statistics of the original train.py / valid.py (applied to BGR data: RGB statistics on BGR pixels, as the released weights expect).
+# The ImageNet statistics of the original train.py / valid.py, applied to BGR data: RGB statistics on BGR
+# pixels, which the released weights expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

@@ -29,8 +29,8 @@ padded to the ``IMAGE_SIZE`` aspect ratio and enlarged by 1.25.
 
 ``DATASET.FIX_BOX_CLEANING`` (default False = original): the original cleaning shrinks every GT box
 by one pixel and *shifts* a box that starts left of / above the image instead of cutting it
-(the original's ``_load_coco_keypoint_annotation_kernal``). With the switch on, a GT box is treated as the continuous rectangle
-``[x, x + w] x [y, y + h]`` and cut to the image rectangle ``[0, W] x [0, H]``:
+(the original's ``_load_coco_keypoint_annotation_kernal``). With the switch on, a GT box is treated as
+the continuous rectangle ``[x, x + w] x [y, y + h]`` and cut to the image rectangle ``[0, W] x [0, H]``:
 ``x1 = max(0, x)``, ``x2 = min(W, x + w)`` (same for y), kept if ``area > 0`` and ``x2 > x1`` and
 ``y2 > y1``, giving ``[x1, y1, x2 - x1, y2 - y1]``: no 1-px shrink, no shift, and a box fully inside
 the image is left as it is, like detector boxes (which are never cleaned).

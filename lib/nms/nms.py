@@ -407,7 +407,8 @@ def soft_oks_nms(kpts_db: Sequence[Mapping[str, Any]], thresh: float,
     if sigmas is None:
         if num_joints != _coco_sigmas().size:
             raise ValueError(f"soft_oks_nms needs per-joint sigmas for {num_joints} joints; the default "
-                             f"COCO sigmas cover {_coco_sigmas().size} joints only - pass sigmas=<array of {num_joints}>")
+                             f"COCO sigmas cover {_coco_sigmas().size} joints only - "
+                             f"pass sigmas=<array of {num_joints}>")
         sig = _coco_sigmas()
     else:
         sig = np.asarray(sigmas, dtype=np.float64)

@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS = REPO / "experiments"
 ORIGINAL_YAMLS = sorted((EXPERIMENTS / "coco").rglob("*.yaml")) + sorted((EXPERIMENTS / "mpii").rglob("*.yaml"))
 
-# Values read from the original repository's YAMLs, per backbone: NUM_LAYERS, STYLE, PRETRAINED, IMAGE_SIZE, HEATMAP_SIZE, SIGMA, TRAIN.BATCH_SIZE
+# Values read from the original repository's YAMLs, per backbone: NUM_LAYERS, STYLE, PRETRAINED,
+# IMAGE_SIZE, HEATMAP_SIZE, SIGMA, TRAIN.BATCH_SIZE
 TV = {50: "resnet50-19c8e357.pth", 101: "resnet101-5d3b4d8f.pth", 152: "resnet152-b121ed2d.pth"}
 PER_FILE = {}
 for L in (50, 101, 152):

@@ -60,7 +60,8 @@ def test_final_preds_11_4(post_process, expected):
     assert maxvals.shape == (1, 1, 1)
     np.testing.assert_allclose(preds[0, 0], expected, atol=1e-5)
     assert maxvals[0, 0, 0] == 1.0
-    # General form of the worked example (centre (140, 150), 192x256 input, 48x64 maps): X = 140 + (x - 24) / 0.256, Y = 150 + (y - 32) / 0.256.
+    # General form of the worked example (centre (140, 150), 192x256 input, 48x64 maps):
+    # X = 140 + (x - 24) / 0.256, Y = 150 + (y - 32) / 0.256.
     x, y = (27.25, 44.75) if post_process else (27, 45)
     np.testing.assert_allclose(preds[0, 0], (140 + (x - 24) / 0.256, 150 + (y - 32) / 0.256), atol=1e-4)
 

@@ -1,5 +1,6 @@
-"""dataset.JointsDataset: box -> centre/scale, targets and the MPII record (worked
-examples computed with the original code), meta, and bit-identical items against a port of the original (bench/reference_joints_dataset.py)."""
+"""dataset.JointsDataset: box -> centre/scale, targets and the MPII record (worked examples computed
+with the original code), meta, and bit-identical items against a port of the original
+(bench/reference_joints_dataset.py)."""
 import json
 import random
 import sys

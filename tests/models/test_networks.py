@@ -320,7 +320,8 @@ def test_seeded_golden_output(name):
     torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-5)
 
 
-# How the MR heads renamed SimpleBaseline's: pose_resnet key -> MRHeat key (deconv_layers.{0,1} -> deconv1.{0,1}, {3,4} -> deconv2, {6,7} -> deconv3)
+# How the MR heads renamed SimpleBaseline's keys: pose_resnet key -> MRHeat key
+# (deconv_layers.{0,1} -> deconv1.{0,1}, {3,4} -> deconv2, {6,7} -> deconv3)
 _DECONV_MAP = {"0": "deconv1.0", "1": "deconv1.1", "3": "deconv2.0", "4": "deconv2.1",
                "6": "deconv3.0", "7": "deconv3.1"}
 
