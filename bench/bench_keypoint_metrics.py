@@ -18,11 +18,10 @@ import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 
 from core.keypoint_metrics import keypoint_scores, match_by_image  # noqa: E402
 

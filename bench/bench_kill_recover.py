@@ -10,6 +10,7 @@ ends with exit 0 and final weights equal, bit for bit, to an uninterrupted run's
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import random
 import socket
@@ -21,9 +22,21 @@ from pathlib import Path
 
 import torch
 
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from conftest import write_tiny_yaml  # noqa: E402  (the tests' tiny network and data config)
+
+
+def _load_tests_conftest():
+    """``tests/conftest.py``, loaded from its file: its ``write_tiny_yaml`` is the tests' tiny network and
+    data config, and the tests' folder stays off ``sys.path``."""
+    spec = importlib.util.spec_from_file_location("_tests_conftest", REPO / "tests" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+write_tiny_yaml = _load_tests_conftest().write_tiny_yaml
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 

@@ -15,12 +15,11 @@ import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 
 from nms import nms as nms_mod  # noqa: E402
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "lib"))
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 
 
 def hash_seconds(megabytes: int) -> float:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 from core.config import load_config  # noqa: E402
 from core.evaluate import accuracy  # noqa: E402
 from core.function import inference_step, prepare_inference_model  # noqa: E402
@@ -37,7 +37,7 @@ SWITCHES = ["TEST.AMP", "true", "TEST.CHANNELS_LAST", "true"]
 
 
 class OriginalJointsMSELoss(nn.Module):
-    """The original loss: one MSELoss call per joint in a Python loop (spec/pipeline.md §5)."""
+    """The original loss: one MSELoss call per joint in a Python loop."""
 
     def __init__(self) -> None:
         super().__init__()

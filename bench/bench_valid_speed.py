@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "lib"))  # core.config and models, imported where used (after torch's set-up)
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 PY = sys.executable
 YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 QUICKSTART_YAML = REPO / "experiments/synthetic/res18_128x96_quickstart.yaml"
@@ -81,8 +81,9 @@ def _compare_people(a: dict, b: dict, in_vis_thre: float) -> None:
     """Print how the people and their scores of two results files (float32 ``a``, switches ``b``) agree.
 
     A person's score is the mean of its joint scores above ``TEST.IN_VIS_THRE`` times the box score
-    (spec §7.5): a joint score that lies within rounding of the threshold is counted by one setting
-    and not the other, which moves the person score by a step. Such people are reported apart.
+    (COCO evaluation's rescoring, ``dataset.coco.rescore``): a joint score that lies within rounding of
+    the threshold is counted by one setting and not the other, which moves the person score by a step.
+    Such people are reported apart.
     """
     matched = sorted(set(a) & set(b))
     print(f"  people float32 {len(a)}, switches {len(b)}, in both {len(matched)}, "

@@ -10,7 +10,7 @@ rebuilt ``utils.transforms``.
 
 HRNet's two switches (``DATASET.COLOR_RGB`` and the half-body augmentation) are ported from HRNet's
 ``JointsDataset`` so that those options can be checked too; with their defaults this is exactly the
-SimMRPose code (spec/pipeline.md §2.2, §2.4, §14).
+SimMRPose code (``__getitem__``, ``generate_target`` and HRNet's half-body / joint-weight options).
 
 Use it on a built dataset::
 

@@ -1,7 +1,7 @@
 """The original folder inference: ``python pose_estimation/test.py --cfg <yaml> --model-file <f> --dir <images>``.
 
 Every image of the folder is resized as a whole to ``MODEL.IMAGE_SIZE`` (no person box, aspect
-ratio not kept, BGR as in training — spec/models.md §4.5) and batches of ``TEST.BATCH_SIZE`` go
+ratio not kept, BGR as in training) and batches of ``TEST.BATCH_SIZE`` go
 through the network; ``test_<k>_pred.jpg`` (skeletons) and ``test_<k>_hm_pred.jpg`` (heatmaps)
 are written to the output folder. Unlike the original it never renames the user's files, reads
 .jpg/.jpeg/.png in any letter case, and goes through the folder in sorted order. An image OpenCV

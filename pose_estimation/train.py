@@ -447,7 +447,7 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
                 cfg, valid_loader, valid_dataset, model, criterion, final_output_dir, tb_log_dir, writer_dict,
                 is_main=is_main,
             )
-            if perf > best_perf:  # strict: ties keep the older epoch (spec/pipeline.md §12.24)
+            if perf > best_perf:  # strict: ties keep the older epoch (as the original)
                 best_perf, best_epoch, best_model = perf, epoch, True
                 logger.info("=> best model so far: epoch %d, perf %.4f", epoch, perf)
         elif is_main:

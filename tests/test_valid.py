@@ -51,7 +51,7 @@ def test_coco_valid_with_gt_boxes(coco_root, tmp_path, prefixed):
                        "DEBUG.DEBUG", "true", *SMALL])
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "out/coco/pose_resnet_18/256x192_d256x3_adam_lr1e-3"
-    # DEBUG.DEBUG with the YAML's four SAVE_* flags on: the original's debug pictures (spec §9)
+    # DEBUG.DEBUG with the YAML's four SAVE_* flags on: the original's debug pictures
     for suffix in ("gt", "pred", "hm_gt", "hm_pred"):
         assert (out / f"val_0_{suffix}.jpg").is_file(), suffix
     results = json.loads((out / "results/keypoints_val2017_results.json").read_text())

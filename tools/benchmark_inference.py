@@ -26,9 +26,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
-sys.path.insert(0, str(ROOT / "tools"))
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -30,7 +30,7 @@ matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 from core.config import ConfigError, load_config  # noqa: E402
 from utils.cli import add_opts, run_cli  # noqa: E402
 from utils.figures import save_figure  # noqa: E402

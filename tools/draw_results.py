@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 from utils.atomic_io import atomic_path  # noqa: E402
 from utils.cli import InputFileError, UsageError, read_json, run_cli  # noqa: E402
 from utils.vis import draw_skeleton  # noqa: E402

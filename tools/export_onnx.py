@@ -31,7 +31,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -44,8 +44,6 @@ from utils.atomic_io import atomic_path  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 
 __all__ = ["check_onnx", "export_onnx", "main"]
-
-logger = logging.getLogger("export_onnx")
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "heatmaps"

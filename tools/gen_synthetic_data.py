@@ -4,7 +4,7 @@
 Why this exists: the real COCO / MPII data cannot be downloaded on every machine, yet the README's
 quick-start has to train and evaluate a network end to end (real pycocotools AP) in a few CPU
 minutes.  This script draws simple but human-like figures ("mannequins") on cluttered backgrounds and
-writes exactly the files the dataset classes expect (spec/pipeline.md §3 and §4.2):
+writes exactly the files the dataset classes expect:
 
 COCO layout (``<out>/coco/``)::
 

@@ -1,4 +1,4 @@
-"""Size and cost of the pose networks for an experiment YAML (spec/models.md §3).
+"""Size and cost of the pose networks for an experiment YAML.
 
 Usage, from the repository root::
 
@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any, Sequence
 
-_LIB = Path(__file__).resolve().parents[1] / "lib"
-if str(_LIB) not in sys.path:
-    sys.path.insert(0, str(_LIB))
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -109,7 +106,7 @@ def format_summary(s: dict[str, Any]) -> str:
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Markdown table with one row per :func:`summarize` result (the layout of spec §3)."""
+    """Markdown table with one row per :func:`summarize` result (the columns the README table uses)."""
     lines = [
         "| MODEL.NAME | depth | style | input | output | params | state_dict | FLOPs | MACs = conv + deconv |",
         "|---|---:|---|---|---|---:|---:|---:|---:|",

@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 from utils.cli import InputFileError, read_json, run_cli  # noqa: E402
 from utils.figures import image_suffix_problem, save_figure  # noqa: E402
 

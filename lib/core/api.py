@@ -4,17 +4,17 @@ One object wraps a network, its config and its device, and turns ``(image, boxes
 exactly the way validation does (``pose_estimation/valid.py`` → ``core.function.validate``):
 
 1. every box ``[x, y, w, h]`` becomes a centre and scale with the COCO dataset's rule
-   (aspect ratio of ``MODEL.IMAGE_SIZE``, 200 px units, ×1.25; spec/pipeline.md §3.3), raw as for
+   (aspect ratio of ``MODEL.IMAGE_SIZE``, 200 px units, ×1.25), raw as for
    detector boxes (no GT cleaning);
-2. the crop is the dataset's ``warpAffine`` with the same matrix, bilinear, black border (§2.2 6–7),
-   then ToTensor + ImageNet Normalize on the BGR pixels (§2.6), or RGB with ``DATASET.COLOR_RGB``;
+2. the crop is the dataset's ``warpAffine`` with the same matrix, bilinear, black border,
+   then ToTensor + ImageNet Normalize on the BGR pixels, or RGB with ``DATASET.COLOR_RGB``;
 3. all people of the image go through the network in one batch, with the flip test and the
    one-column shift when ``TEST.FLIP_TEST`` / ``TEST.SHIFT_HEATMAP`` say so
-   (:func:`core.function.inference_step`, the step validation runs, §7.3); ``TEST.AMP``,
+   (:func:`core.function.inference_step`, the step validation runs); ``TEST.AMP``,
    ``TEST.AMP_DTYPE`` and ``TEST.CHANNELS_LAST`` switch its speed as there;
 4. :func:`core.inference.get_final_preds` decodes the heatmaps (arg-max, quarter offset with
-   ``TEST.POST_PROCESS``, back-projection into the original image; §7.1–7.2);
-5. the person score is COCO evaluation's rescoring (§3.5 step 4): the mean of the joint scores above
+   ``TEST.POST_PROCESS``, back-projection into the original image);
+5. the person score is COCO evaluation's rescoring (:func:`dataset.coco.rescore`): the mean of the joint scores above
    ``TEST.IN_VIS_THRE`` (0 if none) times the box score.
 
 The box rule is COCO's for every network, MPII-trained ones included (MPII records come with their
@@ -53,7 +53,7 @@ from core.inference import get_final_preds
 from dataset import build_transform
 from dataset.coco import box_to_center_scale as coco_box_to_center_scale
 from dataset.coco import rescore
-from dataset.keypoints import (COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointInfo, keypoints_for_config,
+from dataset.keypoints import (COCO_KEYPOINTS, KeypointInfo, keypoints_for_config,
                                 keypoints_of_categories)
 from dataset.JointsDataset import IMREAD_FLAGS
 from models import build_pose_net
@@ -62,13 +62,10 @@ from utils.cli import InputFileError
 from utils.device import resolve_device
 
 __all__ = [
-    "COCO_FLIP_PAIRS",
-    "MPII_FLIP_PAIRS",
     "PoseEstimator",
     "box_to_center_scale",
     "crop_person",
     "estimate_poses",
-    "flip_pairs_for",
     "keypoint_info",
     "person_scores",
     "read_image",
@@ -78,13 +75,7 @@ logger = logging.getLogger(__name__)
 
 ImageInput = Union[str, os.PathLike, np.ndarray]
 
-# Left/right joint pairs of the two datasets (spec/pipeline.md §3.1, §4.1); the estimator takes its
-# pairs from its keypoint metadata (:func:`keypoint_info`).
-COCO_FLIP_PAIRS: list[list[int]] = [list(pair) for pair in COCO_KEYPOINTS.flip_pairs]
-MPII_FLIP_PAIRS: list[list[int]] = [list(pair) for pair in MPII_KEYPOINTS.flip_pairs]
-_FLIP_PAIRS = {17: COCO_FLIP_PAIRS, 16: MPII_FLIP_PAIRS}
-
-PIXEL_STD = 200  # box sizes are stored in units of 200 px (spec §3.3)
+PIXEL_STD = 200  # box sizes are stored in units of 200 px
 
 
 def keypoint_info(cfg: AttrDict) -> KeypointInfo:
@@ -113,16 +104,6 @@ def keypoint_info(cfg: AttrDict) -> KeypointInfo:
             f"MODEL.NUM_JOINTS={k}: the flip test needs the joint set's left/right pairs; set DATASET.FLIP_PAIRS "
             f"(or DATASET.ROOT to the data, whose {ann_file.name} names the joints), or TEST.FLIP_TEST False")
     return keypoints_for_config(cfg)
-
-
-def flip_pairs_for(num_joints: int) -> list[list[int]]:
-    """Left/right pairs of the COCO (17) and MPII (16) sets; kept for old callers, see :func:`keypoint_info`."""
-    if num_joints not in _FLIP_PAIRS:
-        raise ValueError(
-            f"MODEL.NUM_JOINTS={num_joints}: the flip test knows the COCO (17) and MPII (16) joint sets; "
-            "set TEST.FLIP_TEST False for other joint sets"
-        )
-    return _FLIP_PAIRS[num_joints]
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -160,7 +141,7 @@ def _as_bgr(image: np.ndarray, source: str) -> np.ndarray:
 
 
 def box_to_center_scale(box: Sequence[float], image_size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and scale of the crop for a box: the COCO dataset's ``_xywh2cs`` (spec §3.3).
+    """Centre and scale of the crop for a box: the COCO dataset's ``_xywh2cs``.
 
     Args:
         box: ``[x, y, w, h]`` in image pixels, used raw (as detector boxes are; GT cleaning is a
@@ -177,12 +158,12 @@ def box_to_center_scale(box: Sequence[float], image_size: Sequence[int]) -> tupl
 
 def crop_person(image: np.ndarray, center: np.ndarray, scale: np.ndarray, image_size: Sequence[int],
                 target_type: str = "gaussian") -> np.ndarray:
-    """The network-input crop of one person, as the dataset makes it (spec §2.2 steps 6–7).
+    """The network-input crop of one person, as the dataset makes it (affine warp, bilinear, black border).
 
     Args:
         image: (H, W, 3) uint8 image in the channel order the network expects.
         center: (2,) crop centre in image pixels; it lands on ``(W_in/2, H_in/2)``.
-        scale: (2,) crop size / 200; only the width sets the zoom (spec §12.3).
+        scale: (2,) crop size / 200; only the width sets the zoom (the original ignores the height).
         image_size: ``[W_in, H_in]``.
         target_type: ``MODEL.EXTRA.TARGET_TYPE``; ``udp`` crops with UDP's pixel-centre aligned
             matrix (:func:`core.codec.crop_transform`), as the dataset then does.
@@ -195,7 +176,7 @@ def crop_person(image: np.ndarray, center: np.ndarray, scale: np.ndarray, image_
 
 
 def person_scores(maxvals: np.ndarray, box_scores: np.ndarray, in_vis_thre: float) -> np.ndarray:
-    """COCO evaluation's person rescoring (spec §3.5 step 4), :func:`dataset.coco.rescore`.
+    """COCO evaluation's person rescoring, :func:`dataset.coco.rescore`.
 
     Args:
         maxvals: (N, K) or (N, K, 1) joint scores (heatmap maxima).
@@ -254,7 +235,7 @@ class PoseEstimator:
         if self.keypoints.num_joints != self.num_joints:
             raise ValueError(f"MODEL.NUM_JOINTS={self.num_joints} but the joint set has {self.keypoints.num_joints}")
         self.flip_pairs = [list(p) for p in self.keypoints.flip_pairs] if cfg.TEST.FLIP_TEST else None
-        self._transform = build_transform()  # ToTensor + ImageNet Normalize (spec §2.6)
+        self._transform = build_transform()  # ToTensor + ImageNet Normalize, as the datasets
         logger.info(
             "=> %s %dx%d (W x H) on %s; flip test %s, shift heatmap %s, post-process %s",
             cfg.MODEL.NAME, self.image_size[0], self.image_size[1], self.device,

@@ -2,7 +2,7 @@
 
 Two target types (``MODEL.EXTRA.TARGET_TYPE``):
 
-* ``gaussian`` (default, the original, spec/pipeline.md §2.4, §7): crop with
+* ``gaussian`` (default, the original): crop with
   ``utils.transforms.get_affine_transform`` (box width -> ``W``, centre -> ``(W/2, H/2)``), targets
   centred on ``int(x / stride + 0.5)`` with ``stride = image_size / heatmap_size``, decoded by arg-max
   plus the quarter offset and mapped back with ``x * s * 200 / W_hm``;
@@ -143,7 +143,7 @@ def gaussian_patch(sigma: float) -> np.ndarray:
 def encode_target(joints: np.ndarray, joints_vis: np.ndarray, image_size: np.ndarray,
                   heatmap_size: np.ndarray, sigma: float,
                   target_type: str = "gaussian") -> tuple[np.ndarray, np.ndarray]:
-    """Heat-map targets of one person's joints (spec/pipeline.md §2.4 for ``gaussian``).
+    """Heat-map targets of one person's joints (the original's ``generate_target`` for ``gaussian``).
 
     Args:
         joints: (J, 2+) joint coordinates in input-crop pixels.
@@ -157,7 +157,7 @@ def encode_target(joints: np.ndarray, joints_vis: np.ndarray, image_size: np.nda
         3 sigma around ``int(x / stride + 0.5)`` (truncation toward zero) and clipped at the border
         (for a non-integer 3 sigma the corners are floored, see below, so the peak stays there);
         a joint whose patch misses the map gets weight 0 (a patch ending exactly at the border,
-        ``br = 0``, keeps weight 1 and draws nothing: spec/pipeline.md §11.3 T3). Patches are drawn
+        ``br = 0``, keeps weight 1 and draws nothing, as in the original). Patches are drawn
         only for weight > 0.5. Under ``udp`` the stride is ``(image - 1) / (heatmap - 1)`` and the
         gaussian is centred on the exact sub-pixel point ``x / stride``.
     """
@@ -217,10 +217,10 @@ def encode_target(joints: np.ndarray, joints_vis: np.ndarray, image_size: np.nda
 
 def flip_back_and_shift(flipped: torch.Tensor, flip_pairs: Sequence[Sequence[int]] | None,
                         shift: bool) -> torch.Tensor:
-    """Heat-maps of the mirrored input mapped back to the plain input's frame (spec §7.3).
+    """Heat-maps of the mirrored input mapped back to the plain input's frame (the flip test).
 
     Mirror the maps, swap left/right joints and, when ``shift``, move everything one column right
-    (column 0 keeps its value, spec §12.17).
+    (column 0 keeps its old value instead of becoming 0, as in the original).
     """
     flipped = flip_back_torch(flipped, flip_pairs or [])
     if shift:
@@ -239,7 +239,7 @@ def quarter_offset(heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
     _, _, h, w = heatmaps.shape
     px = np.floor(coords[..., 0] + 0.5).astype(np.int64)
     py = np.floor(coords[..., 1] + 0.5).astype(np.int64)
-    # Two border cells are skipped at the low side but one at the high side; spec/pipeline.md §12.12.
+    # Two border cells are skipped at the low side but one at the high side (the original's ``1 < p < size - 1``).
     inside = (px > 1) & (px < w - 1) & (py > 1) & (py < h - 1)
     n_i, j_i = np.nonzero(inside)
     x, y = px[n_i, j_i], py[n_i, j_i]

@@ -1,7 +1,7 @@
 """Experiment configuration: the original SimMRPose key tree and defaults, merged strictly from YAML.
 
 The module keeps the original public names: a module-level ``config`` object, ``update_config``,
-``update_dir``, ``gen_config`` and ``get_model_name`` (spec/models.md §1). What changed:
+``update_dir``, ``gen_config`` and ``get_model_name``. What changed:
 
 * YAML is read with ``yaml.safe_load``;
 * merging is strict at every depth, ``MODEL.EXTRA`` included: an unknown key or a value of the
@@ -176,7 +176,7 @@ _DEFAULTS: dict[str, Any] = {
         # --- added (defaults = original behaviour) ---
         "USE_OHKM": False,  # HRNet's online hard keypoint mining: mean of the TOPK largest joint losses
         "TOPK": 8,  # joints kept per sample by USE_OHKM (<= MODEL.NUM_JOINTS)
-        "USE_DIFFERENT_JOINTS_WEIGHT": False,  # multiply per-joint weights into target_weight (§14)
+        "USE_DIFFERENT_JOINTS_WEIGHT": False,  # multiply per-joint weights into target_weight (HRNet's option)
     },
     "DATASET": {
         "ROOT": "",
@@ -190,7 +190,7 @@ _DEFAULTS: dict[str, Any] = {
         "SCALE_FACTOR": 0.25,
         "ROT_FACTOR": 30,
         # --- added (defaults = original behaviour) ---
-        "COLOR_RGB": False,  # True: convert BGR->RGB after reading (HRNet's switch, spec §12.1)
+        "COLOR_RGB": False,  # True: convert BGR->RGB after reading (HRNet's switch; the original feeds BGR)
         "FIX_BOX_CLEANING": False,  # True: cut boxes at the image border instead of shifting them, no 1-px shrink
         "PROB_HALF_BODY": 0.0,  # HRNet half-body augmentation probability (0: off)
         "NUM_JOINTS_HALF_BODY": 8,

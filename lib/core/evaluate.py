@@ -1,6 +1,6 @@
 """Training-time accuracy: the fraction of joints whose heat-map arg-max is near the target's.
 
-Heat-maps are ``(N, J, H, W)``; locations are ``(x, y)`` heat-map pixels (spec/pipeline.md §6).
+Heat-maps are ``(N, J, H, W)``; locations are ``(x, y)`` heat-map pixels (the original's training-time accuracy).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def calc_dists(preds: np.ndarray, target: np.ndarray, normalize: np.ndarray) -> 
     normalize = np.asarray(normalize)[:, None, :]
     diff = preds / normalize - target / normalize
     dists = np.sqrt(diff[..., 0] ** 2 + diff[..., 1] ** 2)
-    # GT peaks in the first two rows/columns are ignored as well; spec/pipeline.md §12.11.
+    # GT peaks in the first two rows/columns are ignored as well (original behaviour).
     valid = (target[..., 0] > 1) & (target[..., 1] > 1)
     return np.where(valid, dists, -1.0).T
 
@@ -77,7 +77,7 @@ def accuracy(
     if fix_norm:
         norm_xy = np.array([w, h]) / 10
     else:
-        # (H/10, W/10) applied to (x, y): swapped on purpose; spec/pipeline.md §12.11.
+        # (H/10, W/10) applied to (x, y): swapped on purpose: the original does so.
         norm_xy = np.array([h, w]) / 10
     norm = np.ones((pred.shape[0], 2)) * norm_xy
     dists = calc_dists(pred, gt, norm)

@@ -1,4 +1,4 @@
-"""The training and validation loops (spec/pipeline.md §8.2–8.5), device-agnostic and DDP-aware.
+"""The training and validation loops (the original's ``train``/``validate``), device-agnostic and DDP-aware.
 
 Every network returns one heatmap tensor (N, J, H/4, W/4), so the loops treat all five alike.
 """
@@ -166,7 +166,7 @@ def _train(
 
     Logs the original's TAB-separated line every ``PRINT_FREQ`` iterations and writes the
     original's TensorBoard scalars (``train_loss``/``train_acc`` at a step that restarts every
-    epoch, spec §12.18, and one ``add_scalars('train', ...)`` point per epoch).
+    epoch as in the original, and one ``add_scalars('train', ...)`` point per epoch).
     Raises :class:`NonFiniteLossError` naming the epoch and iteration when the loss is NaN/Inf.
     """
     batch_time, data_time, losses, acc = AverageMeter(), AverageMeter(), AverageMeter(), AverageMeter()
@@ -370,9 +370,9 @@ def inference_heatmaps(
 ) -> torch.Tensor:
     """Heatmaps (N, J, H, W) for a normalised input batch, with the flip test when ``TEST.FLIP_TEST``.
 
-    Flip test (spec §7.3): run the mirrored input, mirror the maps back and swap left/right
+    Flip test: run the mirrored input, mirror the maps back and swap left/right
     joints, optionally shift one column right (``TEST.SHIFT_HEATMAP``; column 0 keeps its value,
-    spec §12.17), then average with the plain output. Done on the model's device.
+    as in the original), then average with the plain output. Done on the model's device.
     With ``TEST.AMP`` or ``TEST.CHANNELS_LAST`` on CUDA the plain and mirrored crops go through the
     network as one batch of 2N; on the CPU two batches of N are faster (bf16 + channels-last,
     ResNet-50 256x192: 1.88 s against 2.26 s for 32 + 32 crops, ``bench/bench_valid_speed.py``), so
@@ -431,23 +431,18 @@ def decode_batch(config: AttrDict, output_np: np.ndarray, meta: dict[str, Any]) 
     return joints, boxes
 
 
-def gather_predictions(indices: np.ndarray, preds: np.ndarray, boxes: np.ndarray, paths: list, names: list, nums: list):
-    """Every rank's predictions, joined in dataset order: ``(preds, boxes, paths, names, nums)``."""
-    shards = all_gather_objects((indices, preds, boxes, paths, names, nums))
+def gather_predictions(indices: np.ndarray, preds: np.ndarray, boxes: np.ndarray, paths: list):
+    """Every rank's predictions, joined in dataset order: ``(preds, boxes, paths)``."""
+    shards = all_gather_objects((indices, preds, boxes, paths))
     order = np.concatenate([s[0] for s in shards])
     all_preds = np.concatenate([s[1] for s in shards])
     all_boxes = np.concatenate([s[2] for s in shards])
     paths = [p for s in shards for p in s[3]]
-    names = [p for s in shards for p in s[4]]
-    nums = [p for s in shards for p in s[5]]
     if len(shards) > 1:  # restore dataset order
         sort = np.argsort(order, kind="stable")
         all_preds, all_boxes = all_preds[sort], all_boxes[sort]
         paths = [paths[k] for k in sort]
-        if names:
-            names = [names[k] for k in sort]
-            nums = [nums[k] for k in sort]
-    return all_preds, all_boxes, paths, names, nums
+    return all_preds, all_boxes, paths
 
 
 def _name_value_list(name_values: Any) -> list:
@@ -510,8 +505,6 @@ def _validate(
     local_preds = np.zeros((num_local, num_joints, 3), dtype=np.float32)
     local_boxes = np.zeros((num_local, 6))
     image_path: list[str] = []
-    filenames: list[str] = []
-    imgnums: list[Any] = []
     flip_pairs = getattr(val_dataset, "flip_pairs", None)
     num_batches = len(val_loader)
     idx = 0
@@ -533,9 +526,6 @@ def _validate(
 
         local_preds[idx : idx + n], local_boxes[idx : idx + n] = decode_batch(config, output_np, meta)
         image_path.extend(meta["image"])
-        if config.DATASET.DATASET == "posetrack":
-            filenames.extend(meta["filename"])
-            imgnums.extend(meta["imgnum"])
         idx += n
         progress.update(1)
 
@@ -552,11 +542,11 @@ def _validate(
     progress.close()
     _all_reduce_meters(losses, acc)  # logged/TensorBoard loss and accuracy over every rank's samples
 
-    gathered = gather_predictions(indices[:idx], local_preds[:idx], local_boxes[:idx], image_path, filenames, imgnums)
+    gathered = gather_predictions(indices[:idx], local_preds[:idx], local_boxes[:idx], image_path)
     perf = 0.0
     if is_main:
-        all_preds, all_boxes, paths, names, nums = gathered
-        name_values, perf = val_dataset.evaluate(config, all_preds, output_dir, all_boxes, paths, names, nums)
+        all_preds, all_boxes, paths = gathered
+        name_values, perf = val_dataset.evaluate(config, all_preds, output_dir, all_boxes, paths)
         print_results(config, name_values)
         if writer_dict is not None:
             write_valid_tensorboard(writer_dict, losses.avg, acc.avg, name_values)
@@ -564,7 +554,7 @@ def _validate(
 
 
 def _print_name_value(name_value: "OrderedDict[str, float]", full_arch_name: str) -> None:
-    """The original's markdown results table (spec/pipeline.md §8.4)."""
+    """The original's markdown results table (``_print_name_value``)."""
     names = name_value.keys()
     values = name_value.values()
     num_values = len(name_value)

@@ -2,8 +2,8 @@
 
 Heat-maps are ``(N, J, H, W)``; coordinates are ``(x, y)`` with x = column, y = row, in heat-map
 pixels (integer = pixel centre) until :func:`get_final_preds` maps them to original-image pixels
-(spec/pipeline.md §7.1-7.2). Everything is vectorised over people and joints so that validation on
-~100k detections costs a few array operations.
+(the original's ``get_max_preds`` / ``get_final_preds``). Everything is vectorised over people and
+joints so that validation on ~100k detections costs a few array operations.
 """
 from __future__ import annotations
 

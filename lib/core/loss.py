@@ -1,4 +1,4 @@
-"""Heat-map regression loss (spec/pipeline.md §5)."""
+"""Heat-map regression loss: the original's ``JointsMSELoss`` plus opt-in OHKM."""
 from __future__ import annotations
 
 import torch

@@ -1,6 +1,6 @@
 """Base class of the COCO and MPII datasets: image crop, augmentation and heat-map targets.
 
-Behaviour is that of the original ``lib/dataset/JointsDataset.py`` (spec/pipeline.md §2): for the
+Behaviour is that of the original ``lib/dataset/JointsDataset.py``: for the
 same records, settings and random-number state, ``__getitem__`` returns the same input tensor,
 target, target weight and meta values as the original code, bit for bit
 (``tests/dataset/test_joints_dataset.py`` checks this against a straight port of the original,
@@ -67,10 +67,11 @@ def _warn_if_truncated_jpeg(image_file: str) -> None:
 
 __all__ = ["JointsDataset", "IMREAD_FLAGS", "is_standard_transform"]
 
-# Colour, 8 bit, EXIF orientation not applied: the frame the annotations use (spec/pipeline.md §2.2).
+# Colour, 8 bit, EXIF orientation not applied: the frame the annotations use.
 IMREAD_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 
-# The ImageNet statistics of the original train.py / valid.py (applied to BGR data, §2.6, §12.1).
+# The ImageNet statistics of the original train.py / valid.py, applied to BGR data: RGB statistics on BGR
+# pixels, which the released weights expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -100,7 +101,7 @@ def is_standard_transform(transform: Any) -> bool:
     """True for a transform whose output depends on each pixel's byte value and channel alone.
 
     That is a torchvision ``Compose([ToTensor(), Normalize(mean, std)])`` - what the original entry
-    points build and what ``dataset.build_transform`` returns (spec/pipeline.md §2.6) - checked by
+    points build and what ``dataset.build_transform`` returns - checked by
     structure, so a Compose extended later is not mistaken for it; or any other callable marked
     ``simmrpose_pixelwise = True`` by its author.
     """
@@ -175,7 +176,7 @@ def _matmul_points(pts: np.ndarray, t: np.ndarray) -> np.ndarray:
 class JointsDataset(Dataset):
     """Top-down pose dataset: one person box per item, cropped to ``MODEL.IMAGE_SIZE``.
 
-    Subclasses fill ``self.db`` (list of records, spec/pipeline.md §2.1) and set ``num_joints``,
+    Subclasses fill ``self.db`` (list of records) and set ``num_joints``,
     ``flip_pairs``, ``parent_ids`` and ``upper_body_ids``; they implement ``_get_db`` and
     ``evaluate``.
 
@@ -187,7 +188,7 @@ class JointsDataset(Dataset):
     * ``target_weight``: float32 tensor (J, 1);
     * ``meta``: dict with ``image``, ``filename``, ``imgnum``, ``joints`` (J, 3) in crop pixels
       (invisible joints untransformed), ``joints_vis`` (J, 3), ``center``, ``scale``,
-      ``rotation`` (degrees) and ``score`` (spec/pipeline.md §2.5).
+      ``rotation`` (degrees) and ``score``.
     """
 
     def __init__(self, cfg: Any, root: str, image_set: str, is_train: bool,
@@ -315,7 +316,7 @@ class JointsDataset(Dataset):
                 if c_half_body is not None and s_half_body is not None:
                     c, s = c_half_body, s_half_body
 
-            # Scale/rotation magnitudes from NumPy, decisions from Python's random (spec §2.9).
+            # Scale/rotation magnitudes from NumPy, decisions from Python's random, as the original.
             sf = self.scale_factor
             rf = self.rotation_factor
             s = s * np.clip(np.random.randn() * sf + 1, 1 - sf, 1 + sf)
@@ -325,7 +326,7 @@ class JointsDataset(Dataset):
                 width = data_numpy.shape[1]
                 data_numpy = cv2.flip(data_numpy, 1)  # same pixels as img[:, ::-1, :]
                 joints, joints_vis = fliplr_joints(joints, joints_vis, width, self.flip_pairs)
-                # `W - x - 1` (pixel centres, spec/pipeline.md §12.2), in the original's order of operations.
+                # `W - x - 1` (pixel-centre mirror), in the original's order of operations.
                 c[0] = width - c[0] - 1
 
         trans = crop_transform(c, s, r, self.image_size, self.target_type)
@@ -334,7 +335,7 @@ class JointsDataset(Dataset):
             flags=cv2.INTER_LINEAR)
         model_input = self._to_input(crop)
 
-        # Only visible joints are moved; visibility is not updated afterwards (spec/pipeline.md §12.6).
+        # Only visible joints are moved; visibility is not updated afterwards (as in the original).
         visible = np.flatnonzero(joints_vis[:, 0] > 0.0)
         if visible.size:
             if _matmul_matches_dot():
@@ -344,7 +345,7 @@ class JointsDataset(Dataset):
                     joints[i, 0:2] = affine_transform(joints[i, 0:2], trans)
 
         target, target_weight = self.generate_target(joints, joints_vis)
-        if self.use_different_joints_weight:  # HRNet's LOSS.USE_DIFFERENT_JOINTS_WEIGHT (spec §14)
+        if self.use_different_joints_weight:  # HRNet's LOSS.USE_DIFFERENT_JOINTS_WEIGHT
             target_weight = np.multiply(target_weight, self.joints_weight_column())
 
         meta = {
@@ -379,7 +380,7 @@ class JointsDataset(Dataset):
     # options
 
     def half_body_transform(self, joints: np.ndarray, joints_vis: np.ndarray):
-        """HRNet's half-body box (spec/pipeline.md §14): centre and scale of the upper or lower body.
+        """HRNet's half-body box: centre and scale of the upper or lower body.
 
         Returns ``(center (2,) float32, scale (2,) float32)`` or ``(None, None)`` when fewer than two
         joints of the chosen half are visible. Draws one ``np.random.randn()``.
@@ -418,7 +419,7 @@ class JointsDataset(Dataset):
         return center, scale * 1.5
 
     def select_data(self, db: list[dict]) -> list[dict]:
-        """Keep records whose visible joints are centred in their box (spec/pipeline.md §2.8).
+        """Keep records whose visible joints are centred in their box (``DATASET.SELECT_DATA``).
 
         ``ks = exp(-|jc - c|^2 / (0.2^2 * 2 * area))`` with ``jc`` the mean of the visible joints and
         ``area = s_x * s_y * 200^2``; kept if ``ks > 0.2/16 * num_vis + 0.45 - 0.2/16``. Records

@@ -28,9 +28,10 @@ def build_dataset(cfg: Any, image_set: str, is_train: bool, transform: Optional[
 
 
 def build_transform() -> Callable:
-    """torchvision ``ToTensor()`` + ``Normalize(ImageNet mean, std)`` (spec/pipeline.md §2.6).
+    """torchvision ``ToTensor()`` + ``Normalize(ImageNet mean, std)``.
 
-    Applied to the BGR crop as in the original (channel 0, blue, gets the red statistics: §12.1).
+    Applied to the BGR crop as in the original (channel 0, blue, gets the red statistics; the released
+    weights expect this).
     The returned object is marked ``simmrpose_pixelwise = True``: each output value depends only on
     one pixel's byte value and channel, which lets ``JointsDataset`` replace it by an exact lookup
     table (built by running this very transform on all 256 byte values). The dataset also checks

@@ -1,4 +1,4 @@
-"""COCO person keypoints (17 joints): records, detection boxes and keypoint AP (spec/pipeline.md §3).
+"""COCO person keypoints (17 joints): records, detection boxes and keypoint AP.
 
 Layout under ``DATASET.ROOT`` (the original's)::
 
@@ -29,8 +29,8 @@ padded to the ``IMAGE_SIZE`` aspect ratio and enlarged by 1.25.
 
 ``DATASET.FIX_BOX_CLEANING`` (default False = original): the original cleaning shrinks every GT box
 by one pixel and *shifts* a box that starts left of / above the image instead of cutting it
-(spec/pipeline.md §3.2, §12.4). With the switch on, a GT box is treated as the continuous rectangle
-``[x, x + w] x [y, y + h]`` and cut to the image rectangle ``[0, W] x [0, H]``:
+(the original's ``_load_coco_keypoint_annotation_kernal``). With the switch on, a GT box is treated as
+the continuous rectangle ``[x, x + w] x [y, y + h]`` and cut to the image rectangle ``[0, W] x [0, H]``:
 ``x1 = max(0, x)``, ``x2 = min(W, x + w)`` (same for y), kept if ``area > 0`` and ``x2 > x1`` and
 ``y2 > y1``, giving ``[x1, y1, x2 - x1, y2 - y1]``: no 1-px shrink, no shift, and a box fully inside
 the image is left as it is, like detector boxes (which are never cleaned).
@@ -58,14 +58,14 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["COCODataset", "COCO_STATS_NAMES", "box_to_center_scale", "rescore"]
 
-PIXEL_STD = 200  # box sizes are stored in units of 200 px (spec §3.3)
+PIXEL_STD = 200  # box sizes are stored in units of 200 px
 # A person without 'area' is evaluated with its box area times this (CrowdPose's / xtcocotools' rule).
 AREA_PER_BOX_AREA = 0.53
 
 
 def box_to_center_scale(x: float, y: float, w: float, h: float, aspect_ratio: float,
                         pixel_std: float = PIXEL_STD) -> tuple[np.ndarray, np.ndarray]:
-    """Box ``[x, y, w, h]`` -> ``center`` (2,) float32, ``scale`` (2,) float32 (spec §3.3).
+    """Box ``[x, y, w, h]`` -> ``center`` (2,) float32, ``scale`` (2,) float32 (the original's ``_xywh2cs``).
 
     The box is padded to ``aspect_ratio`` (IMAGE_SIZE width / height), divided by 200 and enlarged
     by 1.25. Used by the dataset and by ``core.api``.
@@ -79,7 +79,7 @@ def box_to_center_scale(x: float, y: float, w: float, h: float, aspect_ratio: fl
     elif w < aspect_ratio * h:
         w = h * aspect_ratio
     scale = np.array([w * 1.0 / pixel_std, h * 1.0 / pixel_std], dtype=np.float32)
-    # The -1 guard comes from MPII conventions and is always true here (spec §3.3).
+    # The -1 guard comes from MPII conventions and is always true here.
     if center[0] != -1:
         scale = scale * 1.25
     return center, scale
@@ -89,7 +89,7 @@ def rescore(preds: np.ndarray, box_scores: np.ndarray, in_vis_thre: float) -> np
     """Box score x mean of the keypoint maxima above ``in_vis_thre`` (0 when none is), (N,).
 
     ``preds`` (N, J, 3+), column 2 the joint score. The sum runs joint by joint in the dtype of
-    ``preds``, as the original's Python loop (spec §3.5 step 4).
+    ``preds``, as the original's Python loop.
     """
     conf = preds[:, :, 2]
     above = conf > in_vis_thre
@@ -100,7 +100,7 @@ def rescore(preds: np.ndarray, box_scores: np.ndarray, in_vis_thre: float) -> np
     kpt_score = np.where(count > 0, total / np.maximum(count, 1).astype(conf.dtype), 0)
     return kpt_score * box_scores
 
-# Names paired with COCOeval.stats[0..9]; 'Ap .5' (sic) as in the original logs (spec §12.14).
+# Names paired with COCOeval.stats[0..9]; 'Ap .5' (sic) as in the original logs.
 COCO_STATS_NAMES = ["AP", "Ap .5", "AP .75", "AP (M)", "AP (L)", "AR", "AR .5", "AR .75", "AR (M)", "AR (L)"]
 
 
@@ -199,13 +199,13 @@ def _check_and_complete(ann_file: str, coco: Any) -> int:
 
 
 class COCODataset(JointsDataset):
-    """COCO keypoints; ``db`` records as in spec/pipeline.md §2.1 and §3.2 / §3.4.
+    """COCO keypoints; ``db`` records from GT boxes or from a detection file.
 
     Joint order: 0 nose, 1-2 eyes (l, r), 3-4 ears, 5-6 shoulders, 7-8 elbows, 9-10 wrists,
     11-12 hips, 13-14 knees, 15-16 ankles (left before right).
     """
 
-    # Left/right joint pairs of COCO-17 (spec/pipeline.md §3.1); the joint set in use is ``self.keypoints``.
+    # Left/right joint pairs of COCO-17; the joint set in use is ``self.keypoints``.
     FLIP_PAIRS = COCO_KEYPOINTS.flip_pairs
 
     def __init__(self, cfg: Any, root: str, image_set: str, is_train: bool, transform: Any = None) -> None:
@@ -526,7 +526,7 @@ class COCODataset(JointsDataset):
             if x2 > x1 and y2 > y1:
                 return [x1, y1, x2 - x1, y2 - y1]
             return None
-        # Inclusive-pixel shrink and shift-not-cut on the left/top: spec/pipeline.md §3.2, §12.4. Python's
+        # Inclusive-pixel shrink and shift-not-cut on the left/top, as the original. Python's
         # max/min give the values of the original's np.max/np.min of these pairs (the boxes are finite,
         # checked at loading), at a tenth of the cost.
         x1 = max(0, x)
@@ -568,7 +568,7 @@ class COCODataset(JointsDataset):
             kpts = np.asarray(keypoints, dtype=np.float64).reshape(self.num_joints, 3)
             joints_3d = np.zeros((self.num_joints, 3), dtype=np.float64)
             joints_3d[:, 0:2] = kpts[:, 0:2]
-            # COCO v=1 (labelled, occluded) and v=2 (visible) both count as visible (spec §12.5).
+            # COCO v=1 (labelled, occluded) and v=2 (visible) both count as visible (as in the original).
             t_vis = np.minimum(kpts[:, 2], 1)
             joints_3d_vis = np.zeros((self.num_joints, 3), dtype=np.float64)
             joints_3d_vis[:, 0] = t_vis
@@ -693,7 +693,7 @@ class COCODataset(JointsDataset):
 
     def evaluate(self, cfg: Any, preds: np.ndarray, output_dir: str, all_boxes: np.ndarray,
                  img_path: Sequence[str], *args: Any, **kwargs: Any):
-        """Rescore, OKS-NMS per image, write the results json and run COCOeval (spec §3.5).
+        """Rescore, OKS-NMS per image, write the results json and run COCOeval.
 
         Args:
             cfg: the config (unused; thresholds were read at construction, as in the original).
@@ -888,7 +888,7 @@ class COCODataset(JointsDataset):
             logger.info("=> evaluation pools the %d categories of %s (useCats = 0: scored as one category)",
                         len(self.category_ids), self.ann_file)
         coco_eval = COCOeval(coco_gt, coco_dt, "keypoints")
-        coco_eval.params.useSegm = None  # legacy attribute, harmless (spec §12.33)
+        coco_eval.params.useSegm = None  # legacy attribute, harmless
         coco_eval.params.catIds = [self.category_id]  # COCO's default too: its only category, person (1)
         if self.keypoints is not COCO_KEYPOINTS:
             coco_eval.params.kpt_oks_sigmas = self.keypoints.oks_sigmas()

@@ -4,10 +4,11 @@ A :class:`KeypointInfo` holds the joint names, the left/right flip pairs (flip a
 flip test), the OKS sigmas (OKS-NMS, rescoring, COCO evaluation), the skeleton and the left/right
 sides (drawing), the upper/lower body joints (half-body augmentation) and per-joint loss weights.
 
-``COCO_KEYPOINTS`` and ``MPII_KEYPOINTS`` carry exactly the original's values (spec/pipeline.md
-§3.1, §3.5, §4.1, §9, §14). Any other COCO-format joint set is read with :func:`from_coco_category`
-and finished by :func:`resolve_for_config`, which applies ``DATASET.FLIP_PAIRS`` and
-``DATASET.OKS_SIGMAS``.
+``COCO_KEYPOINTS`` and ``MPII_KEYPOINTS`` carry exactly the original's values (flip pairs, COCO
+sigmas, the drawing skeleton, HRNet's body halves and joint weights); ``utils.vis``, ``nms.nms``,
+``core.api`` and the datasets read them from here. Any other COCO-format joint set is read with
+:func:`from_coco_category` and finished by :func:`resolve_for_config`, which applies
+``DATASET.FLIP_PAIRS`` and ``DATASET.OKS_SIGMAS``.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 # Per-keypoint OKS sigmas of the 17 COCO keypoints (COCO order), the same float64 values as
-# nms.nms.COCO_SIGMAS and pycocotools' default kpt_oks_sigmas (nose 0.026, ..., ankles 0.089).
+# pycocotools' default kpt_oks_sigmas (nose 0.026, ..., ankles 0.089); nms.nms's default.
 COCO_SIGMAS = tuple((np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62,
                                1.07, 1.07, .87, .87, .89, .89]) / 10.0).tolist())
 
@@ -60,7 +61,7 @@ class KeypointInfo:
         sigmas: K OKS sigmas, or None when the set has none (OKS then raises, see :meth:`oks_sigmas`).
         left_ids / right_ids: sides for colours; every other joint is centre (:attr:`centre_ids`).
         upper_body_ids / lower_body_ids: half-body augmentation groups.
-        joint_weights: K per-joint loss weights (1.0 unless the set defines others, spec §14).
+        joint_weights: K per-joint loss weights (1.0 unless the set defines others, as HRNet's COCO set).
     """
 
     names: tuple[str, ...]
@@ -154,7 +155,7 @@ COCO_KEYPOINTS = KeypointInfo(
     right_ids=tuple(range(2, 17, 2)),
     upper_body_ids=(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
     lower_body_ids=(11, 12, 13, 14, 15, 16),
-    # HRNet's COCO weights for LOSS.USE_DIFFERENT_JOINTS_WEIGHT (spec §14).
+    # HRNet's COCO weights for LOSS.USE_DIFFERENT_JOINTS_WEIGHT.
     joint_weights=(1., 1., 1., 1., 1., 1., 1., 1.2, 1.2, 1.5, 1.5, 1., 1., 1.2, 1.2, 1.5, 1.5),
     source="COCO-17 keypoints",
 )

@@ -1,4 +1,4 @@
-"""MPII Human Pose (16 joints): records and PCKh evaluation (spec/pipeline.md §4).
+"""MPII Human Pose (16 joints): records and PCKh evaluation.
 
 Layout under ``DATASET.ROOT`` (the original's)::
 
@@ -38,9 +38,9 @@ MPII_JOINT_NAMES = (
 
 
 class MPIIDataset(JointsDataset):
-    """MPII single-person records (spec/pipeline.md §4.2) and the PCKh table (§4.3)."""
+    """MPII single-person records and the PCKh table."""
 
-    # Left/right joint pairs (spec/pipeline.md §4.1), also used by the flip test in core.api.
+    # Left/right joint pairs, also used by the flip test in core.api.
     FLIP_PAIRS = MPII_KEYPOINTS.flip_pairs
 
     def __init__(self, cfg: Any, root: str, image_set: str, is_train: bool, transform: Any = None) -> None:
@@ -89,7 +89,7 @@ class MPIIDataset(JointsDataset):
                 raise InputFileError(f"{file_name}: record {k} has center {a['center']!r} and scale {a['scale']!r}; "
                                      "expected finite numbers and a scale > 0 (the person height / 200)")
 
-            # Move the centre down and enlarge the box so limbs are not cut (spec/pipeline.md §4.2).
+            # Move the centre down and enlarge the box so limbs are not cut (as the original).
             if c[0] != -1:
                 c[1] = c[1] + 15 * s[1]
                 s = s * 1.25
@@ -125,7 +125,7 @@ class MPIIDataset(JointsDataset):
         return gt_db
 
     def evaluate(self, cfg: Any, preds: np.ndarray, output_dir: str, *args: Any, **kwargs: Any):
-        """PCKh@0.5 per body part (spec/pipeline.md §4.3).
+        """PCKh@0.5 per body part.
 
         Args:
             cfg: the config; the GT is ``<cfg.DATASET.ROOT>/annot/gt_<cfg.DATASET.TEST_SET>.mat``.
@@ -138,7 +138,7 @@ class MPIIDataset(JointsDataset):
             ``Mean@0.11``; for test sets only pred.mat is written and ``({'Null': 0.0}, 0.0)``
             returned. The original called the last entry 'Mean@0.1', but it reads row 11 of a
             0.00, 0.01, ..., 0.50 threshold grid, i.e. PCKh@0.11; the value is kept and the name
-            says what it is (spec/pipeline.md §12.13).
+            says what it is (index 11 of a 0.00..0.50 grid).
         """
         preds = np.asarray(preds)
         if preds.ndim != 3 or preds.shape[1] != self.num_joints or preds.shape[2] < 2:
@@ -229,7 +229,7 @@ class MPIIDataset(JointsDataset):
             ("Knee", both("lkne", "rkne")),
             ("Ankle", both("lank", "rank")),
             ("Mean", float(np.sum(PCKh * jnt_ratio))),
-            # Row 11 is threshold 0.11 (MATLAB index carried into NumPy): spec/pipeline.md §12.13.
+            # Row 11 is threshold 0.11 (MATLAB index carried into NumPy), kept as the original.
             ("Mean@0.11", float(np.sum(pckAll[11, :] * jnt_ratio))),
         ])
         return name_value, name_value["Mean"]

@@ -77,7 +77,7 @@ class SeededSamples(Dataset):
     """``dataset[index]`` drawn with Python's, NumPy's and torch's global RNGs seeded for that
     sample; takes the ``(index, seed)`` pairs of :class:`EpochSampler`.
 
-    The augmentation code draws from the global RNGs (spec/pipeline.md §2.9). They are seeded
+    The augmentation code draws from the global RNGs (NumPy and Python's random). They are seeded
     just for the call and put back afterwards, so that the process's own streams (the main
     process's with ``WORKERS 0``) are left as they were.
     """

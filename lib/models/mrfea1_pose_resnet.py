@@ -1,6 +1,6 @@
 """MRFeaNet1 (``MODEL.NAME: mrfea1_pose_resnet``): multi-resolution feature averaging.
 
-Spec/models.md §2.6. The layer2/3/4 outputs are upsampled to 1/4 resolution (one, two and three
+The layer2/3/4 outputs are upsampled to 1/4 resolution (one, two and three
 deconvolution stages), averaged with the raw layer1 output, and one ``final_layer`` predicts the
 heatmaps. Needs a Bottleneck trunk (F2 = 64e = 256) and H, W multiples of 32.
 """

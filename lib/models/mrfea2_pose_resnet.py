@@ -1,6 +1,6 @@
 """MRFeaNet2 (``MODEL.NAME: mrfea2_pose_resnet``): MRFeaNet1 with wider, channel-halving branches.
 
-Spec/models.md §2.7. Same attribute names, order and wiring as MRFea1, but the widths are hard-coded:
+Same attribute names, order and wiring as MRFea1, but the widths are hard-coded:
 layer4 path 2048 -> 1024 -> 512 -> 256, layer3 path 1024 -> 512 -> 256, layer2 path 512 -> 256.
 ``NUM_DECONV_FILTERS`` is only read for F2 (the original's BN size of the last stages, which must be
 256) and F[-1] (``final_layer`` input).
@@ -14,7 +14,7 @@ import torch
 from models.resnet import ResNetBackbone, build_pose_net_of, check_input_multiple_of_32, check_mrfea, deconv_block, final_conv
 
 MODEL_NAME = "mrfea2_pose_resnet"
-# Hard-coded widths of the original (spec §2.7); the last one must equal NUM_DECONV_FILTERS[2].
+# Hard-coded widths of the original; the last one must equal NUM_DECONV_FILTERS[2].
 WIDTHS = (1024, 512, 256)
 
 

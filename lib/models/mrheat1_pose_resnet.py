@@ -1,6 +1,6 @@
 """MRHeatNet1 (``MODEL.NAME: mrheat1_pose_resnet``): SimpleBaseline plus heatmap side branches.
 
-Spec/models.md §2.4. The main path ``deconv1 -> deconv2 -> deconv3 -> final_layer`` has the shapes of
+The main path ``deconv1 -> deconv2 -> deconv3 -> final_layer`` has the shapes of
 SimpleBaseline's ``deconv_layers``; heatmaps predicted from the 1/16 features (``s_conv1``, upsampled by
 ``s_deconv1``) and from the 1/8 features (``s_conv2``) are summed at 1/8, upsampled by the bare
 ``s_deconv2`` and added to the main heatmaps.
@@ -37,7 +37,7 @@ class MRHeat1PoseResNet(ResNetBackbone):
         extra = cfg.MODEL.EXTRA
         super().__init__(extra.NUM_LAYERS, cfg.MODEL.STYLE, model_name=MODEL_NAME)
         joints, kf, bias = cfg.MODEL.NUM_JOINTS, extra.FINAL_CONV_KERNEL, bool(extra.DECONV_WITH_BIAS)
-        # ReLU in-place flags as in the original (numerically irrelevant; spec §2.4 table).
+        # ReLU in-place flags as in the original (numerically irrelevant).
         self.deconv1 = deconv_block(self.inplanes, filters[0], kernels[0], bias, inplace_relu=False)
         self.deconv2 = deconv_block(filters[0], filters[1], kernels[1], bias, inplace_relu=False)
         self.deconv3 = deconv_block(filters[1], filters[2], kernels[2], bias, inplace_relu=True)
@@ -55,7 +55,7 @@ class MRHeat1PoseResNet(ResNetBackbone):
         a = self.s_deconv1(self.s_conv1(d1))     # (N, J, H/8, W/8)
         b = self.s_conv2(d2)                     # (N, J, H/8, W/8)
         # Out of place: the original's `b += a` overwrote s_conv2's ReLU output, which autograd
-        # needs for the backward pass (spec §2.4, §5 row 3); the values are the same.
+        # needs for the backward pass (the original's in-place add fails in PyTorch 2); the values are the same.
         s = self.s_deconv2(b + a)                # (N, J, H/4, W/4)
         m = self.final_layer(self.deconv3(d2))   # (N, J, H/4, W/4)
         return m + s

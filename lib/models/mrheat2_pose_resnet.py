@@ -1,7 +1,7 @@
 """MRHeatNet2 (``MODEL.NAME: mrheat2_pose_resnet``): SimpleBaseline plus two independently upsampled
 heatmap side branches.
 
-Spec/models.md §2.5. Same modules as MRHeat1 plus the bare ``s_deconv12``: the 1/16 branch is upsampled
+Same modules as MRHeat1 plus the bare ``s_deconv12``: the 1/16 branch is upsampled
 twice (``s_deconv1``, ``s_deconv12``), the 1/8 branch once (``s_deconv2``), and both are added to the
 main heatmaps at 1/4 resolution.
 """
@@ -39,7 +39,7 @@ class MRHeat2PoseResNet(ResNetBackbone):
         extra = cfg.MODEL.EXTRA
         super().__init__(extra.NUM_LAYERS, cfg.MODEL.STYLE, model_name=MODEL_NAME)
         joints, kf, bias = cfg.MODEL.NUM_JOINTS, extra.FINAL_CONV_KERNEL, bool(extra.DECONV_WITH_BIAS)
-        # ReLU in-place flags as in the original (numerically irrelevant; spec §2.5).
+        # ReLU in-place flags as in the original (numerically irrelevant).
         self.deconv1 = deconv_block(self.inplanes, filters[0], kernels[0], bias, inplace_relu=False)
         self.deconv2 = deconv_block(filters[0], filters[1], kernels[1], bias, inplace_relu=False)
         self.deconv3 = deconv_block(filters[1], filters[2], kernels[2], bias, inplace_relu=True)

@@ -1,6 +1,6 @@
 """SimpleBaseline (``MODEL.NAME: pose_resnet``): ResNet trunk + a stack of stride-2 deconvolutions.
 
-Spec/models.md §2.3. Keys: trunk ``conv1``, ``bn1``, ``layer1..4``; head ``deconv_layers.{3i}``
+Keys: trunk ``conv1``, ``bn1``, ``layer1..4``; head ``deconv_layers.{3i}``
 (ConvTranspose2d), ``deconv_layers.{3i+1}`` (BatchNorm2d), ``deconv_layers.{3i+2}`` (ReLU, no keys) and
 ``final_layer``.
 """

@@ -2,9 +2,9 @@
 
 The trunk is a *base class* rather than a child module so that its parameters keep the top-level
 names ``conv1``, ``bn1``, ``layer1`` .. ``layer4`` of the published checkpoints and of torchvision's
-ImageNet files (spec/models.md §2.2). Each pose network subclasses :class:`ResNetBackbone`, adds its
+ImageNet files. Each pose network subclasses :class:`ResNetBackbone`, adds its
 head with the original attribute names and ``nn.Sequential`` indices, and lists the head modules
-in ``HEAD_MODULES`` (the order in which the original ``init_weights`` re-initialised them, §2.9).
+in ``HEAD_MODULES`` (the order in which the original ``init_weights`` re-initialised them).
 
 Tensor shapes are (N, C, H, W); H, W of the input are the image height and width
 (``MODEL.IMAGE_SIZE`` is stored as [W, H]).
@@ -136,7 +136,7 @@ def resolve_block(depth: int, style: str = "pytorch", model_name: str = "pose_re
 
     Raises:
         ValueError: unknown depth or style, or caffe style with a BasicBlock depth (18/34). The
-            original silently built a bottleneck network there (spec §2.1); we refuse.
+            original silently built a bottleneck network there; we refuse.
     """
     if depth not in resnet_spec:
         raise ValueError(
@@ -151,13 +151,13 @@ def resolve_block(depth: int, style: str = "pytorch", model_name: str = "pose_re
             raise ValueError(
                 f"MODEL.NAME={model_name!r}: MODEL.STYLE='caffe' needs a Bottleneck ResNet "
                 f"(MODEL.EXTRA.NUM_LAYERS 50, 101 or 152), got MODEL.EXTRA.NUM_LAYERS={depth}; the original "
-                "silently built a bottleneck network here (spec/models.md §2.1). Use MODEL.STYLE 'pytorch'."
+                "silently built a bottleneck network here. Use MODEL.STYLE 'pytorch'."
             )
         block = Bottleneck_CAFFE
     return block, list(layers)
 
 
-# kernel -> (padding, output_padding) giving an exact x2 upsampling with stride 2 (spec §2.2).
+# kernel -> (padding, output_padding) giving an exact x2 upsampling with stride 2.
 _DECONV_PADDING = {4: (1, 0), 3: (1, 1), 2: (0, 0)}
 
 
@@ -354,7 +354,7 @@ class ResNetBackbone(nn.Module):
         return c2, c3, c4, c5
 
     def head_modules(self) -> list[nn.Module]:
-        """The head modules in the original initialisation order (spec §2.9)."""
+        """The head modules in the original initialisation order."""
         return [getattr(self, name) for name in self.HEAD_MODULES]
 
     def heatmap_layers(self) -> list[nn.Module]:
@@ -366,7 +366,7 @@ class ResNetBackbone(nn.Module):
 
         ``pretrained`` is ``MODEL.PRETRAINED``. ``''`` means: no ImageNet weights, the trunk keeps
         PyTorch's default initialisation (training from scratch). The original raised for any file
-        that did not exist, ``''`` included (spec §2.9); a non-empty missing path still raises.
+        that did not exist, ``''`` included; a non-empty missing path still raises.
 
         Raises:
             FileNotFoundError: ``pretrained`` is non-empty and does not exist (checked before any
@@ -390,7 +390,7 @@ class ResNetBackbone(nn.Module):
 
 def build_pose_net_of(cls: type, cfg: Any, is_train: bool, **kwargs: Any) -> nn.Module:
     """What every ``get_pose_net`` does: build ``cls(cfg)``; for training with ``MODEL.INIT_WEIGHTS``
-    also initialise the head and load ImageNet weights from ``MODEL.PRETRAINED`` (spec §2.1, §2.9)."""
+    also initialise the head and load ImageNet weights from ``MODEL.PRETRAINED``."""
     model = cls(cfg, **kwargs)
     if is_train and cfg.MODEL.INIT_WEIGHTS:
         model.init_weights(cfg.MODEL.PRETRAINED)
@@ -405,7 +405,7 @@ def cfg_size(size: Any) -> tuple[int, int]:
 def check_mr_head(cfg: Any, model_name: str) -> tuple[list[int], list[int]]:
     """Filters and kernels of an MR head: at least three of each, and ``F[-1] == F[2]``.
 
-    The MR heads read only F[0..2] and K[0..2]; ``final_layer`` takes F[-1] channels (spec §2.4),
+    The MR heads read only F[0..2] and K[0..2]; ``final_layer`` takes F[-1] channels,
     so a longer list must end with F[2].
     """
     extra = cfg.MODEL.EXTRA
@@ -437,7 +437,7 @@ def check_same_size_final_kernel(cfg: Any, model_name: str) -> None:
 
 
 def check_mrfea(cfg: Any, model_name: str, need_filters: int | None = None) -> None:
-    """MRFea constraints (spec §2.6, §2.10): Bottleneck trunk, F2 == 64e (layer1 channels), H and W
+    """MRFea constraints: Bottleneck trunk, F2 == 64e (layer1 channels), H and W
     multiples of 32 (the four 1/4-resolution maps must align)."""
     depth, style = cfg.MODEL.EXTRA.NUM_LAYERS, cfg.MODEL.STYLE
     block, _ = resolve_block(depth, style, model_name)

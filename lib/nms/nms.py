@@ -31,7 +31,6 @@ except ImportError:
     HAVE_CYTHON_NMS = False
 
 __all__ = [
-    "COCO_SIGMAS",
     "HAVE_CYTHON_NMS",
     "cpu_nms",
     "cpu_nms_numpy",
@@ -45,9 +44,6 @@ __all__ = [
     "py_nms_wrapper",
 ]
 
-# Per-keypoint OKS sigmas of the 17 COCO keypoints (COCO order).
-COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62,
-                        1.07, 1.07, .87, .87, .89, .89]) / 10.0
 
 # Width of the band around `thresh` in which the compiled OKS-NMS re-decides with the NumPy formula.
 # C `exp` and NumPy's SIMD `exp` may differ in the last bit; an OKS is a mean of values in [0, 1], so
@@ -230,13 +226,29 @@ def gpu_nms_wrapper(thresh: float, device_id: int) -> Callable[[np.ndarray], Lis
 # OKS-NMS
 # --------------------------------------------------------------------------------------------------
 
+_COCO_SIGMAS: Optional[np.ndarray] = None
+
+
+def _coco_sigmas() -> np.ndarray:
+    """The default sigmas: COCO-17's, float64, read from the joint-set object ``dataset.keypoints``.
+
+    Imported on first use, because the dataset package imports this module.
+    """
+    global _COCO_SIGMAS
+    if _COCO_SIGMAS is None:
+        from dataset.keypoints import COCO_KEYPOINTS
+
+        _COCO_SIGMAS = COCO_KEYPOINTS.oks_sigmas()
+    return _COCO_SIGMAS
+
+
 def _resolve_sigmas(sigmas: Optional[Sequence[float]], num_joints: int) -> np.ndarray:
     """Per-joint sigmas: the COCO ones for 17 joints when ``sigmas`` is None."""
     if sigmas is None:
-        if num_joints != COCO_SIGMAS.size:
+        if num_joints != _coco_sigmas().size:
             raise ValueError(f"OKS needs per-joint sigmas for {num_joints} joints; the default COCO "
                              f"sigmas cover 17 joints only - pass sigmas=<array of {num_joints}>")
-        return COCO_SIGMAS
+        return _coco_sigmas()
     sig = np.asarray(sigmas)
     if sig.shape != (num_joints,):
         raise ValueError(f"sigmas must have shape ({num_joints},) to match the keypoints, got {sig.shape}")
@@ -250,7 +262,7 @@ def oks_iou(g: np.ndarray, d: np.ndarray, a_g: float, a_d: np.ndarray,
     g: flat ``(3J,)`` keypoints ``x0, y0, c0, x1, ...``; d: ``(M, 3J)``; a_g: area of g; a_d: ``(M,)``.
     Per joint ``e = (dx**2 + dy**2) / var / ((a_g + a_d) / 2 + eps) / 2`` with ``var = (2 sigma)**2``
     and ``eps = np.spacing(1)``; OKS = mean of ``exp(-e)`` over the joints, 0 when none is used.
-    sigmas defaults to ``COCO_SIGMAS`` (17 joints only; any array-like is accepted, where the
+    sigmas defaults to COCO-17's sigmas (17 joints only; any array-like is accepted, where the
     original silently ignored non-ndarray sigmas).
 
     Quirk kept from the original: with ``in_vis_thre`` the intended "visible in both" mask was written
@@ -393,10 +405,11 @@ def soft_oks_nms(kpts_db: Sequence[Mapping[str, Any]], thresh: float,
     scores, kpts, areas = _collect(kpts_db)
     num_joints = kpts.shape[1] // 3
     if sigmas is None:
-        if num_joints != COCO_SIGMAS.size:
+        if num_joints != _coco_sigmas().size:
             raise ValueError(f"soft_oks_nms needs per-joint sigmas for {num_joints} joints; the default "
-                             f"COCO sigmas cover {COCO_SIGMAS.size} joints only - pass sigmas=<array of {num_joints}>")
-        sig = COCO_SIGMAS
+                             f"COCO sigmas cover {_coco_sigmas().size} joints only - "
+                             f"pass sigmas=<array of {num_joints}>")
+        sig = _coco_sigmas()
     else:
         sig = np.asarray(sigmas, dtype=np.float64)
         if sig.shape != (num_joints,):

@@ -2,7 +2,7 @@
 
 The original code base had two near-identical validation scripts because ``train.py`` wrote
 ``module.``-prefixed weights (DataParallel) and SimpleBaseline's published files have none
-(spec/models.md §4.3, §4.4, §5 rows 4, 5 and 17). Here a single loader
+(prefixed or not, CUDA-saved, full training checkpoints, 0.4.0 BatchNorm buffers). Here a single loader
 
 * reads with ``torch.load(..., map_location=..., weights_only=True)`` (no arbitrary unpickling),
 * accepts a bare state dict or a dict holding it under ``'state_dict'`` (the original's
@@ -53,7 +53,7 @@ MapLocation = Union[str, torch.device, None]
 
 # How many offending keys an error message lists before it says "...".
 _SHOW_KEYS = 5
-# BatchNorm buffer added in PyTorch 0.4.1; files written by 0.4.0 lack it (spec §5 row 17).
+# BatchNorm buffer added in PyTorch 0.4.1; files written by 0.4.0 lack it.
 _NUM_BATCHES_TRACKED = "num_batches_tracked"
 _NOT_READABLE = "not a readable PyTorch weight file (truncated or corrupt?)"
 

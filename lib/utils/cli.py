@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import re
 import sys
@@ -15,8 +14,6 @@ from typing import Any, Callable, Sequence
 from core.config import AttrDict, ConfigError, load_config
 from utils.checkpoint import CheckpointError
 from utils.run_lock import FolderInUseError
-
-logger = logging.getLogger(__name__)
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -3,7 +3,7 @@ inside an epoch (mid-epoch checkpoints, ``TRAIN.CHECKPOINT_ITERS``), and safe lo
 
 Training checkpoints are loaded with ``weights_only=True``. NumPy scalars (which the original
 stored as ``perf``/``best_perf``) are allowed explicitly so that the original's
-``checkpoint.pth.tar`` files load too (spec/models.md §5 row 4); nothing else is unpickled.
+``checkpoint.pth.tar`` files load too; nothing else is unpickled.
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def seed_everything(seed: int) -> None:
 
 
 def lr_at_epoch(cfg: AttrDict, epoch: int) -> float:
-    """The original's schedule: ``LR * LR_FACTOR ** #(milestones <= epoch)`` (spec/models.md §1.6 e)."""
+    """The original's schedule: ``LR * LR_FACTOR ** #(milestones <= epoch)``."""
     drops = sum(1 for m in cfg.TRAIN.LR_STEP if m <= epoch)
     return cfg.TRAIN.LR * cfg.TRAIN.LR_FACTOR**drops
 

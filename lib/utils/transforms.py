@@ -1,6 +1,6 @@
 """Geometry helpers: the crop affine, its inverse, flips of joints and heat-maps.
 
-Conventions used throughout (spec/pipeline.md §2.3, §7): points are ``(x, y)`` with x to the right
+Conventions used throughout: points are ``(x, y)`` with x to the right
 and y downwards, in pixels, integer coordinates being pixel centres (no half-pixel correction is
 applied anywhere, on purpose). ``scale`` is the box size in units of 200 px (``pixel_std``) and
 ``output_size`` is ``[W, H]``, width first. Heat-map batches are ``(N, J, H, W)``.
@@ -57,7 +57,7 @@ def flip_back(output_flipped: np.ndarray, matched_parts: Sequence[Sequence[int]]
     Returns:
         A new (N, J, H, W) array: every map reversed along W, then the maps of each pair swapped.
         The caller's array is left unchanged (the original wrote the swaps through a view).
-        The 1-column ``SHIFT_HEATMAP`` correction is not part of this function (§7.3).
+        The 1-column ``SHIFT_HEATMAP`` correction is not part of this function (see ``core.codec.flip_back_and_shift``).
     """
     output_flipped = np.asarray(output_flipped)
     if output_flipped.ndim != 4:
@@ -109,7 +109,7 @@ def fliplr_joints(
     """
     joints = np.array(joints, copy=True)
     joints_vis = np.array(joints_vis, copy=True)
-    # `width - 1 - x` mirrors pixel centres; spec/pipeline.md §12.2 (half-pixel convention kept).
+    # `width - 1 - x` mirrors pixel centres (the original's half-pixel convention, kept).
     joints[:, 0] = width - joints[:, 0] - 1
     order = _pair_permutation(joints.shape[0], matched_parts)
     joints = joints[order]
@@ -197,7 +197,7 @@ def get_affine_transform(
     """The 2x3 matrix that crops the box (``center``, ``scale``) to ``output_size``.
 
     The box centre (moved by ``shift * scale * 200``) lands on ``(W/2, H/2)``, the box width
-    ``scale[0] * 200`` becomes ``W`` (the scale's height is ignored, §12.3), and the content is
+    ``scale[0] * 200`` becomes ``W`` (the scale's height is ignored, as in the original), and the content is
     rotated by ``rot`` degrees counter-clockwise on screen.
 
     Args:

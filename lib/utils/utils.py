@@ -1,6 +1,6 @@
 """Logging set-up, optimizer factory and checkpoint files, with the original names and layout.
 
-``create_logger`` makes the original output tree (spec/models.md §1.5)::
+``create_logger`` makes the original output tree::
 
     OUTPUT_DIR/<dataset>/<MODEL.NAME>_<NUM_LAYERS>/<cfg name>/<cfg name>_<YYYY-MM-DD-HH-MM>_<phase>.log
     LOG_DIR/<dataset>/<MODEL.NAME>_<NUM_LAYERS>/<cfg name>_<YYYY-MM-DD-HH-MM>/   (TensorBoard)
@@ -69,7 +69,7 @@ def _configure_logging(log_file: Path | None, is_main: bool, defer_file: bool = 
     """Root logger: INFO to ``log_file`` (with time) and to the console (message only).
 
     Called once per entry point; handlers from an earlier call are replaced, so repeated calls (as
-    in tests) never duplicate console lines (spec/models.md §5 row 15). Non-main ranks of a
+    in tests) never duplicate console lines (the original added a handler per call). Non-main ranks of a
     distributed run log warnings and errors only.
     """
     root = logging.getLogger()
@@ -134,7 +134,7 @@ def fused_flag(cfg: AttrDict) -> bool | None:
 def get_optimizer(cfg: AttrDict, model: torch.nn.Module) -> torch.optim.Optimizer:
     """The original's optimizers: SGD with momentum/WD/nesterov, or Adam with PyTorch defaults.
 
-    Adam gets no weight decay: the original ignores ``TRAIN.WD`` for Adam (spec/pipeline.md §10.2).
+    Adam gets no weight decay: the original ignores ``TRAIN.WD`` for Adam.
     ``TRAIN.FUSED_OPTIMIZER`` (a speed switch) asks torch for its fused kernel: the same update
     rule in one vectorised pass over all parameters instead of a loop of small ops per tensor,
     equal to the default up to floating-point rounding.
@@ -178,7 +178,7 @@ def save_checkpoint(
 ) -> None:
     """Write ``checkpoint.pth.tar`` (and ``model_best.pth.tar`` when ``is_best``), atomically.
 
-    As the original (spec/pipeline.md §10.3), after every ``every``-th epoch (1-based
+    As the original, after every ``every``-th epoch (1-based
     ``states['epoch']``) the full dict is also saved as ``checkpoint_epoch<E>.pth.tar`` and the
     current best model copied to ``model_best_until_epoch<E>.pth.tar`` with E = epoch - 1. The copy
     is a checked file copy, not the original's asynchronous shell ``cp``.

@@ -1,7 +1,7 @@
 """Debug images: joints on input crops, heat-map panels, and a skeleton drawer for demos.
 
 Inputs are the *normalised* network input batches ``(N, 3, H, W)`` in BGR channel order (the
-pipeline never converts to RGB, spec/pipeline.md §2.2), so ``cv2.imwrite`` shows natural colours.
+pipeline never converts to RGB), so ``cv2.imwrite`` shows natural colours.
 Joints are ``(x, y)`` in input-crop pixels (x right, y down, integer = pixel centre); heat-maps are
 ``(N, J, H_hm, W_hm)``. Colours are BGR. None of these functions modifies its arguments.
 """
@@ -18,14 +18,13 @@ import torch
 import torchvision
 
 from core.inference import get_max_preds
+from dataset.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointInfo
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "CENTER_COLOR",
-    "COCO_SKELETON",
     "LEFT_COLOR",
-    "MPII_SKELETON",
     "RIGHT_COLOR",
     "draw_skeleton",
     "save_batch_heatmaps",
@@ -34,22 +33,6 @@ __all__ = [
     "save_debug_images",
     "save_debug_images_test",
 ]
-
-# Limbs as 0-based joint index pairs (the original listed them 1-based, §9).
-COCO_SKELETON: list[tuple[int, int]] = [
-    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
-    (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
-]
-MPII_SKELETON: list[tuple[int, int]] = [
-    (9, 8), (8, 7), (7, 6), (7, 12), (12, 11), (11, 10), (7, 13), (13, 14), (14, 15),
-    (6, 3), (3, 4), (4, 5), (6, 2), (2, 1), (1, 0),
-]
-
-# Sides of the body, used by draw_skeleton. COCO: odd = left, even > 0 = right, 0 (nose) = centre.
-_COCO_LEFT = frozenset(range(1, 17, 2))
-_COCO_RIGHT = frozenset(range(2, 17, 2))
-_MPII_RIGHT = frozenset({0, 1, 2, 10, 11, 12})
-_MPII_LEFT = frozenset({3, 4, 5, 13, 14, 15})
 
 LEFT_COLOR = (0, 255, 0)  # green
 RIGHT_COLOR = (0, 128, 255)  # orange
@@ -60,12 +43,18 @@ _GT_LIMB_COLOR = (0, 255, 0)  # green skeleton lines of save_batch_image_with_jo
 _PEAK_COLOR = (0, 0, 255)  # red arg-max dots of the heat-map panels
 
 
+def _joint_set_by_count(num_joints: int) -> KeypointInfo:
+    """The joint set drawn when none is given: COCO's for 17 joints, MPII's for anything else (as the
+    original); skeletons and sides come from ``dataset.keypoints``."""
+    return COCO_KEYPOINTS if num_joints == COCO_KEYPOINTS.num_joints else MPII_KEYPOINTS
+
+
 def _skeleton_for(num_joints: int) -> list[tuple[int, int]]:
-    """The original picks COCO for 17 joints and MPII for anything else; no limbs where MPII's
-    indices do not fit (fewer than 16 joints) or mean nothing (more than 17)."""
-    if num_joints == 17:
-        return COCO_SKELETON
-    return MPII_SKELETON if num_joints == 16 else []
+    """Limbs (0-based) of :func:`_joint_set_by_count`; none where MPII's indices do not fit (fewer
+    than 16 joints) or mean nothing (more than 17)."""
+    if num_joints not in (COCO_KEYPOINTS.num_joints, MPII_KEYPOINTS.num_joints):
+        return []
+    return list(_joint_set_by_count(num_joints).skeleton)
 
 
 def _as_array(joints: Any) -> np.ndarray:
@@ -255,9 +244,9 @@ def save_debug_images_test(
 
 
 def _sides(num_joints: int) -> tuple[frozenset, frozenset]:
-    if num_joints == 17:
-        return _COCO_LEFT, _COCO_RIGHT
-    return _MPII_LEFT, _MPII_RIGHT
+    """Left and right joints of :func:`_joint_set_by_count`; the others are drawn as centre."""
+    joint_set = _joint_set_by_count(num_joints)
+    return frozenset(joint_set.left_ids), frozenset(joint_set.right_ids)
 
 
 def _side_color(joints: Sequence[int], left: frozenset, right: frozenset) -> tuple[int, int, int]:
@@ -289,8 +278,8 @@ def draw_skeleton(
             every limb touching them.
         radius: joint circle radius in pixels.
         thickness: limb line thickness in pixels.
-        skeleton: 0-based limb pairs; default the metadata's, else COCO_SKELETON for K = 17,
-            MPII_SKELETON for K = 16.
+        skeleton: 0-based limb pairs; default the metadata's, else the COCO skeleton for K = 17,
+            the MPII one for K = 16 (``dataset.keypoints``).
         keypoint_info: a ``dataset.keypoints.KeypointInfo`` of K joints: skeleton and left/right
             sides from it (any K); None: the COCO / MPII ones by K.
 

@@ -1,4 +1,4 @@
-"""Read images stored inside zip archives (``DATASET.DATA_FORMAT: zip``), spec/pipeline.md §2.2 step 3, §10.4.
+"""Read images stored inside zip archives (``DATASET.DATA_FORMAT: zip``), as the original's zip reader.
 
 A zip path has the form ``<archive>.zip@/<member>``: the part before ``.zip@``'s ``@`` is the archive file, the
 part after the two characters ``@/`` is the member name inside it (dataset images sit at the archive

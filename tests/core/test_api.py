@@ -19,12 +19,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from core.api import (
-    COCO_FLIP_PAIRS,
-    MPII_FLIP_PAIRS,
     PoseEstimator,
     box_to_center_scale,
     estimate_poses,
-    flip_pairs_for,
     person_scores,
 )
 from core.config import ConfigError, load_config
@@ -32,6 +29,7 @@ from core.function import validate
 from core.loss import JointsMSELoss
 from dataset import build_transform
 from dataset.coco import COCODataset
+from dataset.keypoints import MPII_KEYPOINTS
 from models import build_pose_net
 from utils.checkpoint import CheckpointMismatchError
 
@@ -163,7 +161,7 @@ def test_equals_validation_on_mpii_records(mpii_root: Path, tmp_path: Path) -> N
     torch.manual_seed(1)
     torch.save(build_pose_net(cfg, is_train=False).state_dict(), tmp_path / "mpii.pth")
     est = PoseEstimator.from_config(yaml, tmp_path / "mpii.pth", opts=opts)
-    assert est.flip_pairs == MPII_FLIP_PAIRS
+    assert est.flip_pairs == [list(pair) for pair in MPII_KEYPOINTS.flip_pairs]
 
     from dataset.mpii import MPIIDataset
 
@@ -254,14 +252,10 @@ def test_checkpoint_key_formats_and_functional_helper(checkpoints, tmp_path: Pat
 # helpers and errors
 
 
-def test_flip_pairs_and_scores_follow_the_datasets() -> None:
-    assert flip_pairs_for(17) == COCO_FLIP_PAIRS
-    assert flip_pairs_for(16) == MPII_FLIP_PAIRS
-    with pytest.raises(ValueError, match="NUM_JOINTS=14"):
-        flip_pairs_for(14)
+def test_scores_and_boxes_follow_the_datasets() -> None:
     maxvals = np.array([[[0.1], [0.5], [0.3]], [[0.0], [0.1], [0.2]]], np.float32)
     np.testing.assert_allclose(person_scores(maxvals, np.array([1.0, 0.5]), 0.2), [0.4, 0.0], rtol=1e-6)
-    # spec/pipeline.md §11.1, detection rows (no cleaning).
+    # Worked examples computed with the original ``_xywh2cs``; detector boxes are not cleaned.
     for box, c, sc in [([100, 50, 80, 200], (140, 150), (0.9375, 1.25)), ([10, 20, 300, 100], (160, 70), (1.875, 2.5))]:
         center, scale = box_to_center_scale(box, [192, 256])
         assert center.dtype == scale.dtype == np.float32
@@ -333,20 +327,3 @@ def test_cuda_matches_cpu(checkpoints, tmp_path: Path) -> None:
     assert next(gpu_est.model.parameters()).device.type == "cuda"
     gpu = gpu_est.predict(img)
     np.testing.assert_allclose(gpu[0]["keypoints"][:, :2], cpu[0]["keypoints"][:, :2], atol=0.3)
-
-
-def test_legacy_flip_pair_names_are_not_used_inside_the_project() -> None:
-    """``flip_pairs_for`` / ``COCO_FLIP_PAIRS`` / ``MPII_FLIP_PAIRS`` stay for old imports only; the
-    code takes flip pairs from the keypoint metadata (``dataset.keypoints``)."""
-    repo = Path(__file__).resolve().parents[2]
-    users = []
-    for folder in ("lib", "pose_estimation", "tools", "bench"):
-        for path in (repo / folder).rglob("*.py"):
-            if path == repo / "lib" / "core" / "api.py":
-                continue
-            text = path.read_text(encoding="utf-8")
-            users += [f"{path.relative_to(repo)}: {name}" for name in ("flip_pairs_for", "COCO_FLIP_PAIRS",
-                                                                          "MPII_FLIP_PAIRS") if name in text]
-    assert users == []
-    api_text = (repo / "lib" / "core" / "api.py").read_text(encoding="utf-8")
-    assert api_text.count("flip_pairs_for(") == 1  # its definition, no call

@@ -1,4 +1,4 @@
-"""core.config: defaults, the 15 shipped YAMLs, strict merging and overrides (spec/models.md §1)."""
+"""core.config: defaults, the 15 shipped YAMLs, strict merging and overrides."""
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS = REPO / "experiments"
 ORIGINAL_YAMLS = sorted((EXPERIMENTS / "coco").rglob("*.yaml")) + sorted((EXPERIMENTS / "mpii").rglob("*.yaml"))
 
-# spec/models.md §1.6 (c): NUM_LAYERS, STYLE, PRETRAINED, IMAGE_SIZE, HEATMAP_SIZE, SIGMA, TRAIN.BATCH_SIZE
+# Values read from the original repository's YAMLs, per backbone: NUM_LAYERS, STYLE, PRETRAINED,
+# IMAGE_SIZE, HEATMAP_SIZE, SIGMA, TRAIN.BATCH_SIZE
 TV = {50: "resnet50-19c8e357.pth", 101: "resnet101-5d3b4d8f.pth", 152: "resnet152-b121ed2d.pth"}
 PER_FILE = {}
 for L in (50, 101, 152):
@@ -45,7 +46,7 @@ def test_original_yaml_resolves_to_the_original_values(rel):
     assert isinstance(cfg.MODEL.EXTRA.HEATMAP_SIZE, np.ndarray) and cfg.MODEL.EXTRA.HEATMAP_SIZE.tolist() == heatmap_size
     assert cfg.MODEL.EXTRA.SIGMA == sigma
     assert cfg.TRAIN.BATCH_SIZE == batch
-    # identical in all 15 files (§1.6 a)
+    # identical in all 15 files of the original
     assert (cfg.GPUS, cfg.OUTPUT_DIR, cfg.LOG_DIR, cfg.WORKERS, cfg.PRINT_FREQ) == ("0", "output", "log", 4, 100)
     assert cfg.MODEL.NAME == "mrheat1_pose_resnet" and cfg.MODEL.CHECKPOINT == ""
     extra = cfg.MODEL.EXTRA
@@ -55,7 +56,7 @@ def test_original_yaml_resolves_to_the_original_values(rel):
     assert (t.OPTIMIZER, t.LR, t.LR_FACTOR, t.WD, t.GAMMA1, t.GAMMA2, t.MOMENTUM, t.NESTEROV) == ("adam", 0.001, 0.1, 0.0001, 0.99, 0.0, 0.9, False)
     assert (cfg.TEST.BATCH_SIZE, cfg.TEST.FLIP_TEST, cfg.TEST.POST_PROCESS, cfg.TEST.SHIFT_HEATMAP) == (32, False, True, True)
     assert cfg.DEBUG.DEBUG is False and cfg.DEBUG.SAVE_HEATMAPS_PRED is True
-    # per dataset (§1.6 b)
+    # per dataset, as in the original files
     if coco:
         assert (cfg.DATASET.DATASET, cfg.DATASET.ROOT, cfg.DATASET.TRAIN_SET, cfg.DATASET.TEST_SET) == ("coco", "data/coco/", "train2017", "val2017")
         assert (cfg.DATASET.ROT_FACTOR, cfg.DATASET.SCALE_FACTOR, cfg.MODEL.NUM_JOINTS) == (40, 0.3, 17)

@@ -1,4 +1,4 @@
-"""core.evaluate: training-time accuracy (spec/pipeline.md §6, §11.5)."""
+"""core.evaluate: training-time accuracy, against values computed with the original ``accuracy``."""
 import numpy as np
 import pytest
 import torch
@@ -7,7 +7,7 @@ from core.evaluate import accuracy, calc_dists, dist_acc
 
 
 def _example_11_5():
-    """64 x 48 maps, one sample, four joints (table of §11.5)."""
+    """64 x 48 maps, one sample, four joints (expected values from the original code)."""
     output = np.zeros((1, 4, 64, 48), dtype=np.float32)
     target = np.zeros((1, 4, 64, 48), dtype=np.float32)
     target[0, 0, 10, 10] = 1  # GT (10, 10)

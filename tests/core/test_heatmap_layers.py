@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from core.api import COCO_FLIP_PAIRS
 from core.codec import encode_target, heatmap_to_input
 from core.config import load_config
 from core.function import _validation_network, heatmap_layers, inference_step, input_pixels
 from core.inference import get_max_preds
+from dataset.keypoints import COCO_KEYPOINTS
 from models import POSE_NETS, build_pose_net
+
+FLIP_PAIRS = [list(pair) for pair in COCO_KEYPOINTS.flip_pairs]  # COCO-17 left/right joints
 
 REPO = Path(__file__).resolve().parents[2]
 COCO_YAML = REPO / "experiments" / "coco" / "resnet50" / "256x192_d256x3_adam_lr1e-3.yaml"
@@ -69,7 +71,7 @@ def test_trunk_layers_stay_in_bf16_whatever_the_joint_count(name, joints):
     for module_name, module in model.named_modules():
         if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
             module.register_forward_hook(lambda m, a, out, n=module_name: seen.__setitem__(n, out.dtype))
-    out = inference_step(cfg, model, torch.randn(1, 3, 64, 64), COCO_FLIP_PAIRS)
+    out = inference_step(cfg, model, torch.randn(1, 3, 64, 64), FLIP_PAIRS)
     assert out.dtype == torch.float32 and out.shape[1] == joints
     assert {n for n, dtype in seen.items() if dtype == torch.float32} == set(EXPECTED[name])
 

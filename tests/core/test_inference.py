@@ -1,4 +1,4 @@
-"""core.inference: arg-max decoding and back-projection (spec/pipeline.md §7.1-7.2, §11.4)."""
+"""core.inference: arg-max decoding and back-projection, against worked examples of the original code."""
 import math
 
 import numpy as np
@@ -60,7 +60,8 @@ def test_final_preds_11_4(post_process, expected):
     assert maxvals.shape == (1, 1, 1)
     np.testing.assert_allclose(preds[0, 0], expected, atol=1e-5)
     assert maxvals[0, 0, 0] == 1.0
-    # General form of §11.4: X = 140 + (x - 24) / 0.256, Y = 150 + (y - 32) / 0.256.
+    # General form of the worked example (centre (140, 150), 192x256 input, 48x64 maps):
+    # X = 140 + (x - 24) / 0.256, Y = 150 + (y - 32) / 0.256.
     x, y = (27.25, 44.75) if post_process else (27, 45)
     np.testing.assert_allclose(preds[0, 0], (140 + (x - 24) / 0.256, 150 + (y - 32) / 0.256), atol=1e-4)
 
@@ -104,7 +105,7 @@ def test_vectorised_matches_loop_reference(post_process, shape, center_dtype):
 
 
 def test_quarter_offset_bounds():
-    """Refinement happens only for 1 < px < W - 1 and 1 < py < H - 1 (spec §12.12)."""
+    """Refinement happens only for 1 < px < W - 1 and 1 < py < H - 1, as in the original."""
     cfg = _config(True)
     h, w = 10, 8
     cases = {(1, 5): False, (2, 5): True, (w - 2, 5): True, (w - 1, 5): False, (4, 1): False, (4, h - 2): True}

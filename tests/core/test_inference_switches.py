@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.api import COCO_FLIP_PAIRS, PoseEstimator
+from core.api import PoseEstimator
 from core.config import ConfigError, load_config
 from core.detections import DetectionFile
 from core.function import check_inference_amp, inference_heatmaps, inference_step, prepare_inference_model
+from dataset.keypoints import COCO_KEYPOINTS
 from models import build_pose_net
+
+FLIP_PAIRS = [list(pair) for pair in COCO_KEYPOINTS.flip_pairs]  # COCO-17 left/right joints
 
 REPO = Path(__file__).resolve().parents[2]
 COCO_YAML = REPO / "experiments" / "coco" / "resnet50" / "256x192_d256x3_adam_lr1e-3.yaml"
@@ -40,18 +43,18 @@ def net_and_inputs():
 def test_default_step_is_the_original_two_pass_float32(net_and_inputs) -> None:
     model, inputs = net_and_inputs
     cfg = _cfg()
-    out = inference_step(cfg, model, inputs, COCO_FLIP_PAIRS)
+    out = inference_step(cfg, model, inputs, FLIP_PAIRS)
     with torch.no_grad():
         ref = (model(inputs) + _flipped_back(cfg, model, inputs)) * 0.5
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, ref, rtol=0, atol=0)
-    torch.testing.assert_close(out, inference_heatmaps(cfg, model, inputs, COCO_FLIP_PAIRS), rtol=0, atol=0)
+    torch.testing.assert_close(out, inference_heatmaps(cfg, model, inputs, FLIP_PAIRS), rtol=0, atol=0)
 
 
 def _flipped_back(cfg, model, inputs):
     from utils.transforms import flip_back_torch
 
-    flipped = flip_back_torch(model(torch.flip(inputs, dims=[3])), COCO_FLIP_PAIRS)
+    flipped = flip_back_torch(model(torch.flip(inputs, dims=[3])), FLIP_PAIRS)
     shifted = flipped.clone()
     shifted[:, :, :, 1:] = flipped[:, :, :, :-1]
     return shifted
@@ -67,11 +70,11 @@ def _flipped_back(cfg, model, inputs):
 )
 def test_fast_switches_stay_close_to_float32(net_and_inputs, opts, atol) -> None:
     model, inputs = net_and_inputs
-    ref = inference_step(_cfg(), model, inputs, COCO_FLIP_PAIRS)
+    ref = inference_step(_cfg(), model, inputs, FLIP_PAIRS)
     cfg = _cfg(*opts)
     # a copy: with TEST.AMP prepare_inference_model folds the BatchNorms in place
     fast_model = prepare_inference_model(cfg, copy.deepcopy(model), torch.device("cpu"))
-    out = inference_step(cfg, fast_model, inputs, COCO_FLIP_PAIRS)
+    out = inference_step(cfg, fast_model, inputs, FLIP_PAIRS)
     assert out.dtype == torch.float32  # decoding always reads float32 maps
     scale = ref.abs().max().item()
     assert (out - ref).abs().max().item() <= atol * scale
@@ -136,7 +139,7 @@ def test_amp_writes_the_heatmaps_in_float32_and_the_trunk_in_bf16(name) -> None:
         if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
             module.register_forward_hook(lambda m, a, out, n=module_name: seen.__setitem__(n, out.dtype))
     inputs = torch.randn(2, 3, 64, 64)
-    out = inference_step(cfg, model, inputs, COCO_FLIP_PAIRS)
+    out = inference_step(cfg, model, inputs, FLIP_PAIRS)
     heads = {n for n, m in model.named_modules()
              if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and m.out_channels == 17}
     assert "final_layer" in heads and (len(heads) > 1) == name.startswith("mrheat")
@@ -148,7 +151,7 @@ def test_amp_writes_the_heatmaps_in_float32_and_the_trunk_in_bf16(name) -> None:
     # and the float32 default is untouched by it
     ref_cfg = _cfg("MODEL.NAME", name, "TEST.FLIP_TEST", "False")
     with torch.no_grad():
-        torch.testing.assert_close(inference_step(ref_cfg, model, inputs, COCO_FLIP_PAIRS), model(inputs), rtol=0, atol=0)
+        torch.testing.assert_close(inference_step(ref_cfg, model, inputs, FLIP_PAIRS), model(inputs), rtol=0, atol=0)
 
 
 def test_flip_test_on_the_cpu_runs_two_passes_with_the_switches(net_and_inputs) -> None:
@@ -158,7 +161,7 @@ def test_flip_test_on_the_cpu_runs_two_passes_with_the_switches(net_and_inputs) 
     sizes: list[int] = []
     handle = model.register_forward_pre_hook(lambda m, args: sizes.append(args[0].size(0)))
     try:
-        inference_step(cfg, model, inputs, COCO_FLIP_PAIRS)
+        inference_step(cfg, model, inputs, FLIP_PAIRS)
     finally:
         handle.remove()
     assert sizes == [inputs.size(0), inputs.size(0)]

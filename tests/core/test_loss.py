@@ -1,4 +1,4 @@
-"""core.loss.JointsMSELoss (spec/pipeline.md §5)."""
+"""core.loss.JointsMSELoss."""
 import pytest
 import torch
 import torch.nn as nn

@@ -17,13 +17,16 @@ import torch
 
 import cuda_tier  # noqa: F401  (the CPU tests' folders on sys.path)
 from conftest import sample_path
-from core.api import COCO_FLIP_PAIRS, PoseEstimator
+from core.api import PoseEstimator
 from core.function import inference_autocast, inference_step, prepare_inference_model
+from dataset.keypoints import COCO_KEYPOINTS
 from models import POSE_NETS, build_pose_net
 from test_api import COCO_YAML as API_YAML, SMALL as API_SMALL, _save_checkpoints
 from test_demo import ckpt, load_results, run  # noqa: F401  (ckpt: test_demo's small checkpoint fixture)
 from test_inference_switches import _cfg, _flipped_back, net_and_inputs  # noqa: F401  (a fixture too)
 from test_networks import MRFEA, make_cfg
+
+FLIP_PAIRS = [list(pair) for pair in COCO_KEYPOINTS.flip_pairs]  # COCO-17 left/right joints
 
 pytestmark = pytest.mark.cuda
 
@@ -80,7 +83,7 @@ def test_batched_flip_pass_equals_two_passes(net_and_inputs, device, exact_float
     sizes: list[int] = []
     handle = net.register_forward_pre_hook(lambda module, args: sizes.append(args[0].size(0)))
     try:
-        out = inference_step(cfg, net, inputs, COCO_FLIP_PAIRS)
+        out = inference_step(cfg, net, inputs, FLIP_PAIRS)
     finally:
         handle.remove()
     n = inputs.size(0)

@@ -49,7 +49,7 @@ def test_different_joints_weight_multiplies_target_weight(coco_root, use):
     ds = _ds(coco_root, "LOSS.USE_DIFFERENT_JOINTS_WEIGHT", str(use), "TEST.USE_GT_BBOX", "True")
     plain = _ds(coco_root, "TEST.USE_GT_BBOX", "True")
     weights = np.array([1, 1, 1, 1, 1, 1, 1, 1.2, 1.2, 1.5, 1.5, 1, 1, 1.2, 1.2, 1.5, 1.5],
-                       dtype=np.float32)[:, None]  # HRNet's COCO weights (spec §14), from the metadata
+                       dtype=np.float32)[:, None]  # HRNet's COCO weights, from the metadata
     np.testing.assert_array_equal(ds.joints_weight_column(), weights)
     _, _, w, _ = ds[0]
     _, _, w0, _ = plain[0]

@@ -1,4 +1,4 @@
-"""dataset.coco: records, detection loading, evaluation with real pycocotools (spec/pipeline.md §3)."""
+"""dataset.coco: records, detection loading, evaluation with real pycocotools."""
 import json
 import logging
 import os

@@ -1,5 +1,6 @@
-"""dataset.JointsDataset: box -> centre/scale (spec/pipeline.md §11.1), targets (§11.3), MPII record
-(§11.2), meta (§2.5), and bit-identical items against a port of the original (bench/reference_joints_dataset.py)."""
+"""dataset.JointsDataset: box -> centre/scale, targets and the MPII record (worked examples computed
+with the original code), meta, and bit-identical items against a port of the original
+(bench/reference_joints_dataset.py)."""
 import json
 import random
 import sys
@@ -66,7 +67,7 @@ def target_dataset(image_size=(192, 256), heatmap_size=(48, 64), sigma=2, num_jo
 
 
 # --------------------------------------------------------------------------------------------------
-# §11.1 box -> centre / scale
+# box -> centre / scale
 
 
 @pytest.mark.parametrize(
@@ -116,12 +117,12 @@ def test_fixed_cleaning_matches_detection_box():
 
 
 def test_original_cleaning_keeps_zero_size_boxes():
-    # spec §12.4: x2 >= x1 passes for a zero-width box.
+    # The original's filter is x2 >= x1, so a zero-width box passes.
     assert coco_stub()._clean_bbox([100, 50, 0, 0], 640, 480) == [100, 50, 0, 0]
 
 
 # --------------------------------------------------------------------------------------------------
-# §11.3 target heat-maps
+# target heat-maps
 
 G = [1, 0.882497, 0.606531, 0.324652, 0.135335, 0.043937, 0.011109]
 
@@ -255,7 +256,7 @@ def test_target_huge_coordinates_weight_zero():
 
 
 # --------------------------------------------------------------------------------------------------
-# §11.2 MPII record
+# MPII record
 
 
 def test_mpii_record_center_scale(tmp_path):

@@ -52,13 +52,18 @@ def _opts(root: Path, kind: str, out: Path) -> list[str]:
 
 
 def test_coco_and_mpii_metadata_are_the_originals() -> None:
-    from nms.nms import COCO_SIGMAS
-    from utils.vis import COCO_SKELETON, MPII_SKELETON
+    from pycocotools.cocoeval import Params
+
+    # The original's limbs (its vis.py listed them 1-based), 0-based here.
+    coco_skeleton = [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
+                     (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6)]
+    mpii_skeleton = [(9, 8), (8, 7), (7, 6), (7, 12), (12, 11), (11, 10), (7, 13), (13, 14), (14, 15),
+                     (6, 3), (3, 4), (4, 5), (6, 2), (2, 1), (1, 0)]
 
     assert COCO_KEYPOINTS.flip_pairs == ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
     assert MPII_KEYPOINTS.flip_pairs == ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
-    assert np.array_equal(COCO_KEYPOINTS.oks_sigmas(), COCO_SIGMAS)  # bit for bit
-    assert list(COCO_KEYPOINTS.skeleton) == COCO_SKELETON and list(MPII_KEYPOINTS.skeleton) == MPII_SKELETON
+    assert np.array_equal(COCO_KEYPOINTS.oks_sigmas(), Params(iouType="keypoints").kpt_oks_sigmas)  # bit for bit
+    assert list(COCO_KEYPOINTS.skeleton) == coco_skeleton and list(MPII_KEYPOINTS.skeleton) == mpii_skeleton
     assert COCO_KEYPOINTS.upper_body_ids == tuple(range(11)) and COCO_KEYPOINTS.lower_body_ids == tuple(range(11, 17))
     assert MPII_KEYPOINTS.upper_body_ids == tuple(range(7, 16)) and MPII_KEYPOINTS.lower_body_ids == tuple(range(7))
     assert COCO_KEYPOINTS.joint_weights[7:11] == (1.2, 1.2, 1.5, 1.5) and MPII_KEYPOINTS.joint_weights == (1.0,) * 16

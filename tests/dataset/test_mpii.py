@@ -1,4 +1,4 @@
-"""dataset.mpii: records and the PCKh table on real MPII GT (spec/pipeline.md §4)."""
+"""dataset.mpii: records and the PCKh table on real MPII GT."""
 import json
 
 import numpy as np

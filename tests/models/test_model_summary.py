@@ -1,4 +1,4 @@
-"""tools/model_summary.py reproduces the sizes and FLOPs of spec/models.md §3."""
+"""tools/model_summary.py reproduces the sizes and FLOPs measured on the original code."""
 from __future__ import annotations
 
 import importlib.util
@@ -19,7 +19,9 @@ def summary_tool():
     spec = importlib.util.spec_from_file_location("model_summary", REPO / "tools" / "model_summary.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["model_summary"] = module
-    spec.loader.exec_module(module)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(REPO / "tools"))  # as when Python runs the tool: its tools/_init_paths.py
+        spec.loader.exec_module(module)
     yield module
     sys.modules.pop("model_summary", None)
 

@@ -1,6 +1,7 @@
 """The five pose networks: build, forward/backward, key lists, sizes, golden outputs, checks, init.
 
-Reference numbers come from spec/models.md §3 and §3.1 (measured on the original code). Size and key
+Reference numbers (parameter counts, state_dict sizes and head key lists) were measured on the
+original code. Size and key
 checks build on PyTorch's ``meta`` device (shapes only), so even ResNet-152 costs nothing; forward and
 backward passes use 64x64 inputs.
 """
@@ -116,7 +117,7 @@ def test_output_is_quarter_resolution_for_rectangular_input():
 
 
 # ------------------------------------------------------------------------------------------------
-# sizes (spec §3)
+# sizes
 
 COCO_COUNTS = {  # (depth, name): (parameters, state_dict entries)
     (50, "pose_resnet"): (33_999_697, 338),
@@ -171,14 +172,14 @@ def test_mpii_r50_parameter_counts(name):
 
 
 def test_caffe_34_would_have_been_resnet50_but_is_refused():
-    # the original's caffe + 34 silently built the ResNet-50 network (spec §3 "Other checks")
+    # the original's caffe + 34 silently built the ResNet-50 network (33,999,697 parameters)
     with pytest.raises(ValueError, match="MODEL.STYLE"):
         build_meta(make_cfg("pose_resnet", 34, "MODEL.STYLE", "caffe"))
     assert n_params(build_meta(make_cfg("pose_resnet", 50, "MODEL.STYLE", "caffe"))) == 33_999_697
 
 
 # ------------------------------------------------------------------------------------------------
-# key lists (spec §3.1)
+# key lists (ResNet-50, COCO, 17 joints; keys outside conv1/bn1/layer1-4)
 
 
 def bn(prefix: str, c: int) -> list[tuple[str, tuple[int, ...]]]:
@@ -319,7 +320,8 @@ def test_seeded_golden_output(name):
     torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-5)
 
 
-# spec §2.8: pose_resnet key -> MRHeat key (deconv_layers.{0,1} -> deconv1.{0,1}, {3,4} -> deconv2, {6,7} -> deconv3)
+# How the MR heads renamed SimpleBaseline's keys: pose_resnet key -> MRHeat key
+# (deconv_layers.{0,1} -> deconv1.{0,1}, {3,4} -> deconv2, {6,7} -> deconv3)
 _DECONV_MAP = {"0": "deconv1.0", "1": "deconv1.1", "3": "deconv2.0", "4": "deconv2.1",
                "6": "deconv3.0", "7": "deconv3.1"}
 

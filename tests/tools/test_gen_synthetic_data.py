@@ -103,7 +103,7 @@ def test_coco_annotations_are_valid(synth: Path, set_name: str) -> None:
         lab = k[k[:, 2] > 0]
         assert np.all((lab[:, 0] >= x) & (lab[:, 0] <= x + w) & (lab[:, 1] >= y) & (lab[:, 1] <= y + h))
         assert np.all((lab[:, 0] <= im["width"] - 1) & (lab[:, 1] <= im["height"] - 1))
-        # spec §3.2 box cleaning keeps every synthetic person
+        # the COCO GT box cleaning keeps every synthetic person
         x1, y1 = max(0, x), max(0, y)
         x2, y2 = min(im["width"] - 1, x1 + max(0, w - 1)), min(im["height"] - 1, y1 + max(0, h - 1))
         assert x2 >= x1 and y2 >= y1

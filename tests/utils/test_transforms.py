@@ -1,4 +1,4 @@
-"""utils.transforms: the crop affine (spec/pipeline.md §2.3, §11.2) and the flip helpers (§11.6)."""
+"""utils.transforms: the crop affine and the flip helpers, against worked examples of the original code."""
 import numpy as np
 import pytest
 import torch
@@ -21,7 +21,7 @@ CENTER = np.array([140.0, 150.0], dtype=np.float32)
 SCALE = np.array([0.9375, 1.25], dtype=np.float32)
 INPUT_SIZE = [192, 256]
 HEATMAP_SIZE = [48, 64]
-ATOL = 1e-6  # the spec's values are given to 6 decimals
+ATOL = 1e-6  # the reference values are given to 6 decimals
 
 
 @pytest.mark.parametrize(
@@ -171,7 +171,7 @@ def test_crop_is_warp_with_forward_matrix():
     assert out.shape == (256, 192, 3)
 
 
-# ----- flips (§11.6) ----------------------------------------------------------------------------
+# ----- flips ----------------------------------------------------------------------------------
 
 
 def test_fliplr_joints_11_6():
@@ -209,7 +209,7 @@ def test_flip_back_11_6():
     np.testing.assert_array_equal(out[0, 0, 0], [60, 50, 40, 30, 20, 10])
     np.testing.assert_array_equal(out[0, 1, 0], [6, 5, 4, 3, 2, 1])
     np.testing.assert_array_equal(maps, before)  # the caller's array is untouched
-    # SHIFT_HEATMAP: one column to the right, column 0 keeps its value (§12.17).
+    # SHIFT_HEATMAP: one column to the right, column 0 keeps its value (the original does not zero it).
     shifted = out.copy()
     shifted[:, :, :, 1:] = out[:, :, :, :-1]
     np.testing.assert_array_equal(shifted[0, 0, 0], [60, 60, 50, 40, 30, 20])

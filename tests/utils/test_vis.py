@@ -1,15 +1,14 @@
-"""utils.vis: debug images (spec/pipeline.md §9) and draw_skeleton."""
+"""utils.vis: debug images and draw_skeleton."""
 import cv2
 import numpy as np
 import pytest
 import torch
 
 from core.config import get_default_config
+from dataset.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS
 from utils.vis import (
     CENTER_COLOR,
-    COCO_SKELETON,
     LEFT_COLOR,
-    MPII_SKELETON,
     RIGHT_COLOR,
     draw_skeleton,
     save_batch_heatmaps,
@@ -18,6 +17,9 @@ from utils.vis import (
     save_debug_images,
     save_debug_images_test,
 )
+
+COCO_SKELETON = list(COCO_KEYPOINTS.skeleton)  # what the debug images draw for 17 joints
+MPII_SKELETON = list(MPII_KEYPOINTS.skeleton)  # and for 16
 
 N, J, H_IN, W_IN, H_HM, W_HM = 3, 17, 64, 48, 16, 12
 

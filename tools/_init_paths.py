@@ -1,0 +1,10 @@
+"""Put ``<repo>/lib`` first on ``sys.path`` for the tools, as ``pose_estimation/_init_paths.py`` does for
+the scripts: a tool starts with ``import _init_paths`` and then imports ``core``, ``dataset``, ``models``,
+``nms`` and ``utils`` as top-level packages. Python puts the running tool's folder (``tools/``) on the
+path itself, so tools import each other by module name."""
+import os.path as osp
+import sys
+
+_LIB = osp.normpath(osp.join(osp.dirname(osp.abspath(__file__)), "..", "lib"))
+if _LIB not in sys.path:
+    sys.path.insert(0, _LIB)
