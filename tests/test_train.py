@@ -149,6 +149,31 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(synthetic_da
     assert ckpt.read_bytes() == before
 
 
+@pytest.mark.slow
+def test_history_rename_refused_keeps_the_previous_history_and_no_temporary(synthetic_data, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=2)
+    train_entry = _load_entry("train")
+    real_replace = os.replace
+    history_writes = []
+
+    def replace(src, dst):  # the history of epoch 0 is written; that of epoch 1 cannot replace it
+        if Path(dst).name == "history.json":
+            history_writes.append(src)
+            if len(history_writes) == 2:
+                raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(PermissionError):
+        train_entry.main(["--cfg", str(cfg)])
+    out = _out_dir(tmp_path)
+    assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [0]
+    assert not [p.name for p in out.iterdir() if ".tmp" in p.name]
+
+
 def test_torchrun_two_processes_gloo(synthetic_data, tmp_path):
     cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=1)
     proc = subprocess.run(

@@ -49,6 +49,7 @@ import numpy as np
 
 from core.config import ConfigError
 from core.keypoint_metrics import evaluate_without_sigmas, keep_all
+from utils.atomic_io import write_pickle, write_text
 
 from .JointsDataset import JointsDataset
 from .keypoints import (COCO_KEYPOINTS, KeypointInfo, category_joint_names, clean_skeleton, keypoints_of_category,
@@ -102,13 +103,6 @@ def rescore(preds: np.ndarray, box_scores: np.ndarray, in_vis_thre: float) -> np
 
 # Names paired with COCOeval.stats[0..9]; 'Ap .5' (sic) as in the original logs (spec §12.14).
 COCO_STATS_NAMES = ["AP", "Ap .5", "AP .75", "AP (M)", "AP (L)", "AR", "AR .5", "AR .75", "AR (M)", "AR (L)"]
-
-
-def _atomic_write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _results_json_text(ids: list, cat_id: Any, keypoints: list, scores: list, centers: list, scales: list) -> str:
@@ -836,7 +830,7 @@ class COCODataset(JointsDataset):
             ids, cats, keypoints, score_list, centers, scales = (
                 [v[k] for k in pick] for v in (ids, cats, keypoints, score_list, centers, scales))
         text = _results_json_text(ids, cats, keypoints, score_list, centers, scales)
-        _atomic_write_text(res_file, text)
+        write_text(res_file, text)
 
     def _evaluation_gt(self):
         """The GT that evaluation scores against: the loaded file, or an evaluation copy when
@@ -899,9 +893,6 @@ class COCODataset(JointsDataset):
         info_str = [(name, float(coco_eval.stats[ind])) for ind, name in enumerate(COCO_STATS_NAMES)]
 
         eval_file = os.path.join(res_folder, "keypoints_%s_results.pkl" % self.image_set)
-        tmp = f"{eval_file}.tmp.{os.getpid()}"
-        with open(tmp, "wb") as f:
-            pickle.dump(coco_eval, f, pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, eval_file)
+        write_pickle(eval_file, coco_eval, pickle.HIGHEST_PROTOCOL)
         logger.info("=> coco eval results saved to %s", eval_file)
         return info_str
