@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import errno
+import io
 import os
 import shutil
 from pathlib import Path
@@ -68,7 +69,7 @@ class _FullDiskFile:
 
 def fill_disk(monkeypatch, folder: Path) -> None:
     """Writing any file in ``folder`` fails with ENOSPC (``shutil``'s sendfile path included)."""
-    real_open = builtins.open
+    real_open = io.open
 
     def open_(file, mode="r", *args, **kwargs):
         f = real_open(file, mode, *args, **kwargs)
@@ -77,6 +78,7 @@ def fill_disk(monkeypatch, folder: Path) -> None:
         return f
 
     monkeypatch.setattr(builtins, "open", open_)
+    monkeypatch.setattr(io, "open", open_)  # what pathlib's write_text / write_bytes call
     monkeypatch.setattr(shutil, "_USE_CP_SENDFILE", False)
 
 
