@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import logging
 import os
 import pprint
@@ -63,6 +62,7 @@ from utils.train_state import (
     set_schedule_epoch,
     validation_due,
 )
+from utils.atomic_io import write_json
 from utils.run_lock import FolderInUseError, RunLock
 from utils.utils import (
     create_logger,
@@ -462,9 +462,7 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
             save_checkpoint(checkpoint_states(epoch + 1, rng_per_rank), best_model, final_output_dir,
                             every=cfg.TRAIN.CHECKPOINT_EVERY)
             history_file = Path(final_output_dir) / "history.json"
-            tmp = history_file.with_name(f"{history_file.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(history, indent=1), encoding="utf-8")
-            os.replace(tmp, history_file)  # never half-written, like the checkpoints
+            write_json(history_file, history, indent=1)  # never half-written, like the checkpoints
         barrier()
 
     if dist_info.enabled:  # cheap guard against silently diverged replicas

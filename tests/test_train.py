@@ -151,6 +151,77 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(synthetic_da
     assert ckpt.read_bytes() == before
 
 
+@pytest.mark.slow
+def test_history_rename_refused_keeps_the_previous_history_and_no_temporary(synthetic_data, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=2)
+    train_entry = _load_entry("train")
+    real_replace = os.replace
+    history_writes = []
+
+    def replace(src, dst):  # the history of epoch 0 is written; that of epoch 1 cannot replace it
+        if Path(dst).name == "history.json":
+            history_writes.append(src)
+            if len(history_writes) == 2:
+                raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(PermissionError):
+        train_entry.main(["--cfg", str(cfg)])
+    out = _out_dir(tmp_path)
+    assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [0]
+    assert not [p.name for p in out.iterdir() if ".tmp" in p.name]
+
+
+@pytest.mark.slow
+def test_history_on_a_full_disk_keeps_the_previous_history_and_no_temporary(synthetic_data, tmp_path, monkeypatch):
+    import builtins
+    import errno
+    import io
+
+    cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=2)
+    train_entry = _load_entry("train")
+    real_open = io.open
+    history_opens = []
+
+    class FullDisk:  # write(2) on a full disk: part of the data lands, then ENOSPC
+        def __init__(self, f):
+            self._f = f
+
+        def write(self, data):
+            self._f.write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self._f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._f.close()
+
+    def open_(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        if isinstance(file, (str, Path)) and Path(file).name.startswith("history") and "w" in mode:
+            history_opens.append(file)
+            if len(history_opens) == 2:  # the history of epoch 1
+                return FullDisk(f)
+        return f
+
+    monkeypatch.setattr(builtins, "open", open_)
+    monkeypatch.setattr(io, "open", open_)  # what pathlib's write_text calls
+    with pytest.raises(OSError) as info:
+        train_entry.main(["--cfg", str(cfg)])
+    assert info.value.errno == errno.ENOSPC and "history.json" in str(info.value)
+    out = _out_dir(tmp_path)
+    assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [0]
+    assert not [p.name for p in out.iterdir() if ".tmp" in p.name]
+
+
 def test_torchrun_two_processes_gloo(synthetic_data, tmp_path):
     cfg = write_tiny_yaml(tmp_path / "tiny.yaml", synthetic_data, tmp_path, epochs=1)
     proc = subprocess.run(

@@ -98,6 +98,30 @@ def test_valid_reports_a_missing_model_file(coco_root, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
+def test_valid_on_a_damaged_export_is_one_error_line_and_no_traceback_file(coco_root, tmp_path):
+    """An annotation file with two images of one id (a hand-merged export): the user's file, so one
+    ``error:`` line naming it, exit 2, and no traceback file."""
+    root = tmp_path / "coco"
+    shutil.copytree(coco_root / "annotations", root / "annotations")
+    (root / "images").symlink_to(coco_root / "images")
+    ann = root / "annotations" / "person_keypoints_val2017.json"
+    data = json.loads(ann.read_text())
+    data["images"][1]["id"] = data["images"][0]["id"]
+    ann.write_text(json.dumps(data))
+    tracebacks = tmp_path / "tracebacks"
+    tracebacks.mkdir()
+    proc = run_python(["pose_estimation/valid.py", "--cfg", COCO_YAML, "--model-file", _checkpoint(tmp_path, 17, False),
+                       "DATASET.ROOT", root, "OUTPUT_DIR", tmp_path / "out", "LOG_DIR", tmp_path / "log", *SMALL],
+                      env={"SIMMRPOSE_TRACEBACK_DIR": str(tracebacks)})
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and proc.stderr.rstrip().splitlines()[-1] == errors[0]
+    assert str(ann) in errors[0] and "two images have id" in errors[0]
+    assert "(traceback written to" not in proc.stderr and "Traceback" not in proc.stderr
+    assert list(tracebacks.iterdir()) == []
+
+
 def test_valid_reports_a_checkpoint_that_does_not_match(coco_root, tmp_path):
     model = _checkpoint(tmp_path, 16, False)  # 16 joints, the YAML says 17
     proc = run_python(["pose_estimation/valid.py", "--cfg", COCO_YAML, "--model-file", model,

@@ -29,6 +29,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import yaml
 
+from utils.atomic_io import atomic_open
+
 __all__ = [
     "AttrDict",
     "ConfigError",
@@ -762,7 +764,7 @@ def update_dir(model_dir: str, log_dir: str, data_dir: str, cfg: AttrDict | None
 
 def dump_config(cfg: AttrDict, path: str | os.PathLike) -> None:
     """Write the resolved config as YAML (sizes as lists), e.g. beside the outputs of a run."""
-    with open(path, "w", encoding="utf-8") as f:
+    with atomic_open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(cfg.to_dict(), f, default_flow_style=False, sort_keys=False)
 
 

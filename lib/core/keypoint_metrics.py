@@ -27,7 +27,6 @@ Everything is vectorised over people and joints (``bench/bench_keypoint_metrics.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import os
@@ -36,6 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 import numpy as np
+
+from utils.atomic_io import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -211,13 +212,6 @@ def _json_number(value: float) -> Optional[float]:
     return float(value) if math.isfinite(value) else None
 
 
-def _write_json_atomic(path: str, data: Any) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
-
-
 def evaluate_without_sigmas(cfg: Any, dataset: Any, preds: np.ndarray, res_folder: str
                             ) -> tuple["OrderedDict[str, float]", float]:
     """PCK / EPE / NME of a COCO-format validation set without OKS sigmas; ``(name_value, PCK)``.
@@ -270,7 +264,7 @@ def evaluate_without_sigmas(cfg: Any, dataset: Any, preds: np.ndarray, res_folde
               f"GT distance of joints {nme_keypoints[0]} ({names[nme_keypoints[0]]}) and "
               f"{nme_keypoints[1]} ({names[nme_keypoints[1]]})")
     path = os.path.join(res_folder, "keypoints_%s_pck.json" % dataset.image_set)
-    _write_json_atomic(path, {
+    write_json(path, {
         "metric": "PCK/EPE/NME (the set has no DATASET.OKS_SIGMAS)",
         pck_name: _json_number(scores.pck), epe_name: _json_number(scores.epe), nme_name: _json_number(scores.nme),
         "pck_threshold": threshold, "pck_normalised_by": "bbox longer side", "epe_unit": "pixels",
@@ -280,7 +274,7 @@ def evaluate_without_sigmas(cfg: Any, dataset: Any, preds: np.ndarray, res_folde
         **scores.extra,
         "per_joint": [{"name": n, "pck": _json_number(v), "count": int(c)}
                       for n, v, c in zip(names, scores.per_joint_pck, scores.per_joint_count)],
-    })
+    }, indent=1)
     logger.info("=> PCK/EPE/NME saved to %s", path)
     write_per_joint(os.path.join(res_folder, "per_joint_%s.json" % dataset.image_set), pck_name, names,
                     scores.per_joint_pck, scores.per_joint_count)

@@ -49,6 +49,8 @@ import numpy as np
 
 from core.config import ConfigError
 from core.keypoint_metrics import evaluate_without_sigmas, keep_all
+from utils.atomic_io import write_pickle, write_text
+from utils.cli import InputFileError
 
 from .JointsDataset import JointsDataset
 from .keypoints import (COCO_KEYPOINTS, KeypointInfo, category_joint_names, clean_skeleton, keypoints_of_category,
@@ -104,13 +106,6 @@ def rescore(preds: np.ndarray, box_scores: np.ndarray, in_vis_thre: float) -> np
 COCO_STATS_NAMES = ["AP", "Ap .5", "AP .75", "AP (M)", "AP (L)", "AR", "AR .5", "AR .75", "AR (M)", "AR (L)"]
 
 
-def _atomic_write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _results_json_text(ids: list, cat_id: Any, keypoints: list, scores: list, centers: list, scales: list) -> str:
     """The text of ``json.dumps(results, sort_keys=True, indent=4)`` for finite values, built directly.
 
@@ -159,21 +154,21 @@ def _check_and_complete(ann_file: str, coco: Any) -> int:
         seen: dict = {}
         for img in images:
             if img.get("id") in seen:
-                raise ValueError(f"COCO annotation file {ann_file}: two images have id {img.get('id')} "
-                                 f"(file_name {seen[img.get('id')]!r} and {img.get('file_name')!r}); image ids "
-                                 "must be unique")
+                raise InputFileError(f"COCO annotation file {ann_file}: two images have id {img.get('id')} "
+                                     f"(file_name {seen[img.get('id')]!r} and {img.get('file_name')!r}); image ids "
+                                     "must be unique")
             seen[img.get("id")] = img.get("file_name")
     for img in images:
         if "file_name" not in img or "width" not in img or "height" not in img:
             missing = [k for k in ("file_name", "width", "height") if k not in img]
-            raise ValueError(f"COCO annotation file {ann_file}: image {img.get('id')} has no "
-                             f"{' / '.join(missing)}; every image needs 'file_name', 'width' and 'height'")
+            raise InputFileError(f"COCO annotation file {ann_file}: image {img.get('id')} has no "
+                                 f"{' / '.join(missing)}; every image needs 'file_name', 'width' and 'height'")
     unknown = [i for i in coco.imgToAnns if i not in coco.imgs]
     if unknown:
         first = coco.imgToAnns[unknown[0]][0]
-        raise ValueError(f"COCO annotation file {ann_file}: annotation {first.get('id')} refers to image_id "
-                         f"{unknown[0]!r}, which is not in 'images' ({len(unknown)} unknown image id(s): "
-                         f"{_shown(unknown)})")
+        raise InputFileError(f"COCO annotation file {ann_file}: annotation {first.get('id')} refers to image_id "
+                             f"{unknown[0]!r}, which is not in 'images' ({len(unknown)} unknown image id(s): "
+                             f"{_shown(unknown)})")
     annotations = coco.dataset.get("annotations", [])
     bad = []
     no_area = 0
@@ -181,7 +176,8 @@ def _check_and_complete(ann_file: str, coco: Any) -> int:
     for ann in annotations:
         box = ann.get("bbox")
         if box is None:
-            raise ValueError(f"COCO annotation file {ann_file}: annotation {ann.get('id')} has no 'bbox' [x, y, w, h]")
+            raise InputFileError(f"COCO annotation file {ann_file}: annotation {ann.get('id')} has no 'bbox' "
+                                 "[x, y, w, h]")
         keypoints = ann.get("keypoints", ())
         if not all(map(isfinite, keypoints)) or not all(map(isfinite, box)):
             bad.append(ann.get("id"))
@@ -193,8 +189,8 @@ def _check_and_complete(ann_file: str, coco: Any) -> int:
         if "num_keypoints" not in ann and keypoints:
             ann["num_keypoints"] = sum(1 for v in keypoints[2::3] if v > 0)
     if bad:
-        raise ValueError(f"COCO annotation file {ann_file}: {len(bad)} annotation(s) have non-finite (NaN/Infinity) "
-                         f"keypoints or bbox; annotation id(s) {_shown(bad)}")
+        raise InputFileError(f"COCO annotation file {ann_file}: {len(bad)} annotation(s) have non-finite "
+                             f"(NaN/Infinity) keypoints or bbox; annotation id(s) {_shown(bad)}")
     return no_area
 
 
@@ -257,8 +253,8 @@ class COCODataset(JointsDataset):
         logger.info("=> load %d samples", len(self.db))
         if not self.db:
             source = self.bbox_file if not (self.use_gt_bbox or is_train) else self.ann_file
-            raise ValueError(f"{source}: 0 samples for DATASET {'TRAIN_SET' if is_train else 'TEST_SET'} "
-                             f"{image_set!r}: no person with at least one labelled keypoint")
+            raise InputFileError(f"{source}: 0 samples for DATASET {'TRAIN_SET' if is_train else 'TEST_SET'} "
+                                 f"{image_set!r}: no person with at least one labelled keypoint")
 
     # ---------------------------------------------------------------------------------------------
     # files
@@ -294,14 +290,14 @@ class COCODataset(JointsDataset):
                 logger.info("=> %s: category %r names no joints; the %d joints are called '0' .. '%d' (set "
                             "DATASET.KEYPOINT_NAMES to name them)", ann_file, self.category_name, k, k - 1)
             if int(cfg.MODEL.NUM_JOINTS) != k:
-                raise ValueError(f"MODEL.NUM_JOINTS={int(cfg.MODEL.NUM_JOINTS)} but the annotations of {ann_file} "
-                                 f"have {k} keypoints each; set MODEL.NUM_JOINTS {k}")
+                raise ConfigError(f"MODEL.NUM_JOINTS={int(cfg.MODEL.NUM_JOINTS)} but the annotations of {ann_file} "
+                                  f"have {k} keypoints each; set MODEL.NUM_JOINTS {k}")
             skeleton = clean_skeleton(chosen[0].get("skeleton") or [], k, ann_file)
             info = resolve_for_config(cfg, given, skeleton, ann_file, derive_pairs=False)
         info = with_upper_body_ids(info, cfg, ann_file)
         self._check_keypoint_counts(info.num_joints)
         if self.prob_half_body > 0 and not info.upper_body_ids:
-            raise ValueError(
+            raise ConfigError(
                 f"DATASET.PROB_HALF_BODY={self.prob_half_body}: half-body augmentation needs the upper-body joints, "
                 f"which only the COCO-17 and MPII-16 sets define ({ann_file} has {info.num_joints} joints); "
                 "list them in DATASET.UPPER_BODY_IDS (0-based joint ids) or set DATASET.PROB_HALF_BODY 0")
@@ -318,7 +314,7 @@ class COCODataset(JointsDataset):
         ann_file = self.ann_file
         cats = [cat for cat in self.coco.dataset["categories"] if isinstance(cat, dict) and "id" in cat]
         if not cats:
-            raise ValueError(f"{ann_file}: no categories; a COCO keypoint file needs one with 'keypoints'")
+            raise InputFileError(f"{ann_file}: no categories; a COCO keypoint file needs one with 'keypoints'")
         explicit = list(dict.fromkeys(cfg.DATASET.get("CATEGORY_IDS", []) or []))
         if explicit:
             by_id = {cat["id"]: cat for cat in cats}
@@ -368,17 +364,17 @@ class COCODataset(JointsDataset):
             if ann.get("category_id") not in cat_ids or not kpts:
                 continue
             if len(kpts) % 3:
-                raise ValueError(f"{self.ann_file}: annotation {ann.get('id')} has {len(kpts)} keypoint values; "
-                                 "expected x, y, v triples (a multiple of 3)")
+                raise InputFileError(f"{self.ann_file}: annotation {ann.get('id')} has {len(kpts)} keypoint values; "
+                                     "expected x, y, v triples (a multiple of 3)")
             if first is None:
                 first = ann
             elif len(kpts) != len(first["keypoints"]):
-                raise ValueError(f"{self.ann_file}: annotation {ann.get('id')} has {len(kpts) // 3} keypoints but "
-                                 f"annotation {first.get('id')} has {len(first['keypoints']) // 3}; the file is "
-                                 "inconsistent (its categories name no joints, so every annotation must have "
-                                 "the same number)")
+                raise InputFileError(f"{self.ann_file}: annotation {ann.get('id')} has {len(kpts) // 3} keypoints but "
+                                     f"annotation {first.get('id')} has {len(first['keypoints']) // 3}; the file is "
+                                     "inconsistent (its categories name no joints, so every annotation must have "
+                                     "the same number)")
         if first is None:
-            raise ValueError(f"{self.ann_file}: no annotation of category {self.category_name!r} has keypoints")
+            raise InputFileError(f"{self.ann_file}: no annotation of category {self.category_name!r} has keypoints")
         return len(first["keypoints"]) // 3
 
     def _check_keypoint_counts(self, k: int) -> None:
@@ -397,8 +393,8 @@ class COCODataset(JointsDataset):
                 cat = self.coco.cats.get(ann.get("category_id"), {}).get("name")
                 has = f"{len(kpts) // 3} keypoints ({len(kpts)} values)" if len(kpts) % 3 == 0 else \
                     f"{len(kpts)} keypoint values (not x, y, v triples)"
-                raise ValueError(f"{self.ann_file}: annotation {ann.get('id')} has {has} but its category {cat!r} "
-                                 f"names {k} joints; the file is inconsistent")
+                raise InputFileError(f"{self.ann_file}: annotation {ann.get('id')} has {has} but its category {cat!r} "
+                                     f"names {k} joints; the file is inconsistent")
 
     def _get_ann_file_keypoint(self) -> str:
         """``<root>/annotations/person_keypoints_<set>.json`` (``image_info_`` for test sets)."""
@@ -429,20 +425,20 @@ class COCODataset(JointsDataset):
         try:
             coco = COCO(ann_file)
         except KeyError as e:  # pycocotools indexes 'id', 'image_id' and 'category_id'
-            raise ValueError(f"COCO annotation file {ann_file}: an image, annotation or category has no {e} "
-                             "field, which the COCO format requires") from None
+            raise InputFileError(f"COCO annotation file {ann_file}: an image, annotation or category has no {e} "
+                                 "field, which the COCO format requires") from None
         except TypeError as e:
-            raise ValueError(f"COCO annotation file {ann_file}: 'images', 'annotations' and 'categories' must be "
-                             f"lists of objects ({e})") from None
+            raise InputFileError(f"COCO annotation file {ann_file}: 'images', 'annotations' and 'categories' must be "
+                                 f"lists of objects ({e})") from None
         except json.JSONDecodeError as e:
-            raise ValueError(f"COCO annotation file is not valid JSON: {ann_file} ({e})") from e
+            raise InputFileError(f"COCO annotation file is not valid JSON: {ann_file} ({e})") from e
         except AssertionError as e:  # pycocotools asserts a dict top level
-            raise ValueError(f"COCO annotation file {ann_file}: the top level must be a JSON object with "
-                             "'images', 'annotations' and 'categories'; got another JSON value") from e
+            raise InputFileError(f"COCO annotation file {ann_file}: the top level must be a JSON object with "
+                                 "'images', 'annotations' and 'categories'; got another JSON value") from e
         missing = [key for key in ("images", "categories") if key not in coco.dataset]
         if missing:
-            raise ValueError(f"COCO annotation file {ann_file}: no {' or '.join(repr(k) for k in missing)} "
-                             "list; expected a COCO keypoints file with 'images', 'annotations' and 'categories'")
+            raise InputFileError(f"COCO annotation file {ann_file}: no {' or '.join(repr(k) for k in missing)} "
+                                 "list; expected a COCO keypoints file with 'images', 'annotations' and 'categories'")
         no_area = _check_and_complete(ann_file, coco)
         if no_area:
             logger.info("=> %s: %d annotation(s) have no 'area'; evaluation uses their box area x %g (the CrowdPose "
@@ -608,14 +604,14 @@ class COCODataset(JointsDataset):
             try:
                 all_boxes = json.load(f)
             except json.JSONDecodeError as e:
-                raise ValueError(f"COCO detection file is not valid JSON: {path} ({e})") from e
+                raise InputFileError(f"COCO detection file is not valid JSON: {path} ({e})") from e
         if not isinstance(all_boxes, list):
-            raise ValueError(
+            raise InputFileError(
                 f"COCO detection file {path} must hold a JSON list of "
                 f"{{image_id, category_id, bbox [x, y, w, h], score}}; got a {type(all_boxes).__name__}")
         if not all_boxes:
             logger.error("=> Load %s fail!", path)
-            raise ValueError(f"COCO detection file {path} holds an empty list: no person boxes to evaluate")
+            raise InputFileError(f"COCO detection file {path} holds an empty list: no person boxes to evaluate")
         for i, det in enumerate(all_boxes):
             bbox = det.get("bbox") if isinstance(det, dict) else None
             if not (
@@ -628,7 +624,7 @@ class COCODataset(JointsDataset):
                 and all(_is_number(v) for v in bbox)
             ):
                 shown = json.dumps(det)[:200]
-                raise ValueError(
+                raise InputFileError(
                     f"COCO detection file {path}: entry {i} is not "
                     f"{{image_id, category_id, bbox: [x, y, w, h], score}} with numbers: {shown}")
         finite = [det for det in all_boxes if math.isfinite(det["score"]) and all(map(math.isfinite, det["bbox"]))]
@@ -672,8 +668,8 @@ class COCODataset(JointsDataset):
         unknown = sorted({det["image_id"] for det in all_boxes if det["category_id"] in cat_ids
                           and det["score"] >= self.image_thre and det["image_id"] not in self.coco.imgs})
         if unknown:
-            raise ValueError(f"COCO detection file {self.bbox_file}: {len(unknown)} image_id(s) are not in "
-                             f"{self.ann_file}: {_shown(unknown)}")
+            raise InputFileError(f"COCO detection file {self.bbox_file}: {len(unknown)} image_id(s) are not in "
+                                 f"{self.ann_file}: {_shown(unknown)}")
         logger.info("=> Total boxes after filter low score@%s: %d", self.image_thre, num_boxes)
         if num_boxes == 0:
             if len(self.category_ids) == 1:
@@ -681,7 +677,7 @@ class COCODataset(JointsDataset):
                          f"{self.ann_file})")
             else:
                 which = f"no box of the categories of {self.ann_file} (category_id {_shown(self.category_ids)})"
-            raise ValueError(
+            raise InputFileError(
                 f"COCO detection file {self.bbox_file}: {which} with score >= "
                 f"TEST.IMAGE_THRE={self.image_thre} among its {len(all_boxes)} entries")
         self.db_image_ids = np.asarray(image_ids, dtype=np.int64)
@@ -836,7 +832,7 @@ class COCODataset(JointsDataset):
             ids, cats, keypoints, score_list, centers, scales = (
                 [v[k] for k in pick] for v in (ids, cats, keypoints, score_list, centers, scales))
         text = _results_json_text(ids, cats, keypoints, score_list, centers, scales)
-        _atomic_write_text(res_file, text)
+        write_text(res_file, text)
 
     def _evaluation_gt(self):
         """The GT that evaluation scores against: the loaded file, or an evaluation copy when
@@ -899,9 +895,6 @@ class COCODataset(JointsDataset):
         info_str = [(name, float(coco_eval.stats[ind])) for ind, name in enumerate(COCO_STATS_NAMES)]
 
         eval_file = os.path.join(res_folder, "keypoints_%s_results.pkl" % self.image_set)
-        tmp = f"{eval_file}.tmp.{os.getpid()}"
-        with open(tmp, "wb") as f:
-            pickle.dump(coco_eval, f, pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, eval_file)
+        write_pickle(eval_file, coco_eval, pickle.HIGHEST_PROTOCOL)
         logger.info("=> coco eval results saved to %s", eval_file)
         return info_str

@@ -346,8 +346,8 @@ def keypoints_of_category(cfg: Any, category: dict, source: str) -> KeypointInfo
     names, skeleton = from_coco_category(category, source)
     k = int(cfg.MODEL.NUM_JOINTS)
     if len(names) != k:
-        raise ValueError(f"MODEL.NUM_JOINTS={k} but {source} names {len(names)} keypoints; "
-                         f"set MODEL.NUM_JOINTS {len(names)}")
+        raise ConfigError(f"MODEL.NUM_JOINTS={k} but {source} names {len(names)} keypoints; "
+                          f"set MODEL.NUM_JOINTS {len(names)}")
     return resolve_for_config(cfg, names, skeleton, source)
 
 

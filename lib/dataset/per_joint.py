@@ -14,12 +14,12 @@ draws it.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 from typing import Any, Sequence
 
 import numpy as np
+
+from utils.atomic_io import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +74,5 @@ def write_per_joint(path: str, metric: str, names: Sequence[str], values: Sequen
         logger.info("   %s  %8.4f  (%d joints)", name.ljust(width), float(value), int(count))
     rows = [{"name": n, "value": None if not np.isfinite(v) else float(v), "count": int(c)}
             for n, v, c in zip(names, values, counts)]
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump({"metric": metric, "joints": rows}, f, indent=1)
-    os.replace(tmp, path)
+    write_json(path, {"metric": metric, "joints": rows}, indent=1)
     logger.info("=> per-joint table saved to %s", path)

@@ -15,7 +15,10 @@ target's suffix, so writers that pick the format from the name (``matplotlib``'s
 * :func:`write_bytes`, :func:`write_text`, :func:`write_json` and :func:`write_pickle` are the common cases.
 
 A full disk is re-raised as ``OSError(ENOSPC)`` whose message names the target and says the previous
-file is unchanged (the bare error of a failed ``write`` names no file).
+file is unchanged (the bare error of a failed ``write`` names no file); :func:`no_space_error` builds
+that error for writers that hide the errno (``torch.save`` reports a failed write as a RuntimeError).
+``sync_dir=True`` also fsyncs the folder after the rename, so that the rename itself survives a power
+cut (the checkpoints use it).
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ import pickle
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-__all__ = ["atomic_path", "atomic_open", "temp_path_for", "write_bytes", "write_text", "write_json", "write_pickle"]
+__all__ = ["atomic_path", "atomic_open", "temp_path_for", "no_space_error", "write_bytes", "write_text", "write_json",
+           "write_pickle"]
 
 
 def temp_path_for(path: str | os.PathLike) -> Path:
@@ -36,19 +40,36 @@ def temp_path_for(path: str | os.PathLike) -> Path:
     return path.with_name(f"{path.stem}.tmp.{os.getpid()}{path.suffix}")
 
 
-def _no_space(path: Path, cause: BaseException) -> BaseException:
+def no_space_error(path: str | os.PathLike, cause: BaseException | None) -> OSError | None:
+    """For a full disk (``cause`` is an ``OSError`` with errno ENOSPC): the ``OSError(ENOSPC)`` that
+    names ``path`` and says the previous file is unchanged; None for any other ``cause``."""
     if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
         return OSError(errno.ENOSPC, f"no space left on device while writing {path}; the previous file (if any) "
                                      "is unchanged", str(path))
-    return cause
+    return None
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable where the platform allows it (best effort)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, sync_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary path to write; when the block ends normally it replaces ``path``.
 
     If the block raises, or the block did not create the file, or the rename fails, the temporary
-    file is removed, ``path`` is unchanged and the error propagates.
+    file is removed, ``path`` is unchanged and the error propagates. ``sync_dir``: fsync the folder
+    after the rename.
     """
     path = Path(path)
     tmp = temp_path_for(path)
@@ -60,21 +81,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        replacement = _no_space(path, e)
-        if replacement is not e:
+        replacement = no_space_error(path, e)
+        if replacement is not None:
             raise replacement from e
         raise
+    if sync_dir:
+        _fsync_dir(path.parent)
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = None) -> Iterator[IO]:
+def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = None,
+                sync_dir: bool = False) -> Iterator[IO]:
     """Yield a file opened for writing in ``mode`` ('w' or 'wb'); it replaces ``path`` once the block
-    ends normally, after ``flush`` and ``fsync`` (so a power cut cannot leave an empty file behind)."""
+    ends normally, after ``flush`` and ``fsync`` (so a power cut cannot leave an empty file behind).
+    ``sync_dir``: also fsync the folder after the rename (:func:`atomic_path`)."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open: mode must be 'w' or 'wb', got {mode!r}")
     if mode == "w" and encoding is None:
         encoding = "utf-8"
-    with atomic_path(path) as tmp:
+    with atomic_path(path, sync_dir=sync_dir) as tmp:
         with open(tmp, mode, encoding=encoding) as f:
             yield f
             f.flush()

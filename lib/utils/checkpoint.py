@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from utils.atomic_io import atomic_open, no_space_error
+
 __all__ = [
     "CheckpointError",
     "CheckpointMismatchError",
@@ -80,29 +82,24 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 def save_atomic(obj: Any, path: PathLike) -> None:
     """``torch.save`` ``obj`` so that ``path`` is never left half-written.
 
-    The data goes to ``<path>.<pid>.tmp`` in the same folder (unique per process), is flushed and fsync'ed, and then replaces
-    ``path`` in one ``os.replace`` (atomic on POSIX and Windows for the same file system). If
-    anything fails, the temporary file is removed and a previous ``path`` stays untouched.
+    Written through :func:`utils.atomic_io.atomic_open`: the data goes to a temporary file beside
+    ``path`` (unique per process), is flushed and fsync'ed, replaces ``path`` in one ``os.replace``
+    (atomic on POSIX and Windows for the same file system), and the folder is fsync'ed. If anything
+    fails, the rename included, the temporary file is removed and a previous ``path`` stays untouched;
+    a full disk is an ``OSError(ENOSPC)`` naming ``path``.
     """
     path = Path(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     writer = None
     try:
-        with open(tmp, "wb") as f:
+        with atomic_open(path, "wb", sync_dir=True) as f:
             writer = _RecordingWriter(f)
             torch.save(obj, writer)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        cause = writer.error if writer is not None and writer.error is not None else e
-        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
-            # torch reports a failed write as "[enforce fail at inline_container.cc] unexpected pos"
-            raise OSError(errno.ENOSPC, f"no space left on device while writing {path}; "
-                          f"the previous file (if any) is unchanged", str(path)) from e
+        # torch reports a failed write as "[enforce fail at inline_container.cc] unexpected pos"
+        full = no_space_error(path, writer.error if writer is not None else None)
+        if full is not None and not (isinstance(e, OSError) and e.errno == errno.ENOSPC):
+            raise full from e
         raise
-    _fsync_dir(path.parent)
 
 
 class _RecordingWriter:
@@ -121,20 +118,6 @@ class _RecordingWriter:
 
     def flush(self) -> None:
         self._f.flush()
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable where the platform allows it (best effort)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _numpy_scalar_globals() -> list[Any]:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from core.config import AttrDict, get_model_name
+from utils.atomic_io import atomic_path
 from utils.checkpoint import save_atomic
 
 logger = logging.getLogger(__name__)
@@ -193,8 +194,7 @@ def save_checkpoint(
         save_atomic(states, output_dir / f"checkpoint_epoch{epoch - 1}.pth.tar")
         if best.is_file():
             target = output_dir / f"model_best_until_epoch{epoch - 1}.pth.tar"
-            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-            shutil.copyfile(best, tmp)
-            os.replace(tmp, target)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(best, tmp)
         else:
             logger.info("=> no model_best.pth.tar yet; model_best_until_epoch%d not written", epoch - 1)

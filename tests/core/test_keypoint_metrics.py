@@ -221,6 +221,31 @@ def test_gt_box_evaluation_scores_each_record_against_its_own_annotation(face_se
     assert not list((tmp_path / "results").glob("*.tmp*"))
 
 
+def test_pck_file_rename_refused_keeps_the_previous_file_and_no_temporary(face_set, tmp_path, monkeypatch) -> None:
+    import errno
+    import os
+
+    ds = COCODataset(_face_cfg(face_set), str(face_set), "val2017", False)
+    preds = np.ones((len(ds.db), 5, 3), np.float32)
+    preds[:, :, 0:2] = np.stack([r["joints_3d"][:, 0:2] for r in ds.db])
+    ds.evaluate(_face_cfg(face_set), preds, str(tmp_path), *_validate_inputs(ds, preds))
+    results = tmp_path / "results"
+    pck = results / "keypoints_val2017_pck.json"
+    before, names = pck.read_bytes(), sorted(p.name for p in results.iterdir())
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(dst).name == pck.name:
+            raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    preds[:, :, 0] += 5.0
+    with pytest.raises(PermissionError):
+        ds.evaluate(_face_cfg(face_set), preds, str(tmp_path), *_validate_inputs(ds, preds))
+    assert pck.read_bytes() == before and sorted(p.name for p in results.iterdir()) == names
+
+
 def test_nme_keypoints_and_threshold_keys_are_used(face_set, tmp_path) -> None:
     cfg = _face_cfg(face_set, "TEST.NME_KEYPOINTS", "[1, 2]", "TEST.PCK_THRESHOLD", "0.1")
     ds = COCODataset(cfg, str(face_set), "val2017", False)
