@@ -442,19 +442,21 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
         broadcast_buffers(unwrap_model(model))
         best_model = False
         validated = validation_due(cfg, epoch)
+        metrics: dict = {}  # the validation's results table, for the history
         if validated:
             perf = validate(
                 cfg, valid_loader, valid_dataset, model, criterion, final_output_dir, tb_log_dir, writer_dict,
-                is_main=is_main,
+                is_main=is_main, metrics=metrics,
             )
             if perf > best_perf:  # strict: ties keep the older epoch (as the original)
                 best_perf, best_epoch, best_model = perf, epoch, True
                 logger.info("=> best model so far: epoch %d, perf %.4f", epoch, perf)
         elif is_main:
             logger.info("=> no validation after epoch %d (TRAIN.VALIDATE_EVERY %d)", epoch, cfg.TRAIN.VALIDATE_EVERY)
-        # perf: null for an epoch that was not validated; the checkpoint's "perf" stays the last score
+        # perf and metrics (the results table: AP, ... or PCK@0.2, EPE, NME): null for an epoch that was
+        # not validated; the checkpoint's "perf" stays the last score
         history.append({"epoch": epoch, "lr": lr, "train_loss": stats["loss"], "train_acc": stats["acc"],
-                        "perf": perf if validated else None})
+                        "perf": perf if validated else None, "metrics": metrics if validated else None})
 
         rng_per_rank = all_gather_objects(capture_rng_state())  # every rank's, for an exact resume
         if is_main:

@@ -54,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         message = f"model file not found: {model_file} (from {source})"
         final_state = Path(model_file).with_name("final_state.pth.tar")
         if Path(model_file).name == "model_best.pth.tar" and final_state.is_file():
-            # train.py (like the original) saves model_best only when the AP strictly improves on 0
-            message += (f"; the training run in {final_state.parent} never improved its validation AP above 0, so "
-                        f"it saved no best model; its last weights are in {final_state} (pass --model-file {final_state})")
+            # train.py (like the original) saves model_best only when the score (AP, PCK, PCKh) strictly
+            # improves on 0
+            message += (f"; the best validation score of the training run in {final_state.parent} never rose above 0, "
+                        f"so it saved no best model; its last weights are in {final_state} (pass --model-file {final_state})")
         raise FileNotFoundError(message)
     logger.info("=> loading model from %s", model_file)
     load_model_weights(model, model_file)

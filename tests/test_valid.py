@@ -190,5 +190,5 @@ def test_missing_best_model_message_points_to_final_state(tmp_path):
         assert proc.returncode == 2
         last = proc.stderr.strip().splitlines()[-1]
         assert last.startswith(f"error: model file not found: {run_dir / 'model_best.pth.tar'}")
-        assert "never improved its validation AP above 0" in last
+        assert f"the best validation score of the training run in {run_dir} never rose above 0, so it saved no best model" in last
         assert f"--model-file {run_dir / 'final_state.pth.tar'}" in last

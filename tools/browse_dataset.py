@@ -108,6 +108,25 @@ def draw_sample(crop_rgb: np.ndarray, joints: np.ndarray, labelled: np.ndarray, 
     return save_figure(fig, out_file)
 
 
+def _image_label(dataset, idx: int, image: Path) -> str:
+    """The sample's image as its annotation file names it: the ``file_name`` (with its sub-folders),
+    the image id and, where the set has several categories, the person's category."""
+    folder = getattr(dataset, "image_dir", None)
+    try:
+        name = image.relative_to(folder).as_posix() if folder else image.name
+    except ValueError:
+        name = image.name
+    ids = getattr(dataset, "db_image_ids", None)
+    if ids is None or idx >= len(ids):
+        return name
+    label = f"{name} (image id {int(ids[idx])}"
+    cats = getattr(dataset, "db_category_ids", None)
+    coco = getattr(dataset, "coco", None)
+    if cats is not None and coco is not None and len(set(cats.tolist())) > 1:
+        label += f", category {coco.cats.get(int(cats[idx]), {}).get('name', int(cats[idx]))}"
+    return label + ")"
+
+
 def browse(cfg_file: str, split: str = "train", num: int = 8, out_dir: str | Path | None = None, seed: int = 0,
            opts: list[str] | None = None) -> list[Path]:
     """Write ``num`` pictures of the ``split`` samples of ``cfg_file``; the paths written."""
@@ -140,8 +159,8 @@ def browse(cfg_file: str, split: str = "train", num: int = 8, out_dir: str | Pat
         labelled = np.asarray(meta["joints_vis"])[:, 0] > 0
         in_target = np.asarray(target_weight).reshape(-1) > 0
         image = Path(meta["image"])
-        title = (f"{split} sample {idx} of {len(dataset)}: {image.name}   rotation {float(meta['rotation']):.0f} deg, "
-                 f"crop {crop.shape[1]}x{crop.shape[0]}")
+        title = (f"{split} sample {idx} of {len(dataset)}: {_image_label(dataset, idx, image)}   "
+                 f"rotation {float(meta['rotation']):.0f} deg, crop {crop.shape[1]}x{crop.shape[0]}")
         out_file = out_dir / f"{split}_{k:03d}_{image.stem}.png"
         written.append(draw_sample(crop_rgb, joints, labelled, in_target, np.asarray(target), keypoints, title,
                                    out_file))

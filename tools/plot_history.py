@@ -1,6 +1,9 @@
-"""Plot training loss and validation AP (or PCKh) per epoch from a run's ``history.json``.
+"""Plot training loss and the validation score (AP, PCK@0.2 or PCKh) per epoch from a run's ``history.json``.
 
     python tools/plot_history.py output/coco/pose_resnet_18/<cfg>/history.json [--out curves.png]
+
+The score is each entry's ``perf``; its label is the name that the entries' ``metrics`` (the
+validation's results table) give that value, e.g. ``val AP`` or ``val PCK@0.2`` (``--metric`` overrides).
 """
 from __future__ import annotations
 
@@ -20,7 +23,19 @@ from utils.figures import image_suffix_problem, save_figure  # noqa: E402
 HISTORY = "history.json written by pose_estimation/train.py"
 
 
-def plot_history(history_file: str | Path, out_file: str | Path, metric_name: str = "val AP") -> Path:
+def score_name(history: list[dict]) -> str | None:
+    """The name of ``perf`` in the entries' results tables (``AP``, ``PCK@0.2``, ``Mean``), or None
+    (a history written before the tables were recorded)."""
+    for h in history:
+        table = h.get("metrics")
+        if h.get("perf") is not None and isinstance(table, dict):
+            names = [name for name, value in table.items() if value == h["perf"]]
+            if names:
+                return names[0]
+    return None
+
+
+def plot_history(history_file: str | Path, out_file: str | Path, metric_name: str | None = None) -> Path:
     history = read_json(history_file, HISTORY)
     if not isinstance(history, list) or not all(
         isinstance(h, dict) and isinstance(h.get("epoch"), int) and isinstance(h.get("train_loss"), (int, float))
@@ -31,6 +46,9 @@ def plot_history(history_file: str | Path, out_file: str | Path, metric_name: st
                              f"or null, ...}}, one per epoch (the {HISTORY})")
     if not history:
         raise InputFileError(f"{history_file}: no epochs recorded yet")
+    if metric_name is None:
+        name = score_name(history)
+        metric_name = f"val {name}" if name else "val score"
     epochs = [h["epoch"] for h in history]
     fig, ax_loss = plt.subplots(figsize=(6, 3.5), dpi=100)
     ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:blue", label="train loss")
@@ -52,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None,
                         help="picture to write; its suffix picks the format (.png, .pdf, .svg, ...); "
                              "default: curves.png beside the history")
-    parser.add_argument("--metric", default="val AP", help="label of the validation score")
+    parser.add_argument("--metric", default=None,
+                        help="label of the validation score; default: its name in the history "
+                             "(val AP, val PCK@0.2, ...), else 'val score'")
     args = parser.parse_args(argv)
     out = args.out or Path(args.history).with_name("curves.png")
     if image_suffix_problem(out):

@@ -484,12 +484,15 @@ def _validate(
     tb_log_dir: str,
     writer_dict: dict[str, Any] | None = None,
     is_main: bool = True,
+    metrics: dict[str, float | None] | None = None,
 ) -> float:
     """Run the validation split, evaluate with the dataset's metric and return the perf indicator.
 
     Under DDP each rank runs its shard; predictions are gathered on rank 0, which evaluates (COCO
-    AP or MPII PCKh Mean), prints the results table and writes TensorBoard; the perf value is
-    broadcast back so every rank returns the same number.
+    AP, PCK/EPE/NME for a set without OKS sigmas, or MPII PCKh Mean), prints the results table and
+    writes TensorBoard; the perf value is broadcast back so every rank returns the same number.
+    A ``metrics`` dict, when given, is filled on every rank with the results table's name -> value
+    (a non-finite value as None), e.g. for train.py's history.
     """
     batch_time, losses, acc = AverageMeter(), AverageMeter(), AverageMeter()
     # The bare network: a DDP forward would broadcast buffers, a collective that deadlocks when
@@ -543,14 +546,27 @@ def _validate(
     _all_reduce_meters(losses, acc)  # logged/TensorBoard loss and accuracy over every rank's samples
 
     gathered = gather_predictions(indices[:idx], local_preds[:idx], local_boxes[:idx], image_path)
-    perf = 0.0
+    perf, table = 0.0, {}
     if is_main:
         all_preds, all_boxes, paths = gathered
         name_values, perf = val_dataset.evaluate(config, all_preds, output_dir, all_boxes, paths)
         print_results(config, name_values)
         if writer_dict is not None:
             write_valid_tensorboard(writer_dict, losses.avg, acc.avg, name_values)
+        table = _table_values(name_values)
+    if metrics is not None:
+        metrics.update(broadcast_object(table))
     return float(broadcast_object(float(perf)))
+
+
+def _table_values(name_values: Any) -> dict[str, float | None]:
+    """The results table as plain JSON values: name -> float, None where not finite."""
+    table: dict[str, float | None] = {}
+    for name_value in _name_value_list(name_values):
+        for name, value in name_value.items():
+            value = float(value)
+            table[str(name)] = value if math.isfinite(value) else None
+    return table
 
 
 def _print_name_value(name_value: "OrderedDict[str, float]", full_arch_name: str) -> None:

@@ -352,3 +352,46 @@ def test_valid_py_refuses_bad_metric_keys_in_one_line(face_set, tmp_path) -> Non
         assert proc.returncode == 2
         assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {FACE_YAML}: {key} = ")
         assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_history_records_each_validated_epochs_pck_epe_nme(face_set, tmp_path) -> None:
+    """history.json carries each validated epoch's PCK@0.2 / EPE / NME: those that epoch's results file holds
+    (one epoch, then a resumed second one, so that each epoch's file can be read), null for a skipped epoch."""
+    opts = ["DATASET.ROOT", str(face_set), "DATASET.OKS_SIGMAS", "~", *TINY, "OUTPUT_DIR", str(tmp_path / "out"),
+            "LOG_DIR", str(tmp_path / "log"), "TRAIN.LR", "0.003", "PRINT_FREQ", "100", "TRAIN.VALIDATE_EVERY", "2"]
+    run = tmp_path / "out" / "coco" / "pose_resnet_18" / "res18_128x128_face"
+    saved = {}
+    for end in (2, 3):  # validated after epoch 1 (VALIDATE_EVERY 2), then after 2 (the last)
+        proc = run_python(["pose_estimation/train.py", "--cfg", FACE_YAML, *opts, "TRAIN.END_EPOCH", end])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        saved[end - 1] = json.loads((run / "results" / "keypoints_val2017_pck.json").read_text())
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1, 2]
+    assert history[0]["perf"] is None and history[0]["metrics"] is None
+    for h in history[1:]:
+        assert list(h["metrics"]) == ["PCK@0.2", "EPE", "NME"]
+        assert h["metrics"] == {name: saved[h["epoch"]][name] for name in ("PCK@0.2", "EPE", "NME")}
+        assert h["perf"] == h["metrics"]["PCK@0.2"] and h["metrics"]["EPE"] > 0
+    assert history[1]["metrics"] != history[2]["metrics"]  # two epochs, two results
+    ckpt = torch.load(run / "checkpoint.pth.tar", map_location="cpu", weights_only=True)
+    assert ckpt["history"] == history
+    # plot_history labels the score by its name in the history
+    plot = run_python(["tools/plot_history.py", run / "history.json", "--out", tmp_path / "curves.png"])
+    assert plot.returncode == 0, plot.stderr
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_history_names_the_score_from_the_results_table(monkeypatch) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_plot_history", REPO / "tools" / "plot_history.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.syspath_prepend(str(REPO / "tools"))  # as when Python runs the tool: its tools/_init_paths.py
+    spec.loader.exec_module(module)
+    pck = [{"epoch": 0, "train_loss": 0.1, "perf": None, "metrics": None},
+           {"epoch": 1, "train_loss": 0.1, "perf": 0.5, "metrics": {"PCK@0.2": 0.5, "EPE": 3.0, "NME": 0.1}}]
+    assert module.score_name(pck) == "PCK@0.2"
+    ap = [{"epoch": 0, "train_loss": 0.1, "perf": 0.25, "metrics": {"AP": 0.25, "Ap .5": 0.5}}]
+    assert module.score_name(ap) == "AP"
+    assert module.score_name([{"epoch": 0, "train_loss": 0.1, "perf": 0.25}]) is None  # an older history
