@@ -12,13 +12,14 @@ import torch
 
 from conftest import sample_path
 from core.config import ConfigError
-from utils import checkpoint, zipreader
+from utils import atomic_io, zipreader
 from utils.checkpoint import UnsafeCheckpointError, load_checkpoint, load_state_dict_file, save_atomic
 from utils.cli import run_cli
 
 
 class _FullDisk:
-    """``open`` for utils.checkpoint on a file system with ``space`` bytes left: the write that does not fit
+    """``open`` for utils.atomic_io (which writes every checkpoint) on a file system with ``space`` bytes
+    left: the write that does not fit
     writes what fits and raises OSError(ENOSPC), as a real full disk does."""
 
     def __init__(self, space: int):
@@ -59,7 +60,7 @@ def small_fs(request, tmp_path, monkeypatch):
     mount = tmp_path / "small"
     mount.mkdir()
     if request.param == "enospc-writer":
-        monkeypatch.setattr(checkpoint, "open", _FullDisk(1 << 20), raising=False)
+        monkeypatch.setattr(atomic_io, "open", _FullDisk(1 << 20), raising=False)
         yield mount
         return
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True,
