@@ -19,8 +19,7 @@ from utils.cli import run_cli
 
 class _FullDisk:
     """``open`` for utils.atomic_io (which writes every checkpoint) on a file system with ``space`` bytes
-    left: the write that does not fit
-    writes what fits and raises OSError(ENOSPC), as a real full disk does."""
+    left: the write that does not fit writes what fits and raises OSError(ENOSPC), as a real full disk does."""
 
     def __init__(self, space: int):
         self.space = space
