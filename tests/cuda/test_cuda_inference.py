@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-import cuda_tier  # noqa: F401  (the CPU tests' folders on sys.path)
-from conftest import sample_path
+from helpers import sample_path
 from core.api import PoseEstimator
 from core.function import inference_autocast, inference_step, prepare_inference_model
 from dataset.keypoints import COCO_KEYPOINTS
