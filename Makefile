@@ -3,6 +3,7 @@
 #   make test         set up and run the test suite without the CUDA tests (what CI runs)
 #   make test-fast    the tests that start no subprocess, torchrun job or training run (a developer's loop)
 #   make test-gpu     the CUDA tests (they skip without a GPU)
+#   make lint         ruff with the rules in pyproject.toml (not part of make test)
 #   make bench        the speed benchmarks in bench/
 SHELL := /bin/bash
 BOOTSTRAP_PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -10,7 +11,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all setup nms test test-fast test-gpu quickstart bench clean
+.PHONY: all setup nms test test-fast test-gpu lint quickstart bench clean
 
 all: test
 
@@ -34,6 +35,9 @@ test-fast: setup
 
 test-gpu: setup
 	$(PY) -m pytest -q -m cuda
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
 
 quickstart: setup
 	bash scripts/quickstart.sh

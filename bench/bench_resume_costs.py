@@ -16,13 +16,12 @@ import argparse
 import hashlib
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-import _init_paths  # noqa: F401  (puts lib/ on sys.path)
+import _init_paths  # noqa: E402, F401  (puts lib/ on sys.path)
 
 
 def hash_seconds(megabytes: int) -> float:

@@ -56,7 +56,6 @@ from typing import Any, Sequence
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import cv2
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from core.api import PoseEstimator, read_image

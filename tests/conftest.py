@@ -1,19 +1,18 @@
-"""Shared pytest set-up: temporary files under pytest's folder, the real sample data and helpers.
+"""Shared pytest set-up: temporary files under pytest's folder and the fixtures of the real sample
+data and of a tiny synthetic dataset.
 
-``lib/`` and ``tests/`` are on the import path through ``pythonpath`` in pyproject.toml.
+Fixtures and hooks only: the helpers the test modules import live in ``tests/helpers.py``
+(``from helpers import ...``). ``lib/``, ``tests/``, ``tools/`` and ``bench/`` are on the import path
+through ``pythonpath`` in pyproject.toml.
 """
 import os
-import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 from hypothesis.configuration import set_hypothesis_home_dir
 
-REPO = Path(__file__).resolve().parents[1]
-LIB = REPO / "lib"
+from helpers import run_python, sample_path
 _SAVED_TMP = pytest.StashKey[tuple]()  # TMPDIR and tempfile.tempdir before the run
 
 
@@ -48,17 +47,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         os.environ["TMPDIR"] = env
 
 
-# The tiny real COCO / MPII sample ships with the repository (sources and licences in its README.md).
-SAMPLE_DATA = REPO / "tests" / "data"
-
-
-def sample_path(*parts: str) -> Path:
-    """Path under ``tests/data``; a missing file is an error of the checkout, never a skip."""
-    p = SAMPLE_DATA.joinpath(*parts)
-    assert p.exists(), f"sample data missing from the checkout: {p}"
-    return p
-
-
 @pytest.fixture
 def coco_root() -> Path:
     return sample_path("coco")
@@ -83,21 +71,6 @@ def _tracebacks_under_tmp_path(tmp_path_factory):
         os.environ["SIMMRPOSE_TRACEBACK_DIR"] = old
 
 
-PYTHON = sys.executable
-
-
-def run_python(args, timeout=600, env=None, **kwargs):
-    """Run a project script with this interpreter from the repo root; returns CompletedProcess."""
-    import subprocess
-
-    full_env = dict(os.environ)
-    full_env.setdefault("OMP_NUM_THREADS", "1")
-    full_env.update(env or {})
-    return subprocess.run(
-        [PYTHON, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=full_env, **kwargs
-    )
-
-
 @pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory) -> Path:
     """A tiny synthetic COCO- and MPII-layout dataset made by tools/gen_synthetic_data.py."""
@@ -109,66 +82,3 @@ def synthetic_data(tmp_path_factory) -> Path:
     return out
 
 
-TINY_TRAIN_YAML = """\
-GPUS: cpu
-OUTPUT_DIR: {out}/output
-LOG_DIR: {out}/log
-WORKERS: 0
-PRINT_FREQ: 1
-DATASET:
-  DATASET: coco
-  ROOT: {root}/coco/
-  TRAIN_SET: train2017
-  TEST_SET: val2017
-  ROT_FACTOR: 30
-  SCALE_FACTOR: 0.25
-MODEL:
-  NAME: {name}
-  PRETRAINED: ''
-  NUM_JOINTS: 17
-  IMAGE_SIZE: [64, 64]
-  EXTRA:
-    NUM_LAYERS: {layers}
-    HEATMAP_SIZE: [16, 16]
-    SIGMA: 1
-    NUM_DECONV_FILTERS: [{filters}, {filters}, {filters}]
-TRAIN:
-  BATCH_SIZE: 4
-  END_EPOCH: {epochs}
-  LR: 0.001
-  LR_STEP: [2]
-  SEED: 0
-TEST:
-  BATCH_SIZE: 8
-  USE_GT_BBOX: true
-  OKS_THRE: 0.9
-  IN_VIS_THRE: 0.2
-  COCO_BBOX_FILE: {root}/coco/person_detection_results/COCO_val2017_detections_AP_H_56_person.json
-"""
-
-
-def write_tiny_yaml(path: Path, data_root: Path, out: Path, name="pose_resnet", layers=18, filters=32, epochs=3) -> Path:
-    path.write_text(TINY_TRAIN_YAML.format(out=out, root=data_root, name=name, layers=layers, filters=filters, epochs=epochs))
-    return path
-
-
-def identical(a, b, path="out"):
-    """Assert exact equality of nested outputs: dtype, shape and values of tensors and arrays."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor), path
-        assert a.dtype == b.dtype and a.shape == b.shape, (path, a.dtype, b.dtype, a.shape, b.shape)
-        assert torch.equal(a, b), (path, (a - b).abs().max())
-    elif isinstance(a, np.ndarray):
-        assert isinstance(b, np.ndarray), (path, type(b))
-        assert a.dtype == b.dtype and a.shape == b.shape, (path, a.dtype, b.dtype, a.shape, b.shape)
-        assert np.array_equal(a, b), (path, a, b)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), path
-        for k in a:
-            identical(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
-            identical(x, y, f"{path}[{i}]")
-    else:
-        assert type(a) is type(b) and a == b, (path, a, b, type(a), type(b))

@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from core.api import PoseEstimator
+from helpers import load_script
 from core.config import load_config
 from models import build_pose_net
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "pose_estimation"))
-import demo  # noqa: E402
+demo = load_script("demo")
 
 COCO_YAML = REPO / "experiments" / "coco" / "resnet50" / "256x192_d256x3_adam_lr1e-3.yaml"
 SMALL = [

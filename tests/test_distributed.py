@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import PYTHON, REPO, run_python, write_tiny_yaml
+from helpers import PYTHON, REPO, run_python, write_tiny_yaml
 
 pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
 

@@ -3,16 +3,13 @@ in-process through ``main(argv)``: a folder where nothing can be read is one err
 run_cli), and a folder with some unreadable images warns per image and counts them."""
 from __future__ import annotations
 
-import importlib.util
 import logging
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import REPO
+from helpers import REPO, load_script
 from core.config import load_config
 from models import build_pose_net
 from utils.cli import run_cli
@@ -24,14 +21,7 @@ SMALL = ["MODEL.NAME", "pose_resnet", "MODEL.EXTRA.NUM_LAYERS", "18", "WORKERS",
 
 @pytest.fixture(scope="module")
 def test_py():
-    sys.path.insert(0, str(REPO / "pose_estimation"))
-    try:
-        spec = importlib.util.spec_from_file_location("_folder_test_entry", REPO / "pose_estimation" / "test.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(REPO / "pose_estimation"))
-    return module
+    return load_script("test", "_folder_test_entry")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import PYTHON, REPO, identical, write_tiny_yaml
+from helpers import PYTHON, REPO, identical, write_tiny_yaml
 
 pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
 

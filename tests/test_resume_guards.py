@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_python
+from helpers import run_python
 from utils.device import cpu_has_native_fp16
 
 pytestmark = pytest.mark.slow
@@ -168,7 +168,7 @@ def test_test_amp_dtype_the_device_cannot_run_is_refused_at_start(data, tmp_path
     import contextlib
     import importlib.util
 
-    from conftest import REPO
+    from helpers import REPO
     from core.config import ConfigError
 
     folder = str(REPO / "pose_estimation")

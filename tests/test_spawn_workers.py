@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from conftest import run_python, write_tiny_yaml
+from helpers import run_python, write_tiny_yaml
 
 pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
 

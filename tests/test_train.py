@@ -1,29 +1,21 @@
 """pose_estimation/train.py end to end on generated data: learning, exact resume, NaN stop, torchrun."""
-import importlib.util
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import PYTHON, REPO, run_python, write_tiny_yaml
+from helpers import PYTHON, REPO, load_script, run_python, write_tiny_yaml
 
 pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
 
 
 def _load_entry(name: str):
-    """Import pose_estimation/<name>.py as a module (its _init_paths needs the folder on sys.path)."""
-    folder = str(REPO / "pose_estimation")
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(f"entry_{name}", REPO / "pose_estimation" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Import pose_estimation/<name>.py anew as module ``entry_<name>``."""
+    return load_script(name, f"entry_{name}")
 
 
 def _out_dir(tmp: Path) -> Path:
@@ -36,7 +28,6 @@ def _train_cmd(cfg: Path, *opts: str) -> list:
 
 def test_a_few_iterations_reduce_the_loss(synthetic_data):
     """Overfit one real batch of generated data: the JointsMSE loss must fall well below its start."""
-    sys.path.insert(0, str(REPO / "lib"))
     from core.config import load_config
     from core.loss import JointsMSELoss
     from dataset import build_dataset, build_transform

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, run_python, write_tiny_yaml
+from helpers import REPO, run_python, write_tiny_yaml
 
 pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
 
@@ -20,9 +20,6 @@ SMALL = ["MODEL.NAME", "pose_resnet", "MODEL.EXTRA.NUM_LAYERS", "18", "WORKERS",
 
 
 def _checkpoint(tmp_path: Path, num_joints: int, prefixed: bool) -> Path:
-    import sys
-
-    sys.path.insert(0, str(REPO / "lib"))
     from core.config import load_config
     from models import build_pose_net
 

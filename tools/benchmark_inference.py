@@ -20,7 +20,6 @@ import argparse
 import copy
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -133,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"threads {torch.get_num_threads()}")
     print(f"network: {cfg.MODEL.NAME} (ResNet-{cfg.MODEL.EXTRA.NUM_LAYERS}), input {width}x{height} (W x H), "
           f"median of {args.repeats} batches")
-    print(f"| way | " + " | ".join(f"batch {b}: img/s, ms/batch" for b in args.batches) + " |")
+    print("| way | " + " | ".join(f"batch {b}: img/s, ms/batch" for b in args.batches) + " |")
     print("|---|" + "---:|" * len(args.batches))
     rates: dict[str, list[float]] = {}
     with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:

@@ -18,7 +18,6 @@ all (through a temporary file).
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import defaultdict
 from pathlib import Path
 

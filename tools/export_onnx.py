@@ -26,7 +26,6 @@ import argparse
 import io
 import logging
 import os
-import sys
 import warnings
 from pathlib import Path
 from typing import Any, Sequence

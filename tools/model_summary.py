@@ -15,7 +15,6 @@ PyTorch's ``meta`` device: shapes only, no memory for weights, no arithmetic, sa
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any, Sequence
 
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)

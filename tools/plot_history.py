@@ -8,7 +8,6 @@ validation's results table) give that value, e.g. ``val AP`` or ``val PCK@0.2`` 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import matplotlib

@@ -8,7 +8,6 @@ MPII the per-joint PCKh@0.5 (%); see ``lib/dataset/per_joint.py``.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import matplotlib

@@ -9,7 +9,7 @@ import torch
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import run_python
+from helpers import run_python
 from core.config import ConfigError, get_default_config, load_config, validate_config
 
 REPO = Path(__file__).resolve().parents[2]

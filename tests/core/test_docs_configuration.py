@@ -1,7 +1,7 @@
 """docs/configuration.md documents every key of the default config, with its default."""
 import re
 
-from conftest import REPO
+from helpers import REPO
 from core.config import _ADDED_KEYS, get_default_config
 
 

@@ -13,6 +13,7 @@ from core.config import ConfigError, load_config
 from core.detections import DetectionFile
 from core.function import check_inference_amp, inference_heatmaps, inference_step, prepare_inference_model
 from dataset.keypoints import COCO_KEYPOINTS
+from helpers import load_script
 from models import build_pose_net
 
 FLIP_PAIRS = [list(pair) for pair in COCO_KEYPOINTS.flip_pairs]  # COCO-17 left/right joints
@@ -111,10 +112,7 @@ def test_api_uses_the_switches(net_and_inputs, tmp_path: Path) -> None:
 
 
 def test_detection_file_lives_in_lib_and_demo_reuses_it(tmp_path: Path) -> None:
-    import sys
-
-    sys.path.insert(0, str(REPO / "pose_estimation"))
-    import demo
+    demo = load_script("demo")
 
     assert demo.DetectionFile is DetectionFile
     path = tmp_path / "dets.json"

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, run_python
+from helpers import REPO, run_python
 from core.config import ConfigError, load_config
 from core.keypoint_metrics import keep_all, keypoint_scores, match_by_image, metric_names
 from dataset.coco import COCODataset

@@ -9,13 +9,12 @@ Dry run: ``SIMMRPOSE_TEST_DEVICE=cpu`` runs the tests that also make sense on th
 CUDA (NCCL, pinned memory, the CUDA generator, several GPUs) still skip then: they take the
 ``real_cuda`` or ``two_gpus`` fixture.
 
-The shared helpers of the tier live in ``cuda_tier.py`` (a test module cannot import this file by
-name: ``conftest`` is the top-level ``tests/conftest.py``, see :func:`pytest_plugin_registered`).
+The shared helpers of the tier live in ``cuda_tier.py`` (a test module imports helpers, never a
+conftest.py, by name).
 """
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,24 +22,6 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 DEVICE_VAR = "SIMMRPOSE_TEST_DEVICE"
-
-
-def pytest_plugin_registered(plugin, manager) -> None:
-    """Give the name ``conftest`` back to ``tests/conftest.py`` once this file is loaded.
-
-    Folders without ``__init__.py`` import their conftest.py under the one module name
-    ``conftest``; loading this file would otherwise leave ``sys.modules['conftest']`` pointing here,
-    and every test module collected after this folder that does ``from conftest import ...`` (the
-    project's habit) would fail to import. (An ``__init__.py`` here is no way out: the package would
-    be called ``cuda`` and hide the ``cuda`` namespace of NVIDIA's cuda-bindings that torch imports.)
-    """
-    if plugin is not sys.modules.get(__name__) and getattr(plugin, "__file__", None) != __file__:
-        return
-    top_file = HERE.parent / "conftest.py"
-    for candidate in manager.get_plugins():
-        if getattr(candidate, "__file__", None) and Path(candidate.__file__).resolve() == top_file:
-            sys.modules["conftest"] = candidate
-            return
 
 
 def tier_device() -> str:

@@ -1,24 +1,17 @@
 """Helpers of the CUDA tier, on top of the CPU tests' own (imported from them, not copied).
 
-Under pytest's default import mode a test module's folder goes on ``sys.path``; ``tests/`` is there
-from the top-level conftest. The CPU test modules in ``tests/core``, ``tests/models`` and ``tests/nms`` are imported
-by name too, so their folders are added here.
+The CPU test modules imported by name (from ``tests/``, ``tests/core``, ``tests/models`` and
+``tests/nms``) are on the import path through ``pythonpath`` in pyproject.toml.
 """
 from __future__ import annotations
 
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parents[1]
-for _folder in (TESTS, TESTS / "core", TESTS / "models", TESTS / "nms"):
-    if str(_folder) not in sys.path:
-        sys.path.append(str(_folder))
-
-from conftest import PYTHON, REPO  # noqa: E402
-from test_mid_epoch_resume import ENV, KILLING_TRAIN, _out_dir  # noqa: E402
+from helpers import PYTHON, REPO
+from test_mid_epoch_resume import ENV, KILLING_TRAIN, _out_dir
 
 # Prepended to test_mid_epoch_resume's self-killing launcher: the loss gets Gaussian noise drawn on
 # the output's device, so that on CUDA every iteration draws from the CUDA generator and the final

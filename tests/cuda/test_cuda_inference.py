@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-import cuda_tier  # noqa: F401  (the CPU tests' folders on sys.path)
-from conftest import sample_path
+from helpers import sample_path
 from core.api import PoseEstimator
 from core.function import inference_autocast, inference_step, prepare_inference_model
 from dataset.keypoints import COCO_KEYPOINTS
@@ -71,7 +70,7 @@ def test_forward_on_cuda_equals_the_cpu_on_the_same_weights(name, device, exact_
     ],
     ids=["float32-channels-last", "fp16-channels-last", "bf16"],
 )
-def test_batched_flip_pass_equals_two_passes(net_and_inputs, device, exact_float32, opts, tol):
+def test_batched_flip_pass_equals_two_passes(net_and_inputs, device, exact_float32, opts, tol):  # noqa: F811  (the fixture)
     """With TEST.AMP or TEST.CHANNELS_LAST on CUDA the plain and mirrored crops go through the network
     as one batch of 2N; the maps equal two passes of N through the same network under the same
     switches. Tolerances: float32 as above; fp16 and bf16 as the CPU test of these switches allows

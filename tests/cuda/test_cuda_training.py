@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_tiny_yaml
+from helpers import write_tiny_yaml
 from cuda_tier import assert_trained, history, torchrun
 from test_distributed import _edited_copy
 from test_mid_epoch_resume import _finished, _load, _out_dir, _train

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from core.config import load_config
 from dataset import build_dataset
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from core.config import load_config
 from dataset import build_dataset
 from dataset.coco import COCO_STATS_NAMES, COCODataset

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from core.config import load_config
 from dataset import build_dataset
 

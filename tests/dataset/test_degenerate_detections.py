@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from core.config import load_config
 from core.detections import drop_degenerate_boxes, is_degenerate_box
 from dataset import build_dataset

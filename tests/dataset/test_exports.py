@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from core.config import ConfigError, load_config
 from dataset.coco import COCODataset
 from utils.cli import _error_line
@@ -369,7 +369,7 @@ def _export_opts(root: Path, out: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_train_and_validate_on_a_tool_export(tmp_path) -> None:
-    from conftest import run_python
+    from helpers import run_python
 
     proc = run_python(["tools/gen_synthetic_data.py", "--out", tmp_path, "--format", "face", "--layout", "export",
                        "--num-train", 12, "--num-val", 6, "--image-size", 96, "--seed", 3])

@@ -3,7 +3,6 @@ with the original code), meta, and bit-identical items against a port of the ori
 (bench/reference_joints_dataset.py)."""
 import json
 import random
-import sys
 import zipfile
 from pathlib import Path
 
@@ -12,16 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, identical, sample_path
+from helpers import REPO, identical, sample_path
 from core.config import get_default_config, load_config
 from dataset import DATASETS, build_dataset, build_transform
 from dataset.coco import COCODataset
 from dataset.JointsDataset import JointsDataset, _matmul_matches_dot, is_standard_transform
 from dataset.mpii import MPIIDataset
+from reference_joints_dataset import ReferenceJointsDataset, build_reference_transform  # bench/, the test oracle
 from utils import zipreader
 
-sys.path.insert(0, str(REPO / "bench"))
-from reference_joints_dataset import ReferenceJointsDataset, build_reference_transform  # noqa: E402
 
 COCO_YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 MPII_YAML = REPO / "experiments/mpii/resnet50/256x256_d256x3_adam_lr1e-3.yaml"

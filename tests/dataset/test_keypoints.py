@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, run_python
+from helpers import REPO, run_python
 from core.config import ConfigError, load_config
 from dataset import build_transform
 from dataset.coco import COCODataset
@@ -316,9 +316,6 @@ def test_mpii_per_joint_pckh_table(mpii_root, tmp_path) -> None:
 @pytest.mark.slow
 def test_onnx_export_of_a_21_joint_network(tmp_path) -> None:
     pytest.importorskip("onnxruntime")
-    import sys
-
-    sys.path.insert(0, str(REPO / "tools"))
     from export_onnx import check_onnx, export_onnx
     from models import build_pose_net
 

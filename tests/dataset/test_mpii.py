@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.io import loadmat
 
-from conftest import REPO, sample_path
+from helpers import REPO, sample_path
 from core.config import load_config
 from dataset import build_dataset
 

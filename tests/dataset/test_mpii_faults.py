@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from core.config import load_config
 from dataset import build_dataset
 from utils.cli import USER_ERRORS

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from conftest import REPO, run_python
+from helpers import REPO, run_python
 
 pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
 

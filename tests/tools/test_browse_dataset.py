@@ -1,17 +1,15 @@
 """tools/browse_dataset.py: pictures of samples as the network sees them (issue 19, item 8)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, run_python
+from browse_dataset import browse, joint_groups
+from helpers import REPO, run_python
 
-sys.path.insert(0, str(REPO / "tools"))
-from browse_dataset import browse, joint_groups  # noqa: E402
 
 FACE_YAML = REPO / "experiments" / "synthetic" / "res18_128x128_face_pck.yaml"
 

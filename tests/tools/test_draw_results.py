@@ -3,19 +3,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, run_python
+from draw_results import draw_results
+from helpers import run_python
 
 pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
 
-sys.path.insert(0, str(REPO / "tools"))
-from draw_results import draw_results  # noqa: E402
 
 
 @pytest.fixture(scope="module")

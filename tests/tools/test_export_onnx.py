@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from core.config import load_config
+from export_onnx import check_onnx, export_onnx, main
 from models import POSE_NETS, build_pose_net
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,8 +23,6 @@ COCO_YAML = REPO / "experiments" / "coco" / "resnet50" / "256x192_d256x3_adam_lr
 TOOL = REPO / "tools" / "export_onnx.py"
 ATOL = 1e-4
 
-sys.path.insert(0, str(REPO / "tools"))
-from export_onnx import check_onnx, export_onnx, main  # noqa: E402
 
 ort = pytest.importorskip("onnxruntime")
 

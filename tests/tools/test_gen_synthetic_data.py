@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import io
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -20,9 +19,9 @@ import scipy.io
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+import gen_synthetic_data as gsd
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tools"))
-import gen_synthetic_data as gsd  # noqa: E402
 
 # pycocotools' mask decoding trips a NumPy 2 copy-keyword deprecation warning; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")

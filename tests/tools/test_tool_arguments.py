@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,11 +18,7 @@ COCO_YAML = REPO / "experiments" / "coco" / "resnet50" / "256x192_d256x3_adam_lr
 def _tool(name: str):
     spec = importlib.util.spec_from_file_location(f"_tool_{name}", REPO / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(REPO / "tools"))  # export_onnx is imported by benchmark_inference
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(REPO / "tools"))
+    spec.loader.exec_module(module)
     return module
 
 

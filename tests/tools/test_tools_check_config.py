@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_python
+from helpers import REPO, run_python
 
 pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO
+from helpers import REPO
 from core.config import dump_config, get_default_config, load_config
 from dataset import build_dataset
 from dataset.per_joint import write_per_joint

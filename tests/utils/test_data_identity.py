@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import REPO, sample_path
+from helpers import REPO, sample_path
 from core.config import load_config
 from dataset import build_dataset
 from utils.data_identity import annotation_file, data_differences, data_identity, split_identity

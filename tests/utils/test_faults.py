@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import sample_path
+from helpers import sample_path
 from core.config import ConfigError
 from utils import atomic_io, zipreader
 from utils.checkpoint import UnsafeCheckpointError, load_checkpoint, load_state_dict_file, save_atomic
