@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, run_python
+from helpers import REPO, run_python
 from core.config import load_config
 
 sys.path.insert(0, str(REPO / "tools"))
