@@ -27,16 +27,16 @@ import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _load_tests_conftest():
-    """``tests/conftest.py``, loaded from its file: its ``write_tiny_yaml`` is the tests' tiny network and
+def _load_test_helpers():
+    """``tests/helpers.py``, loaded from its file: its ``write_tiny_yaml`` is the tests' tiny network and
     data config, and the tests' folder stays off ``sys.path``."""
-    spec = importlib.util.spec_from_file_location("_tests_conftest", REPO / "tests" / "conftest.py")
+    spec = importlib.util.spec_from_file_location("_test_helpers", REPO / "tests" / "helpers.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-write_tiny_yaml = _load_tests_conftest().write_tiny_yaml
+write_tiny_yaml = _load_test_helpers().write_tiny_yaml
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
