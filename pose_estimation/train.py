@@ -295,6 +295,7 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
     model.to(device)
     if cfg.TRAIN.CHANNELS_LAST:
         model.to(memory_format=torch.channels_last)
+    # A device fact, known only once the device is chosen (the config's value rules are core.config's).
     if dist_info.enabled and cfg.TRAIN.SYNC_BN and device.type != "cuda":
         raise ConfigError(
             f"TRAIN.SYNC_BN=True needs CUDA devices (torch's SyncBatchNorm has no {device.type} kernel); "
