@@ -302,7 +302,7 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
 
     criterion = build_loss(cfg).to(device)  # JointsMSELoss, or JointsOHKMMSELoss with LOSS.USE_OHKM
     optimizer = get_optimizer(cfg, model)
-    use_scaler = amp_enabled(cfg, device) and cfg.TRAIN.AMP_DTYPE == "fp16"
+    use_scaler = amp_enabled(cfg) and cfg.TRAIN.AMP_DTYPE == "fp16"
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None  # its state goes in checkpoints
 
     writer_dict = {"writer": None, "train_global_steps": 0, "valid_global_steps": 0} if is_main else None

@@ -102,15 +102,15 @@ def _device_of(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def amp_enabled(cfg: AttrDict, device: torch.device) -> bool:
-    """``TRAIN.AMP`` applies on CUDA and on the CPU, bf16 or fp16 (PyTorch runs both on the CPU;
+def amp_enabled(cfg: AttrDict) -> bool:
+    """``TRAIN.AMP``, on every device: CUDA and the CPU, bf16 or fp16 (PyTorch runs both on the CPU;
     fp16 trains with ``torch.amp.GradScaler(device.type)``)."""
     return bool(cfg.TRAIN.AMP)
 
 
 def autocast_context(cfg: AttrDict, device: torch.device):
     """Autocast for the training forward pass when :func:`amp_enabled`; a no-op otherwise."""
-    if amp_enabled(cfg, device):
+    if amp_enabled(cfg):
         return torch.autocast(device_type=device.type, dtype=_AMP_DTYPES[cfg.TRAIN.AMP_DTYPE])
     return nullcontext()
 
