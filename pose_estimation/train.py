@@ -50,16 +50,14 @@ from utils.distributed import (
 )
 from utils.train_state import (
     EpochPosition,
+    LRPolicy,
     capture_rng_state,
     load_training_checkpoint,
-    lr_at_iteration,
     mid_epoch_entry,
-    per_iteration_lr,
     position_from_checkpoint,
+    restore_original_schedule,
     restore_rng_state,
     seed_everything,
-    set_lr,
-    set_schedule_epoch,
     validation_due,
 )
 from utils.atomic_io import write_json
@@ -295,6 +293,7 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
     model.to(device)
     if cfg.TRAIN.CHANNELS_LAST:
         model.to(memory_format=torch.channels_last)
+    # A device fact, known only once the device is chosen (the config's value rules are core.config's).
     if dist_info.enabled and cfg.TRAIN.SYNC_BN and device.type != "cuda":
         raise ConfigError(
             f"TRAIN.SYNC_BN=True needs CUDA devices (torch's SyncBatchNorm has no {device.type} kernel); "
@@ -303,17 +302,14 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
 
     criterion = build_loss(cfg).to(device)  # JointsMSELoss, or JointsOHKMMSELoss with LOSS.USE_OHKM
     optimizer = get_optimizer(cfg, model)
-    # The original's per-epoch schedule; with TRAIN.LR_SCHEDULER cosine it has no milestones and the
-    # training loop sets the LR of every iteration (utils.train_state.lr_at_iteration).
-    milestones = cfg.TRAIN.LR_STEP if cfg.TRAIN.LR_SCHEDULER == "multistep" else []
-    lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, cfg.TRAIN.LR_FACTOR)
-    use_scaler = amp_enabled(cfg, device) and cfg.TRAIN.AMP_DTYPE == "fp16"
+    use_scaler = amp_enabled(cfg) and cfg.TRAIN.AMP_DTYPE == "fp16"
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None  # its state goes in checkpoints
 
     writer_dict = {"writer": None, "train_global_steps": 0, "valid_global_steps": 0} if is_main else None
 
     # ---------------------------------------------------------------- resume
     begin_epoch = cfg.TRAIN.BEGIN_EPOCH
+    lr_epoch_offset = begin_epoch  # the LR schedule counts epochs from the run's first (utils.train_state.LRPolicy)
     perf, best_perf, best_epoch = 0.0, 0.0, 0
     resume_at: EpochPosition | None = None  # where a mid-epoch checkpoint stopped
     # Every rank must shuffle with the same seed, or the shards overlap: rank 0 picks it.
@@ -348,11 +344,11 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
         if writer_dict is not None:
             writer_dict["train_global_steps"] = int(ckpt.get("train_global_steps", begin_epoch))
             writer_dict["valid_global_steps"] = int(ckpt.get("valid_global_steps", begin_epoch))
-        if "lr_scheduler_last_epoch" in ckpt:  # ours: the optimizer state above holds the current LR
-            lr_scheduler.last_epoch = int(ckpt["lr_scheduler_last_epoch"])
-            lr_scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+        if "lr_scheduler_last_epoch" in ckpt:  # ours: the epochs the schedule had counted
+            lr_epoch_offset = begin_epoch - int(ckpt["lr_scheduler_last_epoch"])
         else:  # the original's checkpoint: continue the schedule a fresh run from epoch 0 would follow
-            set_schedule_epoch(cfg, optimizer, lr_scheduler, begin_epoch)
+            lr_epoch_offset = 0
+            restore_original_schedule(cfg, optimizer, begin_epoch)
         logger.info(
             "=> resumed from %s: epoch %d%s, lr %.3g, best perf %.4f (epoch %d)",
             checkpoint_file, begin_epoch, f" at iteration {resume_at.iteration}" if resume_at else "",
@@ -379,6 +375,10 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
         cfg, train_dataset, valid_dataset, dist_info.world_size, dist_info.rank, sampler_seed, device
     )
 
+    first_iteration = resume_at.iteration if resume_at is not None and resume_at.epoch == begin_epoch else 0
+    lr_policy = LRPolicy(cfg, optimizer, begin_epoch, first_iteration, first_iteration + len(train_loader),
+                         epoch_offset=lr_epoch_offset)
+
     def checkpoint_states(next_epoch: int, rng_per_rank: list) -> dict:
         """The training checkpoint: the original's keys (``epoch``, ``model``, ``state_dict``, ``perf``,
         ``optimizer``) and what an exact resume needs."""
@@ -392,7 +392,7 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
             "best_perf": float(best_perf),
             "best_epoch": int(best_epoch),
             "optimizer": optimizer.state_dict(),
-            "lr_scheduler_last_epoch": int(lr_scheduler.last_epoch),
+            "lr_scheduler_last_epoch": lr_policy.schedule_epoch(next_epoch),  # what MultiStepLR.last_epoch held
             "scaler": scaler.state_dict() if scaler is not None else {},
             "rng": rng_per_rank[0],
             "rng_per_rank": rng_per_rank,
@@ -420,16 +420,14 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
     for epoch in range(begin_epoch, cfg.TRAIN.END_EPOCH):
         position = resume_at if resume_at is not None and resume_at.epoch == epoch else None
         train_sampler.set_epoch(epoch, first=position.iteration * cfg.TRAIN.BATCH_SIZE if position else 0)
-        if per_iteration_lr(cfg):  # the LR of the epoch's first iteration, also after a mid-epoch resume
-            num_batches = (position.iteration if position else 0) + len(train_loader)
-            set_lr(optimizer, lr_at_iteration(cfg, epoch, 0, num_batches))  # what the log and history show
-        lr = optimizer.param_groups[0]["lr"]
+        num_batches = (position.iteration if position else 0) + len(train_loader)
+        lr = lr_policy.lr(epoch, 0, num_batches)  # the epoch's first LR (what the log and history show)
         logger.info("=> epoch %d, lr %.3g", epoch, lr)
         try:
             stats = train(
                 cfg, train_loader, model, criterion, optimizer, epoch, final_output_dir, tb_log_dir, writer_dict,
                 scaler=scaler, is_main=is_main, resume_at=position,
-                save_position=save_position if cfg.TRAIN.CHECKPOINT_ITERS > 0 else None,
+                save_position=save_position if cfg.TRAIN.CHECKPOINT_ITERS > 0 else None, lr_policy=lr_policy,
             )
         except NonFiniteLossError as e:
             if is_main:  # every rank stops at this iteration; one message
@@ -438,7 +436,7 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
                 writer_dict["writer"].close()
             cleanup()
             return 1
-        lr_scheduler.step()
+        lr_policy.end_epoch(epoch)
         broadcast_buffers(unwrap_model(model))
         best_model = False
         validated = validation_due(cfg, epoch)

@@ -35,6 +35,9 @@ __all__ = [
     "AttrDict",
     "ConfigError",
     "MODEL_NAMES",
+    "check_loss",
+    "check_network",
+    "check_resnet",
     "config",
     "dump_config",
     "gen_config",
@@ -334,17 +337,27 @@ _ADDED_KEYS = (
 _REAL_KEYS = {"MODEL.EXTRA.SIGMA", "DATASET.ROT_FACTOR", "DATASET.SCALE_FACTOR"}
 # [W, H] sizes: an int n means [n, n]; stored as integer NumPy arrays.
 _SIZE_KEYS = {"MODEL.IMAGE_SIZE", "MODEL.EXTRA.HEATMAP_SIZE"}
+# A final 1x1 or 3x3 convolution keeps the heat-map size (padding 0 resp. 1); any other kernel gets
+# padding 0 in the original's head and shrinks the heat-maps.
+FINAL_CONV_KERNELS = (1, 3)
 # Allowed values of a few int keys: (check, what is expected).
 _INT_CHECKS = {
     "TEST.BLUR_KERNEL": (lambda k: k >= 3 and k % 2 == 1, "an odd kernel size >= 3"),
     "LOSS.TOPK": (lambda k: k >= 1, "a joint count >= 1 (and <= MODEL.NUM_JOINTS)"),
     # Any other kernel gets padding 0 in the original's head and shrinks the heat-maps.
-    "MODEL.EXTRA.FINAL_CONV_KERNEL": (lambda k: k in (1, 3), "1 or 3 (the kernels that keep the heat-map size)"),
+    "MODEL.EXTRA.FINAL_CONV_KERNEL": (lambda k: k in FINAL_CONV_KERNELS, "1 or 3 (the kernels that keep the heat-map size)"),
 }
+# ResNet depth (MODEL.EXTRA.NUM_LAYERS) -> residual block, "basic" or "bottleneck" (torchvision's table).
+RESNET_DEPTHS = {18: "basic", 34: "basic", 50: "bottleneck", 101: "bottleneck", 152: "bottleneck"}
+RESNET_STYLES = ("pytorch", "caffe")
+# Kernels of a stride-2 transposed convolution that upsample by exactly 2 (see models.resnet.deconv_padding).
+DECONV_KERNELS = (2, 3, 4)
+# mrfea2_pose_resnet's head has hard-coded widths (models.mrfea2_pose_resnet.WIDTHS) ending in this one.
+MRFEA2_LAST_WIDTH = 256
 # Allowed values of a few string keys.
 _CHOICES = {
     "MODEL.NAME": MODEL_NAMES,
-    "MODEL.STYLE": ("pytorch", "caffe"),
+    "MODEL.STYLE": RESNET_STYLES,
     "MODEL.EXTRA.TARGET_TYPE": ("gaussian", "udp"),
     "DATASET.DATA_FORMAT": ("jpg", "zip"),
     "TRAIN.OPTIMIZER": ("adam", "sgd"),
@@ -741,7 +754,143 @@ def validate_config(cfg: AttrDict, source: str = "config") -> AttrDict:
     if heatmap_size != expected:
         raise fail("MODEL.EXTRA.HEATMAP_SIZE", heatmap_size,
                    f"MODEL.IMAGE_SIZE / {stride} = {expected} (the network's output size)")
+    try:
+        check_network(cfg, cfg.MODEL.NAME)
+        check_loss(cfg)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
     return cfg
+
+
+# ----------------------------------------------------------------------------------------------
+# the rules of the networks and of the loss: validate_config runs them on every config, and the
+# builders (models.*.get_pose_net, core.loss.build_loss) run the same functions for a config made
+# in code, so that each rule and its message live here only. They raise ConfigError (a ValueError).
+
+
+def check_resnet(depth: Any, style: Any, model_name: str = "pose_resnet") -> None:
+    """``MODEL.EXTRA.NUM_LAYERS`` and ``MODEL.STYLE`` of the ResNet trunk.
+
+    The caffe style needs a bottleneck depth (50/101/152): the original silently built a bottleneck
+    network for 18/34 there; we refuse.
+    """
+    if depth not in RESNET_DEPTHS:
+        raise ConfigError(
+            f"MODEL.NAME={model_name!r}: MODEL.EXTRA.NUM_LAYERS={depth!r} is not a supported ResNet depth; "
+            f"expected one of {sorted(RESNET_DEPTHS)}"
+        )
+    if style not in RESNET_STYLES:
+        raise ConfigError(f"MODEL.NAME={model_name!r}: MODEL.STYLE={style!r}; expected one of {list(RESNET_STYLES)}")
+    if style == "caffe" and RESNET_DEPTHS[depth] != "bottleneck":
+        raise ConfigError(
+            f"MODEL.NAME={model_name!r}: MODEL.STYLE='caffe' needs a Bottleneck ResNet "
+            f"(MODEL.EXTRA.NUM_LAYERS 50, 101 or 152), got MODEL.EXTRA.NUM_LAYERS={depth}; the original "
+            "silently built a bottleneck network here. Use MODEL.STYLE 'pytorch'."
+        )
+
+
+def check_deconv_kernel(kernel: Any, model_name: str | None = None) -> None:
+    """One entry of ``MODEL.EXTRA.NUM_DECONV_KERNELS``: a kernel that upsamples by exactly 2."""
+    if kernel not in DECONV_KERNELS:
+        where = f"MODEL.NAME={model_name!r}: " if model_name else ""
+        raise ConfigError(
+            f"{where}MODEL.EXTRA.NUM_DECONV_KERNELS: kernel {kernel!r} is not supported; expected one of "
+            f"{sorted(DECONV_KERNELS)} (stride-2 upsampling by exactly 2)"
+        )
+
+
+def _check_pose_resnet_head(cfg: Any, model_name: str) -> None:
+    extra = cfg.MODEL.EXTRA
+    num_layers = extra.NUM_DECONV_LAYERS
+    filters = [int(f) for f in extra.NUM_DECONV_FILTERS]
+    kernels = [int(k) for k in extra.NUM_DECONV_KERNELS]
+    if num_layers < 1 or num_layers != len(filters) or num_layers != len(kernels):
+        raise ConfigError(
+            f"MODEL.NAME={model_name!r}: MODEL.EXTRA.NUM_DECONV_LAYERS={num_layers} must be >= 1 and equal the "
+            f"lengths of MODEL.EXTRA.NUM_DECONV_FILTERS={filters} and MODEL.EXTRA.NUM_DECONV_KERNELS={kernels}"
+        )
+    for k in kernels:
+        check_deconv_kernel(k, model_name)
+
+
+def _check_mr_head(cfg: Any, model_name: str) -> None:
+    """The MR heads read only F[0..2] and K[0..2]; ``final_layer`` takes F[-1] channels, so a longer
+    list must end with F[2]."""
+    extra = cfg.MODEL.EXTRA
+    filters = [int(f) for f in extra.NUM_DECONV_FILTERS]
+    kernels = [int(k) for k in extra.NUM_DECONV_KERNELS]
+    if len(filters) < 3 or len(kernels) < 3:
+        raise ConfigError(
+            f"MODEL.NAME={model_name!r} needs 3 upsampling stages: MODEL.EXTRA.NUM_DECONV_FILTERS={filters} and "
+            f"MODEL.EXTRA.NUM_DECONV_KERNELS={kernels} must have at least 3 entries"
+        )
+    if filters[-1] != filters[2]:
+        raise ConfigError(
+            f"MODEL.NAME={model_name!r}: final_layer takes MODEL.EXTRA.NUM_DECONV_FILTERS[-1]={filters[-1]} "
+            f"channels but the head produces NUM_DECONV_FILTERS[2]={filters[2]}; they must be equal"
+        )
+    for k in kernels[:3]:
+        check_deconv_kernel(k, model_name)
+
+
+def _check_same_size_final_kernel(cfg: Any, model_name: str) -> None:
+    """MRHeat adds maps produced by ``s_conv*`` and ``final_layer``: only kernels that keep the size work."""
+    kernel = cfg.MODEL.EXTRA.FINAL_CONV_KERNEL
+    if kernel not in FINAL_CONV_KERNELS:
+        raise ConfigError(
+            f"MODEL.NAME={model_name!r}: MODEL.EXTRA.FINAL_CONV_KERNEL={kernel!r} must be 1 or 3 (other kernels "
+            "get padding 0, shrink the heatmaps and the side branches no longer align)"
+        )
+
+
+def _check_mrfea(cfg: Any, model_name: str) -> None:
+    """MRFea: Bottleneck trunk, F2 == 64e (layer1 channels), H and W multiples of 32 (the four
+    1/4-resolution maps must align)."""
+    depth = cfg.MODEL.EXTRA.NUM_LAYERS
+    if RESNET_DEPTHS[depth] != "bottleneck":
+        raise ConfigError(
+            f"MODEL.NAME={model_name!r} adds the raw layer1 output to the upsampled features and needs a "
+            f"Bottleneck ResNet (MODEL.EXTRA.NUM_LAYERS 50, 101 or 152); got MODEL.EXTRA.NUM_LAYERS={depth}"
+        )
+    _check_mr_head(cfg, model_name)
+    filters = [int(f) for f in cfg.MODEL.EXTRA.NUM_DECONV_FILTERS]
+    expansion = 4  # a bottleneck block's output has 4x its width
+    layer1_channels = 64 * expansion
+    if model_name == "mrfea2_pose_resnet" and filters[2] != MRFEA2_LAST_WIDTH:
+        raise ConfigError(
+            f"MODEL.NAME={model_name!r} has hard-coded widths ending in {MRFEA2_LAST_WIDTH}: "
+            f"MODEL.EXTRA.NUM_DECONV_FILTERS[2] must be {MRFEA2_LAST_WIDTH}, got {filters[2]}"
+        )
+    if filters[2] != layer1_channels:
+        raise ConfigError(
+            f"MODEL.NAME={model_name!r}: MODEL.EXTRA.NUM_DECONV_FILTERS[2]={filters[2]} must equal the layer1 "
+            f"width 64 x {expansion} = {layer1_channels} (the features are summed with layer1's output)"
+        )
+    w, h = (int(v) for v in cfg.MODEL.IMAGE_SIZE)
+    if w % _INPUT_MULTIPLE or h % _INPUT_MULTIPLE:
+        raise ConfigError(
+            f"MODEL.NAME={model_name!r}: MODEL.IMAGE_SIZE=[{w}, {h}] ([W, H]) must be multiples of 32 so that "
+            "the layer1..layer4 branches align at 1/4 resolution"
+        )
+
+
+def check_network(cfg: Any, model_name: str) -> None:
+    """Every rule the network ``model_name`` puts on ``cfg.MODEL`` (trunk, head, input size)."""
+    check_resnet(cfg.MODEL.EXTRA.NUM_LAYERS, cfg.MODEL.STYLE, model_name)
+    if model_name == "pose_resnet":
+        _check_pose_resnet_head(cfg, model_name)
+    elif model_name.startswith("mrheat"):
+        _check_mr_head(cfg, model_name)
+        _check_same_size_final_kernel(cfg, model_name)
+    elif model_name.startswith("mrfea"):
+        _check_mrfea(cfg, model_name)
+
+
+def check_loss(cfg: Any) -> None:
+    """``LOSS.TOPK`` (``LOSS.USE_OHKM``) keeps at most one loss per joint."""
+    if cfg.LOSS.USE_OHKM and cfg.LOSS.TOPK > cfg.MODEL.NUM_JOINTS:
+        raise ConfigError(f"LOSS.TOPK={cfg.LOSS.TOPK} is larger than MODEL.NUM_JOINTS={cfg.MODEL.NUM_JOINTS}; "
+                          "expected at most one per joint")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from core.codec import flip_back_and_shift, heatmap_to_input
 from core.inference import get_final_preds, get_max_preds
 from models.fuse import fuse_conv_bn
 from utils.distributed import all_gather_objects, broadcast_object, is_dist
-from utils.train_state import EpochPosition, lr_at_iteration, per_iteration_lr, restore_rng_state, set_lr
+from utils.train_state import EpochPosition, LRPolicy, per_iteration_lr, restore_rng_state
 from utils.vis import save_debug_images, save_debug_images_test
 
 logger = logging.getLogger(__name__)
@@ -102,15 +102,15 @@ def _device_of(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def amp_enabled(cfg: AttrDict, device: torch.device) -> bool:
-    """``TRAIN.AMP`` applies on CUDA and on the CPU, bf16 or fp16 (PyTorch runs both on the CPU;
+def amp_enabled(cfg: AttrDict) -> bool:
+    """``TRAIN.AMP``, on every device: CUDA and the CPU, bf16 or fp16 (PyTorch runs both on the CPU;
     fp16 trains with ``torch.amp.GradScaler(device.type)``)."""
     return bool(cfg.TRAIN.AMP)
 
 
 def autocast_context(cfg: AttrDict, device: torch.device):
     """Autocast for the training forward pass when :func:`amp_enabled`; a no-op otherwise."""
-    if amp_enabled(cfg, device):
+    if amp_enabled(cfg):
         return torch.autocast(device_type=device.type, dtype=_AMP_DTYPES[cfg.TRAIN.AMP_DTYPE])
     return nullcontext()
 
@@ -155,8 +155,13 @@ def _train(
     is_main: bool = True,
     resume_at: EpochPosition | None = None,
     save_position: Callable[[EpochPosition, int], None] | None = None,
+    lr_policy: LRPolicy | None = None,
 ) -> dict[str, float]:
     """Train one epoch; returns ``{'loss': avg, 'acc': avg}``.
+
+    ``lr_policy`` sets the LR before every iteration (train.py passes the run's); without one, a
+    per-iteration schedule (``TRAIN.LR_SCHEDULER`` cosine, ``TRAIN.WARMUP_ITERS``) gets its own and a
+    per-epoch one leaves the optimizer's LR alone.
 
     ``resume_at`` continues an epoch that a mid-epoch checkpoint stopped: the loader's sampler
     already skips the samples of its first ``resume_at.iteration`` iterations; the meters, the
@@ -179,7 +184,8 @@ def _train(
     local_steps = start.local_steps
     num_batches = start.iteration + len(train_loader)  # the whole epoch's, also when resumed part-way
     every = config.TRAIN.CHECKPOINT_ITERS if save_position is not None else 0
-    iteration_lr = per_iteration_lr(config)  # TRAIN.LR_SCHEDULER cosine / TRAIN.WARMUP_ITERS
+    if lr_policy is None and per_iteration_lr(config):
+        lr_policy = LRPolicy(config, optimizer, epoch, start.iteration, num_batches, scheduler=False)
     progress = tqdm(
         total=num_batches, initial=start.iteration, desc=f"Epoch {epoch}", disable=None if is_main else True,
         leave=False, dynamic_ncols=True, mininterval=2.0,
@@ -194,8 +200,8 @@ def _train(
         target = target.to(device, non_blocking=True)
         target_weight = target_weight.to(device, non_blocking=True)
 
-        if iteration_lr:
-            set_lr(optimizer, lr_at_iteration(config, epoch, i, num_batches))
+        if lr_policy is not None:
+            lr_policy.at(epoch, i, num_batches)
         with autocast_context(config, device):
             output = model(inputs)
         loss = criterion(output.float(), target, target_weight)
@@ -271,8 +277,8 @@ def check_inference_amp(cfg: AttrDict, device: torch.device) -> None:
     if not cfg.TEST.AMP:
         return
     dtype = cfg.TEST.AMP_DTYPE
-    if dtype not in _AMP_DTYPES:
-        raise ConfigError(f"TEST.AMP_DTYPE={dtype!r}; expected one of {sorted(_AMP_DTYPES)}")
+    # The allowed names are a config rule (core.config); only what the device runs is checked here.
+    assert dtype in _AMP_DTYPES, f"TEST.AMP_DTYPE={dtype!r}; expected one of {sorted(_AMP_DTYPES)}"
     try:
         with torch.autocast(device_type=device.type, dtype=_AMP_DTYPES[dtype]):
             probe = torch.nn.functional.conv2d(torch.ones(1, 1, 3, 3, device=device), torch.ones(1, 1, 1, 1, device=device))

@@ -66,8 +66,9 @@ class JointsOHKMMSELoss(nn.Module):
 
     def __init__(self, use_target_weight: bool, topk: int = 8) -> None:
         super().__init__()
+        # a guard for a loss built in code; the config's LOSS.TOPK rules are core.config's
         if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
-            raise ValueError(f"LOSS.TOPK={topk!r}; expected an int >= 1")
+            raise ValueError(f"JointsOHKMMSELoss: topk={topk!r}; expected an int >= 1")
         self.use_target_weight = use_target_weight
         self.topk = topk
 
@@ -80,8 +81,8 @@ class JointsOHKMMSELoss(nn.Module):
                 f"got {tuple(output.shape)} and {tuple(target.shape)}"
             )
         n, j = output.shape[:2]
-        if self.topk > j:
-            raise ValueError(f"LOSS.TOPK={self.topk} is larger than the number of joints ({j})")
+        if self.topk > j:  # a fact of the tensors, known only here
+            raise ValueError(f"JointsOHKMMSELoss: topk={self.topk} is larger than the number of joints ({j})")
         dtype = torch.promote_types(torch.promote_types(output.dtype, target.dtype), torch.float32)
         pred = output.reshape(n, j, -1).to(dtype)
         gt = target.reshape(n, j, -1).to(dtype)
@@ -96,12 +97,11 @@ class JointsOHKMMSELoss(nn.Module):
 
 def build_loss(cfg) -> nn.Module:
     """The training loss the config asks for: ``JointsOHKMMSELoss`` with ``LOSS.USE_OHKM``, else the
-    original ``JointsMSELoss``. A ``LOSS.TOPK`` above ``MODEL.NUM_JOINTS`` is a ConfigError."""
-    from core.config import ConfigError
+    original ``JointsMSELoss``. A ``LOSS.TOPK`` above ``MODEL.NUM_JOINTS`` is a ConfigError
+    (:func:`core.config.check_loss`, also run by ``validate_config``)."""
+    from core.config import check_loss
 
+    check_loss(cfg)
     if cfg.LOSS.USE_OHKM:
-        if cfg.LOSS.TOPK > cfg.MODEL.NUM_JOINTS:
-            raise ConfigError(f"LOSS.TOPK={cfg.LOSS.TOPK} is larger than MODEL.NUM_JOINTS={cfg.MODEL.NUM_JOINTS}; "
-                              "expected at most one per joint")
         return JointsOHKMMSELoss(cfg.LOSS.USE_TARGET_WEIGHT, cfg.LOSS.TOPK)
     return JointsMSELoss(use_target_weight=cfg.LOSS.USE_TARGET_WEIGHT)

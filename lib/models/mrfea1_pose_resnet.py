@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from models.resnet import ResNetBackbone, build_pose_net_of, check_input_multiple_of_32, check_mrfea, deconv_block, final_conv
+from core.config import check_network
+from models.resnet import ResNetBackbone, build_pose_net_of, check_input_multiple_of_32, deconv_block, final_conv
 
 MODEL_NAME = "mrfea1_pose_resnet"
 
@@ -22,7 +23,7 @@ class MRFea1PoseResNet(ResNetBackbone):
     HEATMAP_LAYERS = ("final_layer",)
 
     def __init__(self, cfg: Any, **kwargs: Any):
-        check_mrfea(cfg, MODEL_NAME)
+        check_network(cfg, MODEL_NAME)
         extra = cfg.MODEL.EXTRA
         super().__init__(extra.NUM_LAYERS, cfg.MODEL.STYLE, model_name=MODEL_NAME)
         f = [int(v) for v in extra.NUM_DECONV_FILTERS]

@@ -11,11 +11,13 @@ from typing import Any
 
 import torch
 
-from models.resnet import ResNetBackbone, build_pose_net_of, check_input_multiple_of_32, check_mrfea, deconv_block, final_conv
+from core.config import MRFEA2_LAST_WIDTH, check_network
+from models.resnet import ResNetBackbone, build_pose_net_of, check_input_multiple_of_32, deconv_block, final_conv
 
 MODEL_NAME = "mrfea2_pose_resnet"
 # Hard-coded widths of the original; the last one must equal NUM_DECONV_FILTERS[2].
 WIDTHS = (1024, 512, 256)
+assert WIDTHS[-1] == MRFEA2_LAST_WIDTH  # the config rule on NUM_DECONV_FILTERS[2] reads that constant
 
 
 class MRFea2PoseResNet(ResNetBackbone):
@@ -25,7 +27,7 @@ class MRFea2PoseResNet(ResNetBackbone):
     HEATMAP_LAYERS = ("final_layer",)
 
     def __init__(self, cfg: Any, **kwargs: Any):
-        check_mrfea(cfg, MODEL_NAME, need_filters=WIDTHS[-1])
+        check_network(cfg, MODEL_NAME)
         extra = cfg.MODEL.EXTRA
         super().__init__(extra.NUM_LAYERS, cfg.MODEL.STYLE, model_name=MODEL_NAME)
         k = [int(v) for v in extra.NUM_DECONV_KERNELS]

@@ -11,11 +11,10 @@ from typing import Any
 
 import torch
 
+from core.config import check_network
 from models.resnet import (
     build_pose_net_of,
     ResNetBackbone,
-    check_mr_head,
-    check_same_size_final_kernel,
     conv_bn_relu,
     deconv_block,
     final_conv,
@@ -32,9 +31,10 @@ class MRHeat1PoseResNet(ResNetBackbone):
     HEATMAP_LAYERS = ("s_conv1.0", "s_deconv1.0", "s_conv2.0", "s_deconv2", "final_layer")
 
     def __init__(self, cfg: Any, **kwargs: Any):
-        filters, kernels = check_mr_head(cfg, MODEL_NAME)
-        check_same_size_final_kernel(cfg, MODEL_NAME)
+        check_network(cfg, MODEL_NAME)
         extra = cfg.MODEL.EXTRA
+        filters = [int(f) for f in extra.NUM_DECONV_FILTERS]
+        kernels = [int(k) for k in extra.NUM_DECONV_KERNELS]
         super().__init__(extra.NUM_LAYERS, cfg.MODEL.STYLE, model_name=MODEL_NAME)
         joints, kf, bias = cfg.MODEL.NUM_JOINTS, extra.FINAL_CONV_KERNEL, bool(extra.DECONV_WITH_BIAS)
         # ReLU in-place flags as in the original (numerically irrelevant).

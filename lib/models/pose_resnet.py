@@ -11,7 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.resnet import ResNetBackbone, build_pose_net_of, deconv_block, deconv_padding, final_conv
+from core.config import check_network
+from models.resnet import ResNetBackbone, build_pose_net_of, deconv_block, final_conv
 
 MODEL_NAME = "pose_resnet"
 
@@ -27,16 +28,9 @@ class PoseResNet(ResNetBackbone):
 
     def __init__(self, cfg: Any, **kwargs: Any):
         extra = cfg.MODEL.EXTRA
-        num_layers = extra.NUM_DECONV_LAYERS
         filters = [int(f) for f in extra.NUM_DECONV_FILTERS]
         kernels = [int(k) for k in extra.NUM_DECONV_KERNELS]
-        if num_layers < 1 or num_layers != len(filters) or num_layers != len(kernels):
-            raise ValueError(
-                f"MODEL.NAME={MODEL_NAME!r}: MODEL.EXTRA.NUM_DECONV_LAYERS={num_layers} must be >= 1 and equal the "
-                f"lengths of MODEL.EXTRA.NUM_DECONV_FILTERS={filters} and MODEL.EXTRA.NUM_DECONV_KERNELS={kernels}"
-            )
-        for k in kernels:
-            deconv_padding(k, MODEL_NAME)
+        check_network(cfg, MODEL_NAME)
         super().__init__(extra.NUM_LAYERS, cfg.MODEL.STYLE, model_name=MODEL_NAME)
         self.deconv_with_bias = bool(extra.DECONV_WITH_BIAS)
         self.deconv_layers = self._make_deconv_layer(filters, kernels)

@@ -20,6 +20,7 @@ from typing import Any, Union
 import torch
 from torch import nn
 
+from core.config import DECONV_KERNELS, check_deconv_kernel, check_resnet
 from utils.checkpoint import CheckpointError, load_state_dict_file, unwrap_model
 
 __all__ = [
@@ -135,40 +136,24 @@ def resolve_block(depth: int, style: str = "pytorch", model_name: str = "pose_re
     """``(block class, blocks per stage)`` for ``MODEL.EXTRA.NUM_LAYERS`` and ``MODEL.STYLE``.
 
     Raises:
-        ValueError: unknown depth or style, or caffe style with a BasicBlock depth (18/34). The
-            original silently built a bottleneck network there; we refuse.
+        ConfigError (a ValueError): unknown depth or style, or caffe style with a BasicBlock depth
+            (18/34); the rule is :func:`core.config.check_resnet`.
     """
-    if depth not in resnet_spec:
-        raise ValueError(
-            f"MODEL.NAME={model_name!r}: MODEL.EXTRA.NUM_LAYERS={depth!r} is not a supported ResNet depth; "
-            f"expected one of {sorted(resnet_spec)}"
-        )
-    if style not in STYLES:
-        raise ValueError(f"MODEL.NAME={model_name!r}: MODEL.STYLE={style!r}; expected one of {list(STYLES)}")
+    check_resnet(depth, style, model_name)
     block, layers = resnet_spec[depth]
     if style == "caffe":
-        if block is not Bottleneck:
-            raise ValueError(
-                f"MODEL.NAME={model_name!r}: MODEL.STYLE='caffe' needs a Bottleneck ResNet "
-                f"(MODEL.EXTRA.NUM_LAYERS 50, 101 or 152), got MODEL.EXTRA.NUM_LAYERS={depth}; the original "
-                "silently built a bottleneck network here. Use MODEL.STYLE 'pytorch'."
-            )
         block = Bottleneck_CAFFE
     return block, list(layers)
 
 
 # kernel -> (padding, output_padding) giving an exact x2 upsampling with stride 2.
 _DECONV_PADDING = {4: (1, 0), 3: (1, 1), 2: (0, 0)}
+assert sorted(_DECONV_PADDING) == sorted(DECONV_KERNELS)
 
 
 def deconv_padding(kernel: int, model_name: str | None = None) -> tuple[int, int]:
     """``(padding, output_padding)`` of a stride-2 ConvTranspose2d with ``kernel`` (4, 3 or 2)."""
-    if kernel not in _DECONV_PADDING:
-        where = f"MODEL.NAME={model_name!r}: " if model_name else ""
-        raise ValueError(
-            f"{where}MODEL.EXTRA.NUM_DECONV_KERNELS: kernel {kernel!r} is not supported; expected one of "
-            f"{sorted(_DECONV_PADDING)} (stride-2 upsampling by exactly 2)"
-        )
+    check_deconv_kernel(kernel, model_name)
     return _DECONV_PADDING[kernel]
 
 
@@ -396,78 +381,12 @@ def build_pose_net_of(cls: type, cfg: Any, is_train: bool, **kwargs: Any) -> nn.
         model.init_weights(cfg.MODEL.PRETRAINED)
     return model
 
-def cfg_size(size: Any) -> tuple[int, int]:
-    """``MODEL.IMAGE_SIZE`` (list or NumPy array, [W, H]) as a tuple of ints."""
-    w, h = (int(v) for v in size)
-    return w, h
-
-
-def check_mr_head(cfg: Any, model_name: str) -> tuple[list[int], list[int]]:
-    """Filters and kernels of an MR head: at least three of each, and ``F[-1] == F[2]``.
-
-    The MR heads read only F[0..2] and K[0..2]; ``final_layer`` takes F[-1] channels,
-    so a longer list must end with F[2].
-    """
-    extra = cfg.MODEL.EXTRA
-    filters = [int(f) for f in extra.NUM_DECONV_FILTERS]
-    kernels = [int(k) for k in extra.NUM_DECONV_KERNELS]
-    if len(filters) < 3 or len(kernels) < 3:
-        raise ValueError(
-            f"MODEL.NAME={model_name!r} needs 3 upsampling stages: MODEL.EXTRA.NUM_DECONV_FILTERS={filters} and "
-            f"MODEL.EXTRA.NUM_DECONV_KERNELS={kernels} must have at least 3 entries"
-        )
-    if filters[-1] != filters[2]:
-        raise ValueError(
-            f"MODEL.NAME={model_name!r}: final_layer takes MODEL.EXTRA.NUM_DECONV_FILTERS[-1]={filters[-1]} "
-            f"channels but the head produces NUM_DECONV_FILTERS[2]={filters[2]}; they must be equal"
-        )
-    for k in kernels[:3]:
-        deconv_padding(k, model_name)
-    return filters, kernels
-
-
-def check_same_size_final_kernel(cfg: Any, model_name: str) -> None:
-    """MRHeat adds maps produced by ``s_conv*`` and ``final_layer``: only kernels 1 and 3 keep the size."""
-    kernel = cfg.MODEL.EXTRA.FINAL_CONV_KERNEL
-    if kernel not in (1, 3):
-        raise ValueError(
-            f"MODEL.NAME={model_name!r}: MODEL.EXTRA.FINAL_CONV_KERNEL={kernel!r} must be 1 or 3 (other kernels "
-            "get padding 0, shrink the heatmaps and the side branches no longer align)"
-        )
-
-
-def check_mrfea(cfg: Any, model_name: str, need_filters: int | None = None) -> None:
-    """MRFea constraints: Bottleneck trunk, F2 == 64e (layer1 channels), H and W
-    multiples of 32 (the four 1/4-resolution maps must align)."""
-    depth, style = cfg.MODEL.EXTRA.NUM_LAYERS, cfg.MODEL.STYLE
-    block, _ = resolve_block(depth, style, model_name)
-    if block.expansion != 4:
-        raise ValueError(
-            f"MODEL.NAME={model_name!r} adds the raw layer1 output to the upsampled features and needs a "
-            f"Bottleneck ResNet (MODEL.EXTRA.NUM_LAYERS 50, 101 or 152); got MODEL.EXTRA.NUM_LAYERS={depth}"
-        )
-    filters, _ = check_mr_head(cfg, model_name)
-    layer1_channels = 64 * block.expansion
-    if need_filters is not None and filters[2] != need_filters:
-        raise ValueError(
-            f"MODEL.NAME={model_name!r} has hard-coded widths ending in {need_filters}: "
-            f"MODEL.EXTRA.NUM_DECONV_FILTERS[2] must be {need_filters}, got {filters[2]}"
-        )
-    if filters[2] != layer1_channels:
-        raise ValueError(
-            f"MODEL.NAME={model_name!r}: MODEL.EXTRA.NUM_DECONV_FILTERS[2]={filters[2]} must equal the layer1 "
-            f"width 64 x {block.expansion} = {layer1_channels} (the features are summed with layer1's output)"
-        )
-    w, h = cfg_size(cfg.MODEL.IMAGE_SIZE)
-    if w % 32 or h % 32:
-        raise ValueError(
-            f"MODEL.NAME={model_name!r}: MODEL.IMAGE_SIZE=[{w}, {h}] ([W, H]) must be multiples of 32 so that "
-            "the layer1..layer4 branches align at 1/4 resolution"
-        )
-
-
 def check_input_multiple_of_32(x: torch.Tensor, model_name: str) -> None:
-    """MRFea forward needs H, W multiples of 32; say so instead of a cryptic size mismatch."""
+    """MRFea forward needs H, W multiples of 32; say so instead of a cryptic size mismatch.
+
+    A fact of the input tensor, known only here at run time (the config's MODEL.IMAGE_SIZE rule is
+    core.config's).
+    """
     h, w = x.shape[-2:]
     if h % 32 or w % 32:
         raise ValueError(

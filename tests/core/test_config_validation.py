@@ -238,3 +238,20 @@ def test_final_conv_kernel_other_than_1_or_3_is_refused_at_merge(kernel):
     with pytest.raises(ConfigError, match=rf"MODEL.EXTRA.FINAL_CONV_KERNEL = {kernel} is not valid; expected 1 or 3"):
         load_config(COCO, ["MODEL.EXTRA.FINAL_CONV_KERNEL", kernel])
     assert load_config(COCO, ["MODEL.EXTRA.FINAL_CONV_KERNEL", "3"]).MODEL.EXTRA.FINAL_CONV_KERNEL == 3
+
+
+NETWORK_AND_LOSS_RULES = [
+    (["MODEL.EXTRA.NUM_LAYERS", "34", "MODEL.STYLE", "caffe"], "MODEL.STYLE='caffe' needs a Bottleneck ResNet"),
+    (["MODEL.NAME", "mrfea1_pose_resnet", "MODEL.EXTRA.NUM_LAYERS", "18"], "needs a Bottleneck ResNet"),
+    (["MODEL.NAME", "mrheat1_pose_resnet", "MODEL.EXTRA.NUM_DECONV_FILTERS", "[256,256]"], "needs 3 upsampling stages"),
+    (["MODEL.EXTRA.NUM_DECONV_KERNELS", "[4,4,5]"], "kernel 5 is not supported"),
+    (["LOSS.USE_OHKM", "true", "LOSS.TOPK", "18"], "LOSS.TOPK=18 is larger than MODEL.NUM_JOINTS=17"),
+]
+
+
+@pytest.mark.parametrize("opts,message", NETWORK_AND_LOSS_RULES)
+def test_network_and_loss_rules_are_checked_with_the_config(opts, message):
+    # the builders' rules run at validation, so every entry point refuses the config before building
+    with pytest.raises(ConfigError) as info:
+        _validated(COCO, opts)
+    assert str(info.value).startswith(f"{COCO}: ") and message in str(info.value)

@@ -93,3 +93,72 @@ def test_fused_optimizer_is_the_same_update_in_one_kernel(name):
 def test_validation_epochs(every, end, due):
     cfg = _cfg("TRAIN.VALIDATE_EVERY", str(every), "TRAIN.END_EPOCH", str(end))
     assert [e for e in range(end) if validation_due(cfg, e)] == due
+
+
+# ------------------------------------------------------------------------------------------------
+# the one LR policy (utils.train_state.LRPolicy) against torch's MultiStepLR used the original's way
+
+
+def _policy_run(cfg, epochs, num_batches, resume_from=None):
+    """The LR of every iteration as train.py drives the policy: ``at`` before each optimizer step,
+    ``end_epoch`` after each epoch; ``resume_from=(epoch, lr_scheduler_last_epoch or None)`` starts
+    a new optimizer and policy there, as a resumed run does."""
+    from utils.train_state import LRPolicy, restore_original_schedule
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.TRAIN.LR)
+    first, offset = 0, cfg.TRAIN.BEGIN_EPOCH
+    if resume_from is not None:
+        first, last_epoch = resume_from
+        if last_epoch is None:  # the original's checkpoint
+            offset = 0
+            restore_original_schedule(cfg, optimizer, first)
+        else:
+            offset = first - last_epoch
+            optimizer.param_groups[0]["initial_lr"] = cfg.TRAIN.LR  # what the loaded optimizer state holds
+    policy = LRPolicy(cfg, optimizer, first, 0, num_batches, epoch_offset=offset)
+    lrs, last_epochs = [], []
+    for epoch in range(first, epochs):
+        for i in range(num_batches):
+            policy.at(epoch, i, num_batches)
+            lrs.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+        policy.end_epoch(epoch)
+        last_epochs.append(policy.schedule_epoch(epoch + 1))
+    return lrs, last_epochs, optimizer.param_groups[0]["lr"]
+
+
+@pytest.mark.parametrize("lr,factor,steps", [("0.0003", "0.1", "[1, 2, 3]"), ("0.01", "0.1", "[2, 3, 3]"),
+                                             ("0.001", "0.3", "[1, 2, 3, 4]")])
+def test_multistep_policy_is_bit_identical_to_torchs_multisteplr(lr, factor, steps):
+    cfg = _cfg("TRAIN.LR", lr, "TRAIN.LR_FACTOR", factor, "TRAIN.LR_STEP", steps, "TRAIN.END_EPOCH", "6")
+    epochs, num_batches = 6, 3
+    # the original: one MultiStepLR stepped after each epoch, the LR left alone inside an epoch
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.TRAIN.LR)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.TRAIN.LR_STEP), cfg.TRAIN.LR_FACTOR)
+    expected, expected_last_epochs = [], []
+    for _ in range(epochs):
+        for _ in range(num_batches):
+            expected.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+        scheduler.step()
+        expected_last_epochs.append(scheduler.last_epoch)
+    expected_end_lr = optimizer.param_groups[0]["lr"]
+    assert len(set(expected)) >= 3  # the schedule drops more than once
+
+    lrs, last_epochs, end_lr = _policy_run(cfg, epochs, num_batches)
+    assert lrs == expected and end_lr == expected_end_lr  # ==, not approx: bit for bit
+    assert last_epochs == expected_last_epochs  # lr_scheduler_last_epoch keeps MultiStepLR's meaning
+    assert [lr_at_epoch(cfg, e) for e in range(epochs)] == expected[::num_batches]
+    # resumed after epoch 3 from our checkpoint (lr_scheduler_last_epoch 3) and from the original's
+    for resume_from in ((3, 3), (3, None)):
+        lrs, last_epochs, _ = _policy_run(cfg, epochs, num_batches, resume_from)
+        assert lrs == expected[3 * num_batches:] and last_epochs == expected_last_epochs[3:]
+
+
+def test_per_iteration_policy_sets_the_pure_function_of_the_position():
+    for opts in (["TRAIN.LR_SCHEDULER", "cosine", "TRAIN.WARMUP_ITERS", "4"], ["TRAIN.WARMUP_ITERS", "5"]):
+        cfg = _cfg(*opts)
+        lrs, _, end_lr = _policy_run(cfg, 3, 4)
+        expected = [lr_at_iteration(cfg, e, i, 4) for e in range(3) for i in range(4)]
+        assert lrs == expected and end_lr == expected[-1]  # the last iteration's LR stays in the checkpoint
+        assert _policy_run(cfg, 3, 4, resume_from=(1, 1))[0] == expected[4:]
