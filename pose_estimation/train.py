@@ -21,7 +21,6 @@ import os
 import pprint
 import secrets
 import shutil
-import sys
 import time
 from collections import OrderedDict
 from pathlib import Path
