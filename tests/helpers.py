@@ -6,6 +6,7 @@ nested outputs and importing a script of ``pose_estimation/`` by its file path.
 and ``bench/``. Fixtures and hooks live in the conftest.py files; this is a plain module, so no two
 files compete for one module name.
 """
+import errno
 import importlib.util
 import os
 import sys
@@ -123,3 +124,25 @@ def load_script(name: str, module_name: str | None = None) -> ModuleType:
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+class FullDiskFile:
+    """A file opened for writing on a disk that fills up: the first write stores half of its data,
+    then fails with ENOSPC, as ``write(2)`` does."""
+
+    def __init__(self, f):
+        self._f = f
+
+    def write(self, data):
+        self._f.write(data[: len(data) // 2])
+        self._f.flush()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import PYTHON, REPO, load_script, run_python, write_tiny_yaml
+from helpers import PYTHON, REPO, FullDiskFile, load_script, run_python, write_tiny_yaml
 
 pytestmark = pytest.mark.slow  # starts subprocesses (scripts, torchrun) or trains
 
@@ -178,29 +178,12 @@ def test_history_on_a_full_disk_keeps_the_previous_history_and_no_temporary(synt
     real_open = io.open
     history_opens = []
 
-    class FullDisk:  # write(2) on a full disk: part of the data lands, then ENOSPC
-        def __init__(self, f):
-            self._f = f
-
-        def write(self, data):
-            self._f.write(data[: len(data) // 2])
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-        def __getattr__(self, name):
-            return getattr(self._f, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self._f.close()
-
     def open_(file, mode="r", *args, **kwargs):
         f = real_open(file, mode, *args, **kwargs)
         if isinstance(file, (str, Path)) and Path(file).name.startswith("history") and "w" in mode:
             history_opens.append(file)
             if len(history_opens) == 2:  # the history of epoch 1
-                return FullDisk(f)
+                return FullDiskFile(f)  # part of the data lands, then ENOSPC
         return f
 
     monkeypatch.setattr(builtins, "open", open_)

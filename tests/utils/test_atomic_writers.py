@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO
+from helpers import REPO, FullDiskFile
 from core.config import dump_config, get_default_config, load_config
 from dataset import build_dataset
 from dataset.per_joint import write_per_joint
@@ -45,28 +45,6 @@ def refuse_rename(monkeypatch, target_name: str) -> None:
     monkeypatch.setattr(os, "replace", replace)
 
 
-class _FullDiskFile:
-    """A file opened for writing on a disk that fills up: the first write stores half of its data,
-    then fails with ENOSPC, as ``write(2)`` does."""
-
-    def __init__(self, f):
-        self._f = f
-
-    def write(self, data):
-        self._f.write(data[: len(data) // 2])
-        self._f.flush()
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    def __getattr__(self, name):
-        return getattr(self._f, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._f.close()
-
-
 def fill_disk(monkeypatch, folder: Path) -> None:
     """Writing any file in ``folder`` fails with ENOSPC (``shutil``'s sendfile path included)."""
     real_open = io.open
@@ -74,7 +52,7 @@ def fill_disk(monkeypatch, folder: Path) -> None:
     def open_(file, mode="r", *args, **kwargs):
         f = real_open(file, mode, *args, **kwargs)
         if isinstance(file, (str, os.PathLike)) and Path(file).parent == folder and ("w" in mode or "a" in mode):
-            return _FullDiskFile(f)
+            return FullDiskFile(f)
         return f
 
     monkeypatch.setattr(builtins, "open", open_)
