@@ -28,7 +28,7 @@ nms: $(STAMP)
 
 # markers and the other pytest settings: pyproject.toml
 test: setup
-	$(PY) -m pytest -q -m "not cuda"
+	$(PY) -m pytest -q -m "not cuda" -n auto
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not cuda"
