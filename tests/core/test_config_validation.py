@@ -83,16 +83,19 @@ def test_gpus_values_the_device_code_accepts_still_validate(gpus):
 
 
 @pytest.mark.parametrize("key", ["OUTPUT_DIR", "LOG_DIR"])
-def test_output_folder_that_is_a_file_names_the_key(key, tmp_path):
-    blocker = tmp_path / "output"
+def test_output_folder_that_is_a_file_names_the_key(key, tmp_path, monkeypatch):
+    # relative paths, as in the shipped YAMLs: short enough that the message shows the value whole
+    # (long values are shortened in messages, and pytest's folder can be long)
+    monkeypatch.chdir(tmp_path)
+    blocker = Path("blocked")  # not "output", the default OUTPUT_DIR
     blocker.write_text("a file where the folder should be")
     for value in (blocker, blocker / "sub"):
         with pytest.raises(ConfigError) as info:
             _validated(COCO, [key, str(value)])
         assert str(info.value) == (f"{COCO}: {key} = {str(value)!r} is not allowed; expected a folder (or a path "
                                    f"where one can be made); {blocker} is a file")
-    assert _validated(COCO, [key, str(tmp_path / "new" / "deeper")])[key] == str(tmp_path / "new" / "deeper")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["output"]  # validation makes no folder
+    assert _validated(COCO, [key, str(Path("new") / "deeper")])[key] == str(Path("new") / "deeper")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocked"]  # validation makes no folder
 
 
 FOUR_DECONVS = ["MODEL.NAME", "pose_resnet", "MODEL.EXTRA.NUM_DECONV_LAYERS", "4", "MODEL.EXTRA.NUM_DECONV_FILTERS", "[256,256,256,64]",
