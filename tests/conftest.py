@@ -6,6 +6,7 @@ Fixtures and hooks only: the helpers the test modules import live in ``tests/hel
 through ``pythonpath`` in pyproject.toml.
 """
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -50,6 +51,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture
 def coco_root() -> Path:
     return sample_path("coco")
+
+
+@pytest.fixture
+def copy_root(coco_root, tmp_path):
+    """A copy of the annotations and detections (images linked) that a test may damage."""
+    root = tmp_path / "coco"
+    shutil.copytree(coco_root / "annotations", root / "annotations")
+    shutil.copytree(coco_root / "person_detection_results", root / "person_detection_results")
+    (root / "images").symlink_to(coco_root / "images")
+    return root
 
 
 @pytest.fixture

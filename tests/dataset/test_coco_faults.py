@@ -2,7 +2,6 @@
 import json
 import logging
 import math
-import shutil
 
 import pytest
 
@@ -12,16 +11,6 @@ from dataset import build_dataset
 
 COCO_YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 DET_NAME = "COCO_val2017_detections_AP_H_56_person.json"
-
-
-@pytest.fixture
-def copy_root(coco_root, tmp_path):
-    """A copy of the annotations and detections (images linked) that a test may damage."""
-    root = tmp_path / "coco"
-    shutil.copytree(coco_root / "annotations", root / "annotations")
-    shutil.copytree(coco_root / "person_detection_results", root / "person_detection_results")
-    (root / "images").symlink_to(coco_root / "images")
-    return root
 
 
 def _cfg(root, *opts):

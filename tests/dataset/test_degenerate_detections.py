@@ -3,10 +3,8 @@ negative-size and 1e9-px boxes are skipped with one warning naming the file and 
 other boxes are kept exactly (the real sample file has none, so its records do not change)."""
 import json
 import logging
-import shutil
 
 import numpy as np
-import pytest
 
 from helpers import REPO
 from core.config import load_config
@@ -15,15 +13,6 @@ from dataset import build_dataset
 
 COCO_YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 DET_NAME = "COCO_val2017_detections_AP_H_56_person.json"
-
-
-@pytest.fixture
-def copy_root(coco_root, tmp_path):
-    root = tmp_path / "coco"
-    shutil.copytree(coco_root / "annotations", root / "annotations")
-    shutil.copytree(coco_root / "person_detection_results", root / "person_detection_results")
-    (root / "images").symlink_to(coco_root / "images")
-    return root
 
 
 def _dataset(root):
