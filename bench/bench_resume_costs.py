@@ -45,6 +45,7 @@ def iteration_seconds(layers: int, batch: int, iters: int) -> dict[str, float]:
     import torch
 
     from core.config import load_config
+    from core.function import backward_and_step
     from models import build_pose_net
 
     cfg = load_config(REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml",
@@ -60,14 +61,7 @@ def iteration_seconds(layers: int, batch: int, iters: int) -> dict[str, float]:
             start = time.perf_counter()
             with torch.autocast("cpu", dtype=dtype):
                 loss = model(x).float().square().mean()
-            optimizer.zero_grad()
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
+            backward_and_step(loss, optimizer, scaler)  # the training loop's step
             times.append(time.perf_counter() - start)
         out[name] = statistics.median(times[1:])
     return out

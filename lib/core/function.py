@@ -131,6 +131,19 @@ def _to_device(cfg: AttrDict, x: torch.Tensor, device: torch.device) -> torch.Te
     return x
 
 
+def backward_and_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                      scaler: "torch.amp.GradScaler | None" = None) -> None:
+    """One optimizer step on ``loss``: gradients cleared, backward, step; through ``scaler`` (fp16) when given."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+
+
 def train(*args: Any, **kwargs: Any) -> dict[str, float]:
     """Train one epoch (see :func:`_train`); log lines print above the progress bar.
 
@@ -215,14 +228,7 @@ def _train(
                 f"stopping. The last good checkpoint in {output_dir} is kept unchanged."
             )
 
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+        backward_and_step(loss, optimizer, scaler)
 
         n = inputs.size(0)
         losses.update(loss_value, n)
