@@ -38,7 +38,7 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 from core.config import load_config  # noqa: E402
-from core.function import validate  # noqa: E402
+from core.evaluation import validate  # noqa: E402
 from core.loss import build_loss  # noqa: E402
 from dataset import build_dataset, build_transform  # noqa: E402
 from models import build_pose_net  # noqa: E402

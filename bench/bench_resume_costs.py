@@ -45,7 +45,7 @@ def iteration_seconds(layers: int, batch: int, iters: int) -> dict[str, float]:
     import torch
 
     from core.config import load_config
-    from core.function import backward_and_step
+    from core.training import backward_and_step
     from models import build_pose_net
 
     cfg = load_config(REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml",

@@ -6,7 +6,7 @@
 in NumPy — what the original train() does per iteration. "Ours": the same network with
 channels_last memory and bfloat16 autocast (``TRAIN.CHANNELS_LAST True TRAIN.AMP True``), the
 vectorised loss. Loss values of the two are printed side by side; they agree within bf16
-precision. The eval forward runs the product's inference step (``core.function.inference_step``,
+precision. The eval forward runs the product's inference step (``core.inference_step.inference_step``,
 no flip test) on the network as ``valid.py`` prepares it: float32 by default against
 ``TEST.AMP True TEST.CHANNELS_LAST True`` (bf16, channels-last, BatchNorm folded, heatmap layers in
 float32). Input 256x192 (COCO), ResNet-50 trunk, random data (speed does not depend on it).
@@ -26,7 +26,7 @@ import torch.nn as nn
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 from core.config import load_config  # noqa: E402
 from core.evaluate import accuracy  # noqa: E402
-from core.function import inference_step, prepare_inference_model  # noqa: E402
+from core.inference_step import inference_step, prepare_inference_model  # noqa: E402
 from core.loss import JointsMSELoss  # noqa: E402
 from models import POSE_NETS, build_pose_net  # noqa: E402
 

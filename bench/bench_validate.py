@@ -2,7 +2,7 @@
 
     python bench/bench_validate.py [--dataset-root tests/data/coco] [--name pose_resnet] [--repeat 3]
 
-Runs the real ``core.function.validate`` (COCO val2017 of the given root, GT boxes, flip test,
+Runs the real ``core.evaluation.validate`` (COCO val2017 of the given root, GT boxes, flip test,
 ResNet-50 256x192 from the shipped YAML, random weights — speed does not depend on them) in one
 process with ``WORKERS 0`` so that every step is on the clock, and times
 
@@ -32,7 +32,7 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 from core.config import load_config  # noqa: E402
-from core.function import validate  # noqa: E402
+from core.evaluation import validate  # noqa: E402
 from core.loss import JointsMSELoss  # noqa: E402
 from dataset import build_dataset, build_transform  # noqa: E402
 from models import build_pose_net  # noqa: E402

@@ -20,7 +20,7 @@ import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import cv2
 import torch
 
-from core.function import prepare_inference_model, test
+from core.inference_step import prepare_inference_model, test
 from dataset import build_transform
 from models import build_pose_net
 from utils.checkpoint import load_model_weights

@@ -30,7 +30,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from core.config import AttrDict, ConfigError, dump_config, get_model_name
-from core.function import NonFiniteLossError, amp_enabled, check_inference_amp, train, validate
+from core.amp import amp_enabled, check_inference_amp
+from core.evaluation import validate
+from core.training import NonFiniteLossError, train
 from core.loss import build_loss
 from dataset import build_dataset, build_transform
 from dataset.sampler import EpochSampler, SeededSamples, ShardSampler

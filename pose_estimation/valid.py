@@ -16,7 +16,8 @@ import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 from torch.utils.data import DataLoader
 
 from core.config import dump_config
-from core.function import prepare_inference_model, validate
+from core.evaluation import validate
+from core.inference_step import prepare_inference_model
 from core.loss import build_loss
 from dataset import build_dataset, build_transform
 from dataset.sampler import ShardSampler

@@ -11,7 +11,7 @@ The graph has one input ``input`` of shape (N, 3, H, W) — the normalised crop 
 network sees it in validation (BGR channel order unless ``DATASET.COLOR_RGB``, ToTensor + ImageNet
 mean/std; see ``core.api``) with ``[W, H] = MODEL.IMAGE_SIZE`` fixed — and one output ``heatmaps``
 (N, J, H/4, W/4). Only N is dynamic. The flip test and the heatmap decoding stay outside the graph
-(``core.function.inference_heatmaps``, ``core.inference.get_final_preds``). The model's metadata
+(``core.inference_step.inference_heatmaps``, ``core.inference.get_final_preds``). The model's metadata
 records the network name, input size, joint count and the channel order.
 
 ``--check`` runs the file with onnxruntime on a random batch of 2 and prints the largest absolute

@@ -1,7 +1,7 @@
 """Python API: top-down pose estimation on an image whose person boxes are known.
 
 One object wraps a network, its config and its device, and turns ``(image, boxes)`` into keypoints
-exactly the way validation does (``pose_estimation/valid.py`` → ``core.function.validate``):
+exactly the way validation does (``pose_estimation/valid.py`` → ``core.evaluation.validate``):
 
 1. every box ``[x, y, w, h]`` becomes a centre and scale with the COCO dataset's rule
    (aspect ratio of ``MODEL.IMAGE_SIZE``, 200 px units, ×1.25), raw as for
@@ -10,7 +10,7 @@ exactly the way validation does (``pose_estimation/valid.py`` → ``core.functio
    then ToTensor + ImageNet Normalize on the BGR pixels, or RGB with ``DATASET.COLOR_RGB``;
 3. all people of the image go through the network in one batch, with the flip test and the
    one-column shift when ``TEST.FLIP_TEST`` / ``TEST.SHIFT_HEATMAP`` say so
-   (:func:`core.function.inference_step`, the step validation runs); ``TEST.AMP``,
+   (:func:`core.inference_step.inference_step`, the step validation runs); ``TEST.AMP``,
    ``TEST.AMP_DTYPE`` and ``TEST.CHANNELS_LAST`` switch its speed as there;
 4. :func:`core.inference.get_final_preds` decodes the heatmaps (arg-max, quarter offset with
    ``TEST.POST_PROCESS``, back-projection into the original image);
@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from core.config import AttrDict, load_config, validate_config
-from core.function import inference_step, prepare_inference_model
+from core.inference_step import inference_step, prepare_inference_model
 from core.codec import crop_transform
 from core.detections import MAX_BOX_COORD
 from core.inference import get_final_preds

@@ -293,7 +293,7 @@ class ResNetBackbone(nn.Module):
 
     HEAD_MODULES: tuple[str, ...] = ()
     # The layers whose outputs are heatmaps (or are summed into them), as submodule names: inference
-    # under autocast runs them in float32 (core.function). Plain class data: no state_dict key changes.
+    # under autocast runs them in float32 (core.amp). Plain class data: no state_dict key changes.
     HEATMAP_LAYERS: tuple[str, ...] = ()
 
     def __init__(self, depth: int, style: str = "pytorch", *, model_name: str = "pose_resnet"):

@@ -78,6 +78,13 @@ def is_dist() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
+def reduce_device() -> torch.device:
+    """Where collective tensors live: NCCL reduces CUDA tensors only, gloo CPU ones."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def barrier() -> None:
     if is_dist():
         dist.barrier()

@@ -148,7 +148,7 @@ class LRPolicy:
     def __init__(self, cfg: AttrDict, optimizer: torch.optim.Optimizer, epoch: int, iteration: int,
                  num_batches: int, epoch_offset: int = 0, scheduler: bool = True) -> None:
         """``scheduler=False``: no torch scheduler (one wraps ``optimizer.step``); the policy writes the
-        same values into the optimizer's param groups itself (core.function.train called without
+        same values into the optimizer's param groups itself (core.training.train called without
         train.py's policy)."""
         self.cfg = cfg
         self.optimizer = optimizer

@@ -1,6 +1,6 @@
 """core.api: the Python API gives validation's keypoints for the same checkpoint and boxes.
 
-The reference is ``core.function.validate`` itself, run over ``COCODataset`` (GT boxes) with the
+The reference is ``core.evaluation.validate`` itself, run over ``COCODataset`` (GT boxes) with the
 dataset's ``evaluate`` replaced by a recorder, so crop, flip test, heatmap shift, quarter offset
 and back-projection are the ones ``pose_estimation/valid.py`` uses. Tolerances: 1e-4 px for joint
 positions, 1e-5 for joint and person scores (the API batches per image, validation across images,
@@ -25,7 +25,7 @@ from core.api import (
     person_scores,
 )
 from core.config import ConfigError, load_config
-from core.function import validate
+from core.evaluation import validate
 from core.loss import JointsMSELoss
 from dataset import build_transform
 from dataset.coco import COCODataset
@@ -90,7 +90,7 @@ def _figure_image(path: Path) -> np.ndarray:
 
 
 def _validate_records(cfg: Any, coco_root: Path, model_file: Path, tmp_path: Path) -> tuple[COCODataset, dict]:
-    """Run core.function.validate on the GT-box dataset; return the dataset and what evaluate got."""
+    """Run core.evaluation.validate on the GT-box dataset; return the dataset and what evaluate got."""
     dataset = COCODataset(cfg, str(coco_root), "val2017", False, build_transform())
     est = PoseEstimator.from_config(COCO_YAML, model_file, opts=SMALL + ["DATASET.COLOR_RGB", str(cfg.DATASET.COLOR_RGB)])
     seen: dict[str, Any] = {}

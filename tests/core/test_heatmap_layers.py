@@ -11,7 +11,9 @@ import torch
 
 from core.codec import encode_target, heatmap_to_input
 from core.config import load_config
-from core.function import _validation_network, heatmap_layers, inference_step, input_pixels
+from core.amp import heatmap_layers
+from core.evaluation import _validation_network
+from core.inference_step import inference_step, input_pixels
 from core.inference import get_max_preds
 from dataset.keypoints import COCO_KEYPOINTS
 from models import POSE_NETS, build_pose_net

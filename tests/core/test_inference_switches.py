@@ -11,7 +11,8 @@ import torch
 from core.api import PoseEstimator
 from core.config import ConfigError, load_config
 from core.detections import DetectionFile
-from core.function import check_inference_amp, inference_heatmaps, inference_step, prepare_inference_model
+from core.amp import check_inference_amp
+from core.inference_step import inference_heatmaps, inference_step, prepare_inference_model
 from dataset.keypoints import COCO_KEYPOINTS
 from helpers import load_script
 from models import build_pose_net

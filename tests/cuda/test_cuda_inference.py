@@ -17,7 +17,8 @@ import torch
 
 from helpers import sample_path
 from core.api import PoseEstimator
-from core.function import inference_autocast, inference_step, prepare_inference_model
+from core.amp import inference_autocast
+from core.inference_step import inference_step, prepare_inference_model
 from dataset.keypoints import COCO_KEYPOINTS
 from models import POSE_NETS, build_pose_net
 from test_api import COCO_YAML as API_YAML, SMALL as API_SMALL, _save_checkpoints

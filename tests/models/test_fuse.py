@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from core.config import load_config
-from core.function import _validation_network, prepare_inference_model
+from core.evaluation import _validation_network
+from core.inference_step import prepare_inference_model
 from models import POSE_NETS, build_pose_net
 from models.fuse import fuse_conv_bn
 

@@ -43,8 +43,8 @@ def test_warmup_ramps_the_first_iterations_of_either_schedule():
 
 
 def test_the_training_loop_sets_the_scheduled_lr_before_each_step(monkeypatch):
-    """core.function.train with a real model and optimizer: the LR each optimizer step used."""
-    from core import function
+    """core.training.train with a real model and optimizer: the LR each optimizer step used."""
+    from core import training
 
     cfg = _cfg("TRAIN.LR_SCHEDULER", "cosine", "TRAIN.WARMUP_ITERS", "2", "PRINT_FREQ", "100")
     model = torch.nn.Conv2d(3, 17, 1)
@@ -53,9 +53,9 @@ def test_the_training_loop_sets_the_scheduled_lr_before_each_step(monkeypatch):
     step = optimizer.step
     monkeypatch.setattr(optimizer, "step", lambda *a, **k: (used.append(optimizer.param_groups[0]["lr"]), step())[1])
     batches = [(torch.rand(2, 3, 8, 8), torch.rand(2, 17, 8, 8), torch.ones(2, 17, 1), {}) for _ in range(4)]
-    monkeypatch.setattr(function, "save_debug_images", lambda *a, **k: None)
+    monkeypatch.setattr(training, "save_debug_images", lambda *a, **k: None)
     mse = torch.nn.MSELoss()
-    function.train(cfg, batches, model, lambda out, tgt, w: mse(out, tgt), optimizer, 0, "", "", None)
+    training.train(cfg, batches, model, lambda out, tgt, w: mse(out, tgt), optimizer, 0, "", "", None)
     assert used == pytest.approx([lr_at_iteration(cfg, 0, i, 4) for i in range(4)])
     assert used[0] < used[1] > used[2] > used[3]  # warm-up, then the cosine: not the optimizer's constant 2e-3
 
