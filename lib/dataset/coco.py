@@ -48,6 +48,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from core.config import ConfigError
+from core.detections import is_wanted, read_coco_bbox_file
 from core.keypoint_metrics import evaluate_without_sigmas, keep_all
 from utils.atomic_io import write_pickle, write_text
 from utils.cli import InputFileError
@@ -129,10 +130,6 @@ def _results_json_text(ids: list, cat_id: Any, keypoints: list, scores: list, ce
     if not people:
         return "[]"
     return "[\n    " + ",\n    ".join(people) + "\n]"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _shown(values: list) -> str:
@@ -592,81 +589,28 @@ class COCODataset(JointsDataset):
         """Box ``[x, y, w, h]`` -> ``center``, ``scale``: :func:`box_to_center_scale`."""
         return box_to_center_scale(x, y, w, h, self.aspect_ratio, self.pixel_std)
 
-    def _read_detections(self) -> list:
-        """The detection list of ``TEST.COCO_BBOX_FILE``, checked entry by entry."""
-        path = self.bbox_file
-        if not path:
-            raise FileNotFoundError(
-                "TEST.COCO_BBOX_FILE is empty: set it to a person detection json, or set TEST.USE_GT_BBOX True")
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"COCO detection file (TEST.COCO_BBOX_FILE) not found: {path}")
-        with open(path, "r", encoding="utf-8") as f:
-            try:
-                all_boxes = json.load(f)
-            except json.JSONDecodeError as e:
-                raise InputFileError(f"COCO detection file is not valid JSON: {path} ({e})") from e
-        if not isinstance(all_boxes, list):
-            raise InputFileError(
-                f"COCO detection file {path} must hold a JSON list of "
-                f"{{image_id, category_id, bbox [x, y, w, h], score}}; got a {type(all_boxes).__name__}")
-        if not all_boxes:
-            logger.error("=> Load %s fail!", path)
-            raise InputFileError(f"COCO detection file {path} holds an empty list: no person boxes to evaluate")
-        for i, det in enumerate(all_boxes):
-            bbox = det.get("bbox") if isinstance(det, dict) else None
-            if not (
-                isinstance(det, dict)
-                and _is_number(det.get("image_id"))
-                and _is_number(det.get("category_id"))
-                and _is_number(det.get("score"))
-                and isinstance(bbox, list)
-                and len(bbox) == 4
-                and all(_is_number(v) for v in bbox)
-            ):
-                shown = json.dumps(det)[:200]
-                raise InputFileError(
-                    f"COCO detection file {path}: entry {i} is not "
-                    f"{{image_id, category_id, bbox: [x, y, w, h], score}} with numbers: {shown}")
-        finite = [det for det in all_boxes if math.isfinite(det["score"]) and all(map(math.isfinite, det["bbox"]))]
-        if len(finite) < len(all_boxes):
-            logger.warning("=> COCO detection file %s: dropped %d of %d entries whose score or bbox is NaN/Infinity",
-                           path, len(all_boxes) - len(finite), len(all_boxes))
-        from core.detections import drop_degenerate_boxes  # zero-size / 1e9-px boxes: skipped, one warning
-
-        return drop_degenerate_boxes(finite, f"COCO detection file {path}")
-
     def _load_coco_person_detection_results(self) -> list[dict]:
-        all_boxes = self._read_detections()
+        all_boxes = read_coco_bbox_file(self.bbox_file)
         logger.info("=> Total boxes: %d", len(all_boxes))
-
+        # The dataset's categories, score >= TEST.IMAGE_THRE (strictly below is dropped; 0.0 keeps all).
+        wanted = [det for det in all_boxes
+                  if is_wanted(det["category_id"], det["score"], self._category_set, self.image_thre)]
+        num_boxes = len(wanted)
         kpt_db = []
-        image_ids = []
-        category_ids = []
-        num_boxes = 0
-        cat_ids = self._category_set
-        for det_res in all_boxes:
-            if det_res["category_id"] not in cat_ids:
-                continue
-            score = det_res["score"]
-            # Strictly below the threshold is dropped (0.0 keeps everything).
-            if score < self.image_thre:
-                continue
-            num_boxes = num_boxes + 1
-
+        for det_res in wanted:
             center, scale = self._box2cs(det_res["bbox"])
             kpt_db.append({
                 "image": self.image_path_from_index(det_res["image_id"]),
                 "center": center,
                 "scale": scale,
-                "score": score,
+                "score": det_res["score"],
                 "joints_3d": np.zeros((self.num_joints, 3), dtype=np.float64),
                 "joints_3d_vis": np.ones((self.num_joints, 3), dtype=np.float64),
             })
-            image_ids.append(det_res["image_id"])
-            category_ids.append(det_res["category_id"])
+        image_ids = [det["image_id"] for det in wanted]
+        category_ids = [det["category_id"] for det in wanted]
 
-        unknown = sorted({det["image_id"] for det in all_boxes if det["category_id"] in cat_ids
-                          and det["score"] >= self.image_thre and det["image_id"] not in self.coco.imgs})
+        unknown = sorted({image_id for image_id in image_ids if image_id not in self.coco.imgs})
         if unknown:
             raise InputFileError(f"COCO detection file {self.bbox_file}: {len(unknown)} image_id(s) are not in "
                                  f"{self.ann_file}: {_shown(unknown)}")
