@@ -50,7 +50,8 @@ import numpy as np
 from core.config import ConfigError
 from core.detections import is_wanted, read_coco_bbox_file
 from core.keypoint_metrics import evaluate_without_sigmas, keep_all
-from utils.atomic_io import write_pickle, write_text
+from core.results import write_coco_keypoint_results
+from utils.atomic_io import write_pickle
 from utils.cli import InputFileError
 
 from .JointsDataset import JointsDataset
@@ -105,31 +106,6 @@ def rescore(preds: np.ndarray, box_scores: np.ndarray, in_vis_thre: float) -> np
 
 # Names paired with COCOeval.stats[0..9]; 'Ap .5' (sic) as in the original logs.
 COCO_STATS_NAMES = ["AP", "Ap .5", "AP .75", "AP (M)", "AP (L)", "AR", "AR .5", "AR .75", "AR (M)", "AR (L)"]
-
-
-def _results_json_text(ids: list, cat_id: Any, keypoints: list, scores: list, centers: list, scales: list) -> str:
-    """The text of ``json.dumps(results, sort_keys=True, indent=4)`` for finite values, built directly.
-
-    ``cat_id``: one category id for every person, or a list with each person's own.
-
-    ``json`` falls back to its pure-Python encoder when indenting, which takes ~10 s for 100k people;
-    formatting each number with ``float.__repr__`` (what json uses) gives the same bytes ~5x faster.
-    """
-    sep = ",\n            "
-    cat_ids = [cat_id] * len(ids) if isinstance(cat_id, (int, np.integer)) else cat_id
-
-    def array(values: list) -> str:
-        return "[\n            " + sep.join(map(float.__repr__, values)) + "\n        ]"
-
-    people = [
-        '{\n        "category_id": %d,\n        "center": %s,\n        "image_id": %d,\n        "keypoints": %s,'
-        '\n        "scale": %s,\n        "score": %s\n    }'
-        % (cat, array(c), i, array(k), array(sc), float.__repr__(s))
-        for cat, i, k, s, c, sc in zip(cat_ids, ids, keypoints, scores, centers, scales)
-    ]
-    if not people:
-        return "[]"
-    return "[\n    " + ",\n    ".join(people) + "\n]"
 
 
 def _shown(values: list) -> str:
@@ -669,7 +645,7 @@ class COCODataset(JointsDataset):
         scores = self._rescore(preds, all_boxes[:num, 5])
         keep = self._oks_nms_per_image(preds, all_boxes[:num, 4], scores, image_ids)
 
-        self._write_coco_keypoint_results(preds, all_boxes, scores, image_ids, keep, res_file, category_ids)
+        write_coco_keypoint_results(res_file, preds, all_boxes, scores, image_ids, category_ids, keep)
         if "test" not in self.image_set and self.keypoints.sigmas is None:
             return evaluate_without_sigmas(cfg, self, preds, res_folder)  # PCK / EPE / NME
         if "test" not in self.image_set:
@@ -746,37 +722,6 @@ class COCODataset(JointsDataset):
                                             coco_gt.getCatIds() if len(self.category_ids) > 1 else self.category_ids)
         write_per_joint(os.path.join(res_folder, "per_joint_%s.json" % self.image_set), "OKS term",
                         self.keypoints.names, values, counts)
-
-    def _write_coco_keypoint_results(self, preds: np.ndarray, all_boxes: np.ndarray, scores: np.ndarray,
-                                     image_ids: np.ndarray, keep: list[np.ndarray], res_file: str,
-                                     category_ids: Optional[np.ndarray] = None) -> None:
-        """One dict per kept person: image_id, category_id, keypoints (3J flat), score, center, scale.
-
-        ``category_ids``: each sample's category (default: the dataset's first category for all).
-
-        Written with sorted keys and indent 4 like the original, to a temporary file then renamed,
-        so a partial file can never be read (no "repair" step needed).
-        """
-        sel = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
-        keypoints = preds[sel].reshape(len(sel), -1).astype(np.float64).tolist()
-        score_list = scores[sel].astype(np.float64).tolist()
-        centers = all_boxes[sel, 0:2].astype(np.float64).tolist()
-        scales = all_boxes[sel, 2:4].astype(np.float64).tolist()
-        ids = image_ids[sel].tolist()
-        cats = [self.category_id] * len(ids) if category_ids is None else np.asarray(category_ids)[sel].tolist()
-        logger.info("=> Writing results json to %s", res_file)
-        finite = (np.isfinite(preds[sel]).reshape(len(sel), -1).all(axis=1) & np.isfinite(scores[sel])
-                  & np.isfinite(all_boxes[sel, 0:4]).all(axis=1))
-        if not finite.all():
-            # A results file is always standard JSON: people whose joints, score or box are NaN/inf
-            # (a diverged network) are left out, and said so, instead of writing NaN tokens.
-            logger.warning("=> %s: %d of %d people have non-finite joints, score or box and are left out",
-                           res_file, int((~finite).sum()), len(sel))
-            pick = np.flatnonzero(finite).tolist()
-            ids, cats, keypoints, score_list, centers, scales = (
-                [v[k] for k in pick] for v in (ids, cats, keypoints, score_list, centers, scales))
-        text = _results_json_text(ids, cats, keypoints, score_list, centers, scales)
-        write_text(res_file, text)
 
     def _evaluation_gt(self):
         """The GT that evaluation scores against: the loaded file, or an evaluation copy when

@@ -333,7 +333,7 @@ def test_non_person_detections_are_skipped(coco_root, tmp_path):
 
 
 def test_results_text_equals_json_dumps():
-    from dataset.coco import _results_json_text
+    from core.results import results_json_text as _results_json_text
 
     rng = np.random.default_rng(5)
     kp = (rng.uniform(-10, 700, size=(3, 51)).astype(np.float32).astype(np.float64)).tolist()
