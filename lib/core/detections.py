@@ -76,15 +76,13 @@ def is_wanted(category_id: Any, score: float, category_ids: Any, score_thr: floa
 @dataclass(frozen=True)
 class FileTexts:
     """How a reader words the errors about the file as a whole (``{path}``, ``{error}``, ``{kind}`` are
-    filled in). ``decode_errors``: a file that is not UTF-8 is also "not valid JSON" (else the
-    ``UnicodeDecodeError`` propagates); ``chain``: the JSON error is the cause of the raised one;
-    ``empty_log``: an error logged (``%s``: the path) before the empty list is refused."""
+    filled in). ``chain``: the JSON error is the cause of the raised one; ``empty_log``: an error
+    logged (``%s``: the path) before the empty list is refused."""
 
     not_found: str
     not_json: str
     not_list: str
     empty: str
-    decode_errors: bool
     chain: bool
     empty_log: str = ""
 
@@ -95,7 +93,7 @@ DETECTION_FILE_TEXTS = FileTexts(
     not_json="detection file {path} is not valid JSON: {error}",
     not_list="detection file {path}: expected a JSON list of detections, got {kind}",
     empty="detection file {path} is empty: it holds no detections",
-    decode_errors=True, chain=False)
+    chain=False)
 
 # Validation's TEST.COCO_BBOX_FILE (read_coco_bbox_file).
 COCO_BBOX_FILE_TEXTS = FileTexts(
@@ -104,19 +102,18 @@ COCO_BBOX_FILE_TEXTS = FileTexts(
     not_list="COCO detection file {path} must hold a JSON list of "
              "{{image_id, category_id, bbox [x, y, w, h], score}}; got a {kind}",
     empty="COCO detection file {path} holds an empty list: no person boxes to evaluate",
-    decode_errors=False, chain=True, empty_log="=> Load %s fail!")  # the original's log line
+    chain=True, empty_log="=> Load %s fail!")  # the original's log line
 
 
 def read_json_list(path: str | os.PathLike, texts: FileTexts) -> list:
     """The non-empty JSON list in the file ``path``; a missing file is a ``FileNotFoundError``, a file
-    that is not JSON, not a list or an empty list an ``InputFileError``, worded by ``texts``."""
+    that is not JSON (or not UTF-8), not a list or an empty list an ``InputFileError``, worded by ``texts``."""
     if not os.path.isfile(path):
         raise FileNotFoundError(texts.not_found.format(path=path))
-    caught = (json.JSONDecodeError, UnicodeDecodeError) if texts.decode_errors else json.JSONDecodeError
     with open(path, "r", encoding="utf-8") as f:
         try:
             entries = json.load(f)
-        except caught as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             error = InputFileError(texts.not_json.format(path=path, error=e))
             raise error from (e if texts.chain else None)
     if not isinstance(entries, list):
