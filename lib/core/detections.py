@@ -222,6 +222,8 @@ class DetectionFile:
         if not (isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)):
             raise InputFileError(f"{where}: 'score' must be a finite number, got {score!r}")
         category = entry.get("category_id", PERSON)
+        if isinstance(category, (list, dict)):  # unhashable: it could not even be compared with the wanted ids
+            raise InputFileError(f"{where}: 'category_id' must be a number, got {category!r}")
         name = entry.get("file_name")
         image_id = entry.get("image_id")
         if name is not None:
