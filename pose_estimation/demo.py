@@ -60,7 +60,8 @@ from tqdm import tqdm
 
 from core.api import PoseEstimator, read_image
 from core.detections import PERSON, DetectionFile, PersonDetector
-from utils.atomic_io import atomic_path, temp_path_for, write_json
+from core.results import results_of_people, write_results
+from utils.atomic_io import atomic_path, temp_path_for
 from utils.cli import InputFileError, UsageError, add_opts, run_cli
 from utils.vis import draw_skeleton
 
@@ -104,24 +105,6 @@ def _check_not_input(out: Path, inputs: Sequence[Path]) -> None:
             raise UsageError(
                 f"output {out} would overwrite the input {p}; choose another --output-dir (inputs are never modified)"
             )
-
-
-def to_results(people: list[dict[str, Any]], image_id: int, file_name: str | None,
-               category_id: int = PERSON) -> list[dict[str, Any]]:
-    """COCO keypoint results entries (plus ``bbox`` and, for images, ``file_name``)."""
-    entries = []
-    for person in people:
-        entry = {
-            "image_id": int(image_id),
-            "category_id": category_id,
-            "keypoints": [float(v) for v in person["keypoints"].reshape(-1)],
-            "score": float(person["score"]),
-            "bbox": [float(v) for v in person["bbox"]],
-        }
-        if file_name is not None:
-            entry["file_name"] = file_name
-        entries.append(entry)
-    return entries
 
 
 def draw_people(image_bgr: np.ndarray, people: list[dict[str, Any]], kpt_thr: float,
@@ -168,7 +151,7 @@ class Demo:
         except ValueError as e:
             raise InputFileError(f"{where}: {e} (boxes from {source})") from None
         picture = draw_people(image, people, self.kpt_thr, self.estimator.keypoints)
-        return picture, to_results(people, image_id, file_name, self.category_id)
+        return picture, results_of_people(people, image_id, file_name, self.category_id)
 
     def run_images(self, paths: list[Path], output_dir: Path, show_progress: bool, skip_unreadable: bool = False
                    ) -> list[dict[str, Any]]:
@@ -325,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = f"picture {output_dir / output_name(source.name)}"
 
     json_path = output_dir / f"keypoints_{source.stem if source.is_file() else source.resolve().name}_results.json"
-    write_json(json_path, results)
+    write_results(json_path, results)
     logger.info("=> %d people; wrote %s and %s", len(results), written, json_path)
     return 0
 

@@ -1,6 +1,18 @@
 """Person boxes for top-down pose estimation: a COCO-format detection file or a torchvision detector.
 
-Used by ``pose_estimation/demo.py`` and usable with :class:`core.api.PoseEstimator`::
+This module is the one reader of detection files (a JSON list of ``{image_id, category_id,
+bbox [x, y, w, h], score}``), in two forms that differ as their users need:
+
+* :func:`read_coco_bbox_file`: validation's ``TEST.COCO_BBOX_FILE`` (``dataset.coco``). Every entry
+  must hold all four fields as numbers; entries with a NaN / infinite score or box are dropped with
+  one warning; degenerate boxes are skipped over the whole file, before any filtering; the entries
+  come back as they are in the file, in file order.
+* :class:`DetectionFile`: the demo's ``--det-file`` and the Python API. An entry may name its image
+  by ``file_name`` instead of ``image_id``; a missing ``score`` is 1 and a missing ``category_id`` is
+  person; a NaN / infinite value is an error; degenerate boxes are skipped among the wanted ones.
+
+Both read the file with :func:`read_json_list`, keep an entry by :func:`is_wanted` and skip boxes by
+:func:`is_degenerate_box`. Used by ``pose_estimation/demo.py`` and with :class:`core.api.PoseEstimator`::
 
     dets = DetectionFile("dets.json", score_thr=0.5)
     boxes, scores = dets.boxes("000000000785.jpg", 785)
@@ -13,6 +25,7 @@ import logging
 import math
 import os
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,7 +35,8 @@ import torch
 from utils.checkpoint import CheckpointMismatchError, load_model_weights
 from utils.cli import InputFileError, UsageError
 
-__all__ = ["PERSON", "DetectionFile", "PersonDetector", "drop_degenerate_boxes", "is_degenerate_box"]
+__all__ = ["PERSON", "COCO_BBOX_FILE_TEXTS", "DETECTION_FILE_TEXTS", "DetectionFile", "FileTexts", "PersonDetector",
+           "drop_degenerate_boxes", "is_degenerate_box", "is_wanted", "read_coco_bbox_file", "read_json_list"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +67,99 @@ def drop_degenerate_boxes(entries: list[dict], source: str) -> list[dict]:
     return [entry for i, entry in enumerate(entries) if i not in skip]
 
 
+def is_wanted(category_id: Any, score: float, category_ids: Any, score_thr: float) -> bool:
+    """Whether a detection is used: one of ``category_ids`` and a score of at least ``score_thr``
+    (a score strictly below it is dropped, so a threshold of 0 keeps every box)."""
+    return category_id in category_ids and not score < score_thr
+
+
+@dataclass(frozen=True)
+class FileTexts:
+    """How a reader words the errors about the file as a whole (``{path}``, ``{error}``, ``{kind}`` are
+    filled in). ``chain``: the JSON error is the cause of the raised one; ``empty_log``: an error
+    logged (``%s``: the path) before the empty list is refused."""
+
+    not_found: str
+    not_json: str
+    not_list: str
+    empty: str
+    chain: bool
+    empty_log: str = ""
+
+
+# The demo's --det-file and the API (DetectionFile).
+DETECTION_FILE_TEXTS = FileTexts(
+    not_found="detection file not found: {path}",
+    not_json="detection file {path} is not valid JSON: {error}",
+    not_list="detection file {path}: expected a JSON list of detections, got {kind}",
+    empty="detection file {path} is empty: it holds no detections",
+    chain=False)
+
+# Validation's TEST.COCO_BBOX_FILE (read_coco_bbox_file).
+COCO_BBOX_FILE_TEXTS = FileTexts(
+    not_found="COCO detection file (TEST.COCO_BBOX_FILE) not found: {path}",
+    not_json="COCO detection file is not valid JSON: {path} ({error})",
+    not_list="COCO detection file {path} must hold a JSON list of "
+             "{{image_id, category_id, bbox [x, y, w, h], score}}; got a {kind}",
+    empty="COCO detection file {path} holds an empty list: no person boxes to evaluate",
+    chain=True, empty_log="=> Load %s fail!")  # the original's log line
+
+
+def read_json_list(path: str | os.PathLike, texts: FileTexts) -> list:
+    """The non-empty JSON list in the file ``path``; a missing file is a ``FileNotFoundError``, a file
+    that is not JSON (or not UTF-8), not a list or an empty list an ``InputFileError``, worded by ``texts``."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(texts.not_found.format(path=path))
+    with open(path, "r", encoding="utf-8") as f:
+        try:
+            entries = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            error = InputFileError(texts.not_json.format(path=path, error=e))
+            raise error from (e if texts.chain else None)
+    if not isinstance(entries, list):
+        raise InputFileError(texts.not_list.format(path=path, kind=type(entries).__name__))
+    if not entries:
+        if texts.empty_log:
+            logger.error(texts.empty_log, path)
+        raise InputFileError(texts.empty.format(path=path))
+    return entries
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def read_coco_bbox_file(path: str) -> list[dict]:
+    """The detections of ``TEST.COCO_BBOX_FILE``, checked entry by entry: the file's own dicts, in file
+    order, less those with a NaN / infinite score or box (dropped with one warning) and the
+    degenerate boxes (:func:`drop_degenerate_boxes`); the category and score filters are the caller's
+    (:func:`is_wanted`)."""
+    if not path:
+        raise FileNotFoundError(
+            "TEST.COCO_BBOX_FILE is empty: set it to a person detection json, or set TEST.USE_GT_BBOX True")
+    all_boxes = read_json_list(path, COCO_BBOX_FILE_TEXTS)
+    for i, det in enumerate(all_boxes):
+        bbox = det.get("bbox") if isinstance(det, dict) else None
+        if not (
+            isinstance(det, dict)
+            and _is_number(det.get("image_id"))
+            and _is_number(det.get("category_id"))
+            and _is_number(det.get("score"))
+            and isinstance(bbox, list)
+            and len(bbox) == 4
+            and all(_is_number(v) for v in bbox)
+        ):
+            shown = json.dumps(det)[:200]
+            raise InputFileError(
+                f"COCO detection file {path}: entry {i} is not "
+                f"{{image_id, category_id, bbox: [x, y, w, h], score}} with numbers: {shown}")
+    finite = [det for det in all_boxes if math.isfinite(det["score"]) and all(map(math.isfinite, det["bbox"]))]
+    if len(finite) < len(all_boxes):
+        logger.warning("=> COCO detection file %s: dropped %d of %d entries whose score or bbox is NaN/Infinity",
+                       path, len(all_boxes) - len(finite), len(all_boxes))
+    return drop_degenerate_boxes(finite, f"COCO detection file {path}")  # zero-size / 1e9-px boxes
+
+
 class DetectionFile:
     """Boxes of one category (COCO's person by default) or of several (a dataset whose categories share
     one joint list, e.g. species) from a COCO-format detection JSON, looked up by file name or image id.
@@ -67,23 +174,14 @@ class DetectionFile:
             raise ValueError("DetectionFile: no category id given")
         self.category_id = self.category_ids[0]
         wanted = set(self.category_ids)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"detection file not found: {self.path}")
-        try:
-            entries = json.loads(self.path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise InputFileError(f"detection file {self.path} is not valid JSON: {e}") from None
-        if not isinstance(entries, list):
-            raise InputFileError(f"detection file {self.path}: expected a JSON list of detections, got {type(entries).__name__}")
-        if not entries:
-            raise InputFileError(f"detection file {self.path} is empty: it holds no detections")
+        entries = read_json_list(self.path, DETECTION_FILE_TEXTS)
         self.by_name: dict[str, list[tuple[list[float], float]]] = defaultdict(list)
         self.by_id: dict[int, list[tuple[list[float], float]]] = defaultdict(list)
         kept = 0
         degenerate: list[int] = []
         for i, entry in enumerate(entries):
             box, score, name, image_id, category = self._parse(entry, i)
-            if category not in wanted or score < score_thr:
+            if not is_wanted(category, score, wanted, score_thr):
                 continue
             if is_degenerate_box(box):  # zero-size or absurd: skipped, counted in one warning below
                 degenerate.append(i)
@@ -124,6 +222,8 @@ class DetectionFile:
         if not (isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)):
             raise InputFileError(f"{where}: 'score' must be a finite number, got {score!r}")
         category = entry.get("category_id", PERSON)
+        if isinstance(category, (list, dict)):  # unhashable: it could not even be compared with the wanted ids
+            raise InputFileError(f"{where}: 'category_id' must be a number, got {category!r}")
         name = entry.get("file_name")
         image_id = entry.get("image_id")
         if name is not None:

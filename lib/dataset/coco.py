@@ -48,8 +48,10 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from core.config import ConfigError
+from core.detections import is_wanted, read_coco_bbox_file
 from core.keypoint_metrics import evaluate_without_sigmas, keep_all
-from utils.atomic_io import write_pickle, write_text
+from core.results import write_coco_keypoint_results
+from utils.atomic_io import write_pickle
 from utils.cli import InputFileError
 
 from .JointsDataset import JointsDataset
@@ -104,35 +106,6 @@ def rescore(preds: np.ndarray, box_scores: np.ndarray, in_vis_thre: float) -> np
 
 # Names paired with COCOeval.stats[0..9]; 'Ap .5' (sic) as in the original logs.
 COCO_STATS_NAMES = ["AP", "Ap .5", "AP .75", "AP (M)", "AP (L)", "AR", "AR .5", "AR .75", "AR (M)", "AR (L)"]
-
-
-def _results_json_text(ids: list, cat_id: Any, keypoints: list, scores: list, centers: list, scales: list) -> str:
-    """The text of ``json.dumps(results, sort_keys=True, indent=4)`` for finite values, built directly.
-
-    ``cat_id``: one category id for every person, or a list with each person's own.
-
-    ``json`` falls back to its pure-Python encoder when indenting, which takes ~10 s for 100k people;
-    formatting each number with ``float.__repr__`` (what json uses) gives the same bytes ~5x faster.
-    """
-    sep = ",\n            "
-    cat_ids = [cat_id] * len(ids) if isinstance(cat_id, (int, np.integer)) else cat_id
-
-    def array(values: list) -> str:
-        return "[\n            " + sep.join(map(float.__repr__, values)) + "\n        ]"
-
-    people = [
-        '{\n        "category_id": %d,\n        "center": %s,\n        "image_id": %d,\n        "keypoints": %s,'
-        '\n        "scale": %s,\n        "score": %s\n    }'
-        % (cat, array(c), i, array(k), array(sc), float.__repr__(s))
-        for cat, i, k, s, c, sc in zip(cat_ids, ids, keypoints, scores, centers, scales)
-    ]
-    if not people:
-        return "[]"
-    return "[\n    " + ",\n    ".join(people) + "\n]"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _shown(values: list) -> str:
@@ -592,81 +565,28 @@ class COCODataset(JointsDataset):
         """Box ``[x, y, w, h]`` -> ``center``, ``scale``: :func:`box_to_center_scale`."""
         return box_to_center_scale(x, y, w, h, self.aspect_ratio, self.pixel_std)
 
-    def _read_detections(self) -> list:
-        """The detection list of ``TEST.COCO_BBOX_FILE``, checked entry by entry."""
-        path = self.bbox_file
-        if not path:
-            raise FileNotFoundError(
-                "TEST.COCO_BBOX_FILE is empty: set it to a person detection json, or set TEST.USE_GT_BBOX True")
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"COCO detection file (TEST.COCO_BBOX_FILE) not found: {path}")
-        with open(path, "r", encoding="utf-8") as f:
-            try:
-                all_boxes = json.load(f)
-            except json.JSONDecodeError as e:
-                raise InputFileError(f"COCO detection file is not valid JSON: {path} ({e})") from e
-        if not isinstance(all_boxes, list):
-            raise InputFileError(
-                f"COCO detection file {path} must hold a JSON list of "
-                f"{{image_id, category_id, bbox [x, y, w, h], score}}; got a {type(all_boxes).__name__}")
-        if not all_boxes:
-            logger.error("=> Load %s fail!", path)
-            raise InputFileError(f"COCO detection file {path} holds an empty list: no person boxes to evaluate")
-        for i, det in enumerate(all_boxes):
-            bbox = det.get("bbox") if isinstance(det, dict) else None
-            if not (
-                isinstance(det, dict)
-                and _is_number(det.get("image_id"))
-                and _is_number(det.get("category_id"))
-                and _is_number(det.get("score"))
-                and isinstance(bbox, list)
-                and len(bbox) == 4
-                and all(_is_number(v) for v in bbox)
-            ):
-                shown = json.dumps(det)[:200]
-                raise InputFileError(
-                    f"COCO detection file {path}: entry {i} is not "
-                    f"{{image_id, category_id, bbox: [x, y, w, h], score}} with numbers: {shown}")
-        finite = [det for det in all_boxes if math.isfinite(det["score"]) and all(map(math.isfinite, det["bbox"]))]
-        if len(finite) < len(all_boxes):
-            logger.warning("=> COCO detection file %s: dropped %d of %d entries whose score or bbox is NaN/Infinity",
-                           path, len(all_boxes) - len(finite), len(all_boxes))
-        from core.detections import drop_degenerate_boxes  # zero-size / 1e9-px boxes: skipped, one warning
-
-        return drop_degenerate_boxes(finite, f"COCO detection file {path}")
-
     def _load_coco_person_detection_results(self) -> list[dict]:
-        all_boxes = self._read_detections()
+        all_boxes = read_coco_bbox_file(self.bbox_file)
         logger.info("=> Total boxes: %d", len(all_boxes))
-
+        # The dataset's categories, score >= TEST.IMAGE_THRE (strictly below is dropped; 0.0 keeps all).
+        wanted = [det for det in all_boxes
+                  if is_wanted(det["category_id"], det["score"], self._category_set, self.image_thre)]
+        num_boxes = len(wanted)
         kpt_db = []
-        image_ids = []
-        category_ids = []
-        num_boxes = 0
-        cat_ids = self._category_set
-        for det_res in all_boxes:
-            if det_res["category_id"] not in cat_ids:
-                continue
-            score = det_res["score"]
-            # Strictly below the threshold is dropped (0.0 keeps everything).
-            if score < self.image_thre:
-                continue
-            num_boxes = num_boxes + 1
-
+        for det_res in wanted:
             center, scale = self._box2cs(det_res["bbox"])
             kpt_db.append({
                 "image": self.image_path_from_index(det_res["image_id"]),
                 "center": center,
                 "scale": scale,
-                "score": score,
+                "score": det_res["score"],
                 "joints_3d": np.zeros((self.num_joints, 3), dtype=np.float64),
                 "joints_3d_vis": np.ones((self.num_joints, 3), dtype=np.float64),
             })
-            image_ids.append(det_res["image_id"])
-            category_ids.append(det_res["category_id"])
+        image_ids = [det["image_id"] for det in wanted]
+        category_ids = [det["category_id"] for det in wanted]
 
-        unknown = sorted({det["image_id"] for det in all_boxes if det["category_id"] in cat_ids
-                          and det["score"] >= self.image_thre and det["image_id"] not in self.coco.imgs})
+        unknown = sorted({image_id for image_id in image_ids if image_id not in self.coco.imgs})
         if unknown:
             raise InputFileError(f"COCO detection file {self.bbox_file}: {len(unknown)} image_id(s) are not in "
                                  f"{self.ann_file}: {_shown(unknown)}")
@@ -725,7 +645,7 @@ class COCODataset(JointsDataset):
         scores = self._rescore(preds, all_boxes[:num, 5])
         keep = self._oks_nms_per_image(preds, all_boxes[:num, 4], scores, image_ids)
 
-        self._write_coco_keypoint_results(preds, all_boxes, scores, image_ids, keep, res_file, category_ids)
+        write_coco_keypoint_results(res_file, preds, all_boxes, scores, image_ids, category_ids, keep)
         if "test" not in self.image_set and self.keypoints.sigmas is None:
             return evaluate_without_sigmas(cfg, self, preds, res_folder)  # PCK / EPE / NME
         if "test" not in self.image_set:
@@ -802,37 +722,6 @@ class COCODataset(JointsDataset):
                                             coco_gt.getCatIds() if len(self.category_ids) > 1 else self.category_ids)
         write_per_joint(os.path.join(res_folder, "per_joint_%s.json" % self.image_set), "OKS term",
                         self.keypoints.names, values, counts)
-
-    def _write_coco_keypoint_results(self, preds: np.ndarray, all_boxes: np.ndarray, scores: np.ndarray,
-                                     image_ids: np.ndarray, keep: list[np.ndarray], res_file: str,
-                                     category_ids: Optional[np.ndarray] = None) -> None:
-        """One dict per kept person: image_id, category_id, keypoints (3J flat), score, center, scale.
-
-        ``category_ids``: each sample's category (default: the dataset's first category for all).
-
-        Written with sorted keys and indent 4 like the original, to a temporary file then renamed,
-        so a partial file can never be read (no "repair" step needed).
-        """
-        sel = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
-        keypoints = preds[sel].reshape(len(sel), -1).astype(np.float64).tolist()
-        score_list = scores[sel].astype(np.float64).tolist()
-        centers = all_boxes[sel, 0:2].astype(np.float64).tolist()
-        scales = all_boxes[sel, 2:4].astype(np.float64).tolist()
-        ids = image_ids[sel].tolist()
-        cats = [self.category_id] * len(ids) if category_ids is None else np.asarray(category_ids)[sel].tolist()
-        logger.info("=> Writing results json to %s", res_file)
-        finite = (np.isfinite(preds[sel]).reshape(len(sel), -1).all(axis=1) & np.isfinite(scores[sel])
-                  & np.isfinite(all_boxes[sel, 0:4]).all(axis=1))
-        if not finite.all():
-            # A results file is always standard JSON: people whose joints, score or box are NaN/inf
-            # (a diverged network) are left out, and said so, instead of writing NaN tokens.
-            logger.warning("=> %s: %d of %d people have non-finite joints, score or box and are left out",
-                           res_file, int((~finite).sum()), len(sel))
-            pick = np.flatnonzero(finite).tolist()
-            ids, cats, keypoints, score_list, centers, scales = (
-                [v[k] for k in pick] for v in (ids, cats, keypoints, score_list, centers, scales))
-        text = _results_json_text(ids, cats, keypoints, score_list, centers, scales)
-        write_text(res_file, text)
 
     def _evaluation_gt(self):
         """The GT that evaluation scores against: the loaded file, or an evaluation copy when

@@ -28,7 +28,7 @@ from .keypoints import MPII_KEYPOINTS, with_upper_body_ids
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MPIIDataset", "MPII_JOINT_NAMES"]
+__all__ = ["MPIIDataset", "MPII_JOINT_NAMES", "joint_index", "load_evaluation_gt", "pckh_per_joint", "pckh_table"]
 
 # Joint order of the records and predictions.
 MPII_JOINT_NAMES = (
@@ -154,55 +154,10 @@ class MPIIDataset(JointsDataset):
         if "test" in cfg.DATASET.TEST_SET:
             return {"Null": 0.0}, 0.0
 
-        SC_BIAS = 0.6
-        threshold = 0.5
-
         gt_file = os.path.join(cfg.DATASET.ROOT, "annot", "gt_{}.mat".format(cfg.DATASET.TEST_SET))
-        if not os.path.isfile(gt_file):
-            raise FileNotFoundError(f"MPII evaluation GT not found: {gt_file}")
-        try:
-            gt_dict = loadmat(gt_file)
-        except Exception as e:  # noqa: BLE001  scipy's errors of a damaged file: MatReadError, OSError, IndexError, ...
-            raise InputFileError(f"{gt_file}: cannot read this MATLAB file (truncated or not a .mat?): "
-                                 f"{type(e).__name__}: {e}") from e
-        missing = [k for k in ("dataset_joints", "jnt_missing", "pos_gt_src", "headboxes_src") if k not in gt_dict]
-        if missing:
-            raise InputFileError(f"{gt_file} lacks the field(s) {missing}")
-        dataset_joints = gt_dict["dataset_joints"]
-        jnt_missing = gt_dict["jnt_missing"]
-        pos_gt_src = gt_dict["pos_gt_src"]
-        headboxes_src = gt_dict["headboxes_src"]
-        if pos_gt_src.shape[2] != preds.shape[0]:
-            raise InputFileError(
-                f"{gt_file} holds {pos_gt_src.shape[2]} people but {preds.shape[0]} predictions were given")
-
-        pos_pred_src = np.transpose(preds, [1, 2, 0])
-
-        names = [str(np.asarray(n).ravel()[0]) for n in dataset_joints.ravel()]
-        idx = {name: names.index(name) for name in
-               ("head", "lsho", "lelb", "lwri", "lhip", "lkne", "lank",
-                "rsho", "relb", "rwri", "rkne", "rank", "rhip")}
-
-        jnt_visible = 1 - jnt_missing
-        uv_error = pos_pred_src - pos_gt_src
-        uv_err = np.linalg.norm(uv_error, axis=1)
-        headsizes = headboxes_src[1, :, :] - headboxes_src[0, :, :]
-        headsizes = np.linalg.norm(headsizes, axis=0)
-        headsizes *= SC_BIAS
-        scale = np.multiply(headsizes, np.ones((len(uv_err), 1)))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scaled_uv_err = np.divide(uv_err, scale)
-            scaled_uv_err = np.multiply(scaled_uv_err, jnt_visible)
-            jnt_count = np.sum(jnt_visible, axis=1)
-            less_than_threshold = np.multiply((scaled_uv_err <= threshold), jnt_visible)
-            PCKh = np.divide(100. * np.sum(less_than_threshold, axis=1), jnt_count)
-
-            # PCKh for thresholds 0, 0.01, ..., 0.50.
-            rng = np.arange(0, 0.5 + 0.01, 0.01)
-            pckAll = np.zeros((len(rng), 16))
-            for r in range(len(rng)):
-                less_than_threshold = np.multiply(scaled_uv_err <= rng[r], jnt_visible)
-                pckAll[r, :] = np.divide(100. * np.sum(less_than_threshold, axis=1), jnt_count)
+        gt = load_evaluation_gt(gt_file, preds.shape[0])
+        idx = joint_index(gt["dataset_joints"])
+        PCKh, pckAll, jnt_count = pckh_per_joint(preds, gt)
 
         if output_dir:
             from .per_joint import write_per_joint
@@ -210,26 +165,101 @@ class MPIIDataset(JointsDataset):
             write_per_joint(os.path.join(output_dir, "per_joint_%s.json" % cfg.DATASET.TEST_SET), "PCKh@0.5 (%)",
                             self.keypoints.names, PCKh, jnt_count)
 
-        # Pelvis (6) and thorax (7) are left out of the table and of the mean.
-        PCKh = np.ma.array(PCKh, mask=False)
-        PCKh.mask[6:8] = True
-        jnt_count = np.ma.array(jnt_count, mask=False)
-        jnt_count.mask[6:8] = True
-        jnt_ratio = jnt_count / np.sum(jnt_count).astype(np.float64)
-
-        def both(left: str, right: str) -> float:
-            return float(0.5 * (PCKh[idx[left]] + PCKh[idx[right]]))
-
-        name_value = OrderedDict([
-            ("Head", float(PCKh[idx["head"]])),
-            ("Shoulder", both("lsho", "rsho")),
-            ("Elbow", both("lelb", "relb")),
-            ("Wrist", both("lwri", "rwri")),
-            ("Hip", both("lhip", "rhip")),
-            ("Knee", both("lkne", "rkne")),
-            ("Ankle", both("lank", "rank")),
-            ("Mean", float(np.sum(PCKh * jnt_ratio))),
-            # Row 11 is threshold 0.11 (MATLAB index carried into NumPy), kept as the original.
-            ("Mean@0.11", float(np.sum(pckAll[11, :] * jnt_ratio))),
-        ])
+        name_value = pckh_table(PCKh, pckAll, jnt_count, idx)
         return name_value, name_value["Mean"]
+
+
+GT_FIELDS = ("dataset_joints", "jnt_missing", "pos_gt_src", "headboxes_src")
+
+
+def load_evaluation_gt(gt_file: str, num_preds: int) -> dict[str, np.ndarray]:
+    """The evaluation GT of ``gt_file`` (``annot/gt_<set>.mat``): its :data:`GT_FIELDS` arrays, checked to
+    hold ``num_preds`` people."""
+    if not os.path.isfile(gt_file):
+        raise FileNotFoundError(f"MPII evaluation GT not found: {gt_file}")
+    try:
+        gt_dict = loadmat(gt_file)
+    except Exception as e:  # noqa: BLE001  scipy's errors of a damaged file: MatReadError, OSError, IndexError, ...
+        raise InputFileError(f"{gt_file}: cannot read this MATLAB file (truncated or not a .mat?): "
+                             f"{type(e).__name__}: {e}") from e
+    missing = [k for k in GT_FIELDS if k not in gt_dict]
+    if missing:
+        raise InputFileError(f"{gt_file} lacks the field(s) {missing}")
+    pos_gt_src = gt_dict["pos_gt_src"]
+    if pos_gt_src.shape[2] != num_preds:
+        raise InputFileError(
+            f"{gt_file} holds {pos_gt_src.shape[2]} people but {num_preds} predictions were given")
+    return {k: gt_dict[k] for k in GT_FIELDS}
+
+
+def joint_index(dataset_joints: np.ndarray) -> dict[str, int]:
+    """Row of each joint of the table in the GT file's ``dataset_joints`` names (``head``, ``lsho``, ...)."""
+    names = [str(np.asarray(n).ravel()[0]) for n in dataset_joints.ravel()]
+    return {name: names.index(name) for name in
+            ("head", "lsho", "lelb", "lwri", "lhip", "lkne", "lank",
+             "rsho", "relb", "rwri", "rkne", "rank", "rhip")}
+
+
+def pckh_per_joint(preds: np.ndarray, gt: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PCKh per joint, the original's computation.
+
+    ``preds`` (N, 16, 2) in MATLAB 1-based pixels; ``gt``: :func:`load_evaluation_gt`. Returns
+    ``PCKh`` (16,) in percent at threshold 0.5, ``pckAll`` (51, 16) in percent at thresholds 0, 0.01,
+    ..., 0.50, and ``jnt_count`` (16,) the visible joints; a joint never visible gives NaN.
+    """
+    SC_BIAS = 0.6
+    threshold = 0.5
+
+    jnt_missing = gt["jnt_missing"]
+    pos_gt_src = gt["pos_gt_src"]
+    headboxes_src = gt["headboxes_src"]
+    pos_pred_src = np.transpose(preds, [1, 2, 0])
+
+    jnt_visible = 1 - jnt_missing
+    uv_error = pos_pred_src - pos_gt_src
+    uv_err = np.linalg.norm(uv_error, axis=1)
+    headsizes = headboxes_src[1, :, :] - headboxes_src[0, :, :]
+    headsizes = np.linalg.norm(headsizes, axis=0)
+    headsizes *= SC_BIAS
+    scale = np.multiply(headsizes, np.ones((len(uv_err), 1)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled_uv_err = np.divide(uv_err, scale)
+        scaled_uv_err = np.multiply(scaled_uv_err, jnt_visible)
+        jnt_count = np.sum(jnt_visible, axis=1)
+        less_than_threshold = np.multiply((scaled_uv_err <= threshold), jnt_visible)
+        PCKh = np.divide(100. * np.sum(less_than_threshold, axis=1), jnt_count)
+
+        # PCKh for thresholds 0, 0.01, ..., 0.50.
+        rng = np.arange(0, 0.5 + 0.01, 0.01)
+        pckAll = np.zeros((len(rng), 16))
+        for r in range(len(rng)):
+            less_than_threshold = np.multiply(scaled_uv_err <= rng[r], jnt_visible)
+            pckAll[r, :] = np.divide(100. * np.sum(less_than_threshold, axis=1), jnt_count)
+    return PCKh, pckAll, jnt_count
+
+
+def pckh_table(PCKh: np.ndarray, pckAll: np.ndarray, jnt_count: np.ndarray, idx: dict[str, int]) -> OrderedDict:
+    """The original's table: Head, Shoulder, ..., Ankle (left and right averaged), Mean and Mean@0.11,
+    the means weighted by the visible-joint counts; ``idx``: :func:`joint_index`."""
+    # Pelvis (6) and thorax (7) are left out of the table and of the mean.
+    PCKh = np.ma.array(PCKh, mask=False)
+    PCKh.mask[6:8] = True
+    jnt_count = np.ma.array(jnt_count, mask=False)
+    jnt_count.mask[6:8] = True
+    jnt_ratio = jnt_count / np.sum(jnt_count).astype(np.float64)
+
+    def both(left: str, right: str) -> float:
+        return float(0.5 * (PCKh[idx[left]] + PCKh[idx[right]]))
+
+    return OrderedDict([
+        ("Head", float(PCKh[idx["head"]])),
+        ("Shoulder", both("lsho", "rsho")),
+        ("Elbow", both("lelb", "relb")),
+        ("Wrist", both("lwri", "rwri")),
+        ("Hip", both("lhip", "rhip")),
+        ("Knee", both("lkne", "rkne")),
+        ("Ankle", both("lank", "rank")),
+        ("Mean", float(np.sum(PCKh * jnt_ratio))),
+        # Row 11 is threshold 0.11 (MATLAB index carried into NumPy), kept as the original.
+        ("Mean@0.11", float(np.sum(pckAll[11, :] * jnt_ratio))),
+    ])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,16 @@ def test_detection_file_keeps_the_boxes_of_several_categories(tmp_path) -> None:
     assert dets.category_id == 2
     with pytest.raises(ValueError, match="none of its 3 detections is of category_id 3, 4 with score"):
         DetectionFile(path, 0.5, [3, 4])
+
+
+@pytest.mark.parametrize("category", [[1], {"id": 1}])
+def test_detection_file_with_a_list_or_object_as_category_id_is_one_error_naming_the_entry(tmp_path, category) -> None:
+    """``"category_id": [1]`` is the user's mistake: an InputFileError naming the file and the entry, not a
+    TypeError (unhashable) from deep inside the reader."""
+    from utils.cli import InputFileError
+
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps([{"image_id": 5, "category_id": 1, "bbox": [1, 2, 30, 40], "score": 0.9},
+                                {"image_id": 5, "category_id": category, "bbox": [5, 5, 10, 10], "score": 0.8}]))
+    with pytest.raises(InputFileError, match=re.escape(f"detection file {path}, entry 1: 'category_id' must be a number")):
+        DetectionFile(path, 0.5)

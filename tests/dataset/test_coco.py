@@ -317,6 +317,19 @@ def test_bad_detection_files(coco_root, tmp_path, content, message):
     assert str(det) in str(info.value)
 
 
+def test_detection_file_that_is_not_utf8_is_an_input_error_naming_it(coco_root, tmp_path):
+    """A detection file saved in Latin-1 (a tool that writes the local code page): one error naming the
+    file, as for any file that is not JSON, not a bare UnicodeDecodeError without a file name."""
+    from utils.cli import InputFileError
+
+    det = tmp_path / "dets.json"
+    det.write_bytes(json.dumps([{"image_id": 785, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.9,
+                                 "source": "caf\u00e9"}], ensure_ascii=False).encode("latin-1"))
+    with pytest.raises(InputFileError, match="not valid JSON") as info:
+        build_dataset(det_cfg(coco_root, det), "val2017", False)
+    assert str(det) in str(info.value)
+
+
 def test_no_detection_above_threshold(coco_root):
     det = coco_root / "person_detection_results" / DET_NAME
     with pytest.raises(ValueError, match=r"no person box .* TEST.IMAGE_THRE=2.0") as info:
@@ -333,7 +346,7 @@ def test_non_person_detections_are_skipped(coco_root, tmp_path):
 
 
 def test_results_text_equals_json_dumps():
-    from dataset.coco import _results_json_text
+    from core.results import results_json_text as _results_json_text
 
     rng = np.random.default_rng(5)
     kp = (rng.uniform(-10, 700, size=(3, 51)).astype(np.float32).astype(np.float64)).tolist()
