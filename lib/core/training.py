@@ -22,7 +22,8 @@ from core.evaluate import accuracy
 from core.inference_step import device_of, input_pixels
 from core.meters import AverageMeter, all_reduce_meters
 from utils.distributed import is_dist, reduce_device
-from utils.train_state import EpochPosition, LRPolicy, per_iteration_lr, restore_rng_state
+from utils.lr_policy import LRPolicy, per_iteration_lr
+from utils.train_state import EpochPosition, restore_rng_state
 from utils.vis import save_debug_images
 
 logger = logging.getLogger(__name__)

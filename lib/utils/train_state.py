@@ -1,5 +1,16 @@
-"""What exact resuming needs beyond the weights: RNG states, the LR of an epoch, the position
-inside an epoch (mid-epoch checkpoints, ``TRAIN.CHECKPOINT_ITERS``), and safe loading.
+"""A training run's state and its resumption: :class:`TrainState` and :func:`resume`.
+
+:class:`TrainState` holds what a run carries from epoch to epoch besides the weights: the next
+epoch, the last and the best score, the history, the sampler's seed, the LR schedule's count, the
+TensorBoard steps, every rank's RNG states, the position inside an epoch (mid-epoch checkpoints,
+``TRAIN.CHECKPOINT_ITERS``), and the model, optimizer and GradScaler whose states go with them.
+``state_dict()`` is the checkpoint (the original's keys ``epoch``, ``model``, ``state_dict``, ``perf``,
+``optimizer``, plus what an exact resume needs); ``load_state_dict()`` restores a run from one.
+
+:func:`resume` decides whether and from which file a run continues (``MODEL.CHECKPOINT``, or
+``<output dir>/checkpoint.pth.tar`` under ``TRAIN.AUTO_RESUME``), refuses an auto-resume whose
+checkpoint was written with another config or on other data before any weight is loaded, and
+restores the state on every rank.
 
 Training checkpoints are loaded with ``weights_only=True``. NumPy scalars (which the original
 stored as ``perf``/``best_perf``) are allowed explicitly so that the original's
@@ -7,9 +18,10 @@ stored as ``perf``/``best_perf``) are allowed explicitly so that the original's
 """
 from __future__ import annotations
 
-import math
+import logging
 import random
-from collections import Counter
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +29,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.config import AttrDict
-from utils.checkpoint import CheckpointError, load_checkpoint
+from core.config import AttrDict, ConfigError, get_model_name
+from utils.atomic_io import write_json
+from utils.checkpoint import CheckpointError, load_checkpoint, load_model_weights, unwrap_model
+from utils.data_identity import data_differences
+from utils.distributed import DistInfo, all_gather_objects, barrier, broadcast_object
+from utils.lr_policy import LRPolicy, restore_original_schedule
+from utils.utils import load_optimizer_state, save_checkpoint
+
+logger = logging.getLogger(__name__)
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -77,135 +96,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def lr_at_epoch(cfg: AttrDict, epoch: int) -> float:
-    """The original's schedule, ``LR * LR_FACTOR ** #(milestones <= epoch)``, rounded as torch's
-    ``MultiStepLR`` rounds it: a running product, one factor per milestone reached (``LR_FACTOR ** n``
-    for a milestone listed n times), so the values are bit for bit the original's."""
-    lr = cfg.TRAIN.LR
-    for milestone, count in sorted(Counter(cfg.TRAIN.LR_STEP).items()):
-        if milestone <= epoch:
-            lr = lr * cfg.TRAIN.LR_FACTOR**count
-    return lr
-
-
-def per_iteration_lr(cfg: AttrDict) -> bool:
-    """True when the LR changes inside an epoch (``TRAIN.LR_SCHEDULER: cosine`` or ``TRAIN.WARMUP_ITERS`` > 0).
-
-    False for the default: the original's per-epoch MultiStepLR alone, which train.py steps and
-    nothing overrides.
-    """
-    return cfg.TRAIN.LR_SCHEDULER != "multistep" or cfg.TRAIN.WARMUP_ITERS > 0
-
-
-def lr_at_iteration(cfg: AttrDict, epoch: int, iteration: int, num_batches: int) -> float:
-    """The LR of iteration ``iteration`` (0-based) of ``epoch`` when the epoch has ``num_batches`` iterations.
-
-    ``multistep``: the original's epoch schedule (:func:`lr_at_epoch`); ``cosine``: from ``TRAIN.LR``
-    down to 0 along half a cosine over ``TRAIN.END_EPOCH`` epochs, step by step. Either way the first
-    ``TRAIN.WARMUP_ITERS`` iterations of the run scale it by ``(step + 1) / WARMUP_ITERS``. A pure
-    function of the position, so a run resumed at any iteration continues the same curve.
-    """
-    step = epoch * num_batches + iteration
-    if cfg.TRAIN.LR_SCHEDULER == "cosine":
-        total = max(cfg.TRAIN.END_EPOCH * num_batches, 1)
-        lr = cfg.TRAIN.LR * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
-    else:
-        lr = lr_at_epoch(cfg, epoch)
-    warmup = cfg.TRAIN.WARMUP_ITERS
-    if step < warmup:
-        lr *= (step + 1) / warmup
-    return lr
-
-
 def validation_due(cfg: AttrDict, epoch: int) -> bool:
     """Whether train.py validates after ``epoch`` (0-based): every ``TRAIN.VALIDATE_EVERY``-th epoch
     counted from epoch 0 (epochs N-1, 2N-1, ...) and always after the last one, ``END_EPOCH - 1``."""
     return (epoch + 1) % cfg.TRAIN.VALIDATE_EVERY == 0 or epoch + 1 >= cfg.TRAIN.END_EPOCH
-
-
-class _LRFromFunction(torch.optim.lr_scheduler.LambdaLR):
-    """A ``LambdaLR`` whose function gives the LR itself, not a factor of the initial LR: ``TRAIN.LR``
-    times a factor would round differently from ``MultiStepLR``'s running product."""
-
-    def get_lr(self) -> list[float]:
-        return [function(self.last_epoch) for function in self.lr_lambdas]
-
-
-class LRPolicy:
-    """The one owner of the learning rate: a ``LambdaLR`` over the position ``(epoch, iteration)``.
-
-    The scheduler counts iterations, ``epoch * num_batches + iteration``; its LR is
-    :func:`lr_at_iteration` there when the LR changes inside an epoch (:func:`per_iteration_lr`),
-    else the original's per-epoch ``MultiStepLR`` value :func:`lr_at_epoch`. That one counts the
-    epochs since the run started (``epoch - epoch_offset``; a fresh run starts its count at
-    ``TRAIN.BEGIN_EPOCH``, as the original's scheduler did), the count the checkpoint key
-    ``lr_scheduler_last_epoch`` holds.
-
-    The training loop calls :meth:`at` before every iteration; train.py calls :meth:`end_epoch`
-    where the original stepped its ``MultiStepLR``.
-    """
-
-    def __init__(self, cfg: AttrDict, optimizer: torch.optim.Optimizer, epoch: int, iteration: int,
-                 num_batches: int, epoch_offset: int = 0, scheduler: bool = True) -> None:
-        """``scheduler=False``: no torch scheduler (one wraps ``optimizer.step``); the policy writes the
-        same values into the optimizer's param groups itself (core.training.train called without
-        train.py's policy)."""
-        self.cfg = cfg
-        self.optimizer = optimizer
-        self.epoch_offset = epoch_offset
-        self.per_iteration = per_iteration_lr(cfg)
-        self.num_batches = max(num_batches, 1)
-        if scheduler:  # a scheduler started past step 0 needs it; our and the original's files hold it
-            for group in optimizer.param_groups:
-                group.setdefault("initial_lr", cfg.TRAIN.LR)
-        step = epoch * self.num_batches + iteration
-        self.scheduler = _LRFromFunction(optimizer, self._lr_at_step, last_epoch=step - 1) if scheduler else None
-        if self.scheduler is None:
-            self.at(epoch, iteration, num_batches)
-
-    def _lr_at_step(self, step: int) -> float:
-        epoch, iteration = divmod(step, self.num_batches)
-        return self.lr(epoch, iteration, self.num_batches)
-
-    def lr(self, epoch: int, iteration: int, num_batches: int) -> float:
-        """The LR at a position, without setting it."""
-        if self.per_iteration:
-            return lr_at_iteration(self.cfg, epoch, iteration, max(num_batches, 1))
-        return lr_at_epoch(self.cfg, epoch - self.epoch_offset)
-
-    def at(self, epoch: int, iteration: int, num_batches: int) -> None:
-        """Set the LR of iteration ``iteration`` of ``epoch`` (an epoch of ``num_batches`` iterations)."""
-        num_batches = max(num_batches, 1)
-        if self.scheduler is None:
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.lr(epoch, iteration, num_batches)
-            return
-        step = epoch * num_batches + iteration
-        if num_batches == self.num_batches and step == self.scheduler.last_epoch:
-            return  # already there (a scheduler steps only after the optimizer has)
-        self.num_batches = num_batches
-        self.scheduler.last_epoch = step - 1
-        self.scheduler.step()
-
-    def end_epoch(self, epoch: int) -> None:
-        """After ``epoch``: a per-epoch schedule moves to the next epoch's LR now (the value the
-        epoch's checkpoint holds, as the original's); a per-iteration one keeps the last
-        iteration's until the next epoch's first."""
-        if not self.per_iteration:
-            self.at(epoch + 1, 0, self.num_batches)
-
-    def schedule_epoch(self, epoch: int) -> int:
-        """``lr_scheduler_last_epoch`` at the start of ``epoch``: epochs since the run's first."""
-        return epoch - self.epoch_offset
-
-
-def restore_original_schedule(cfg: AttrDict, optimizer: torch.optim.Optimizer, epoch: int) -> None:
-    """The original's checkpoint holds no schedule: put the optimizer where a continuous run from
-    epoch 0 would be at the start of ``epoch`` (the policy made next keeps it there)."""
-    lr = lr_at_epoch(cfg, epoch)
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-        group["initial_lr"] = cfg.TRAIN.LR
 
 
 def load_training_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -277,3 +171,290 @@ def position_from_checkpoint(ckpt: dict[str, Any], source: str, rank: int, world
         local_steps=int(rank_state["local_steps"]),
         rng=ckpt["rng_per_rank"][rank],
     )
+
+
+class TrainState:
+    """A training run besides its weights, and the checkpoint that holds it (module docstring).
+
+    ``model``, ``optimizer`` and ``scaler`` are the run's own objects (the model may be wrapped in
+    DDP; its bare network is saved); ``writer_dict`` is the original's TensorBoard dict (``None`` on
+    ranks > 0), whose step counters the checkpoint keeps. ``lr_policy`` is made by
+    :meth:`start_lr_policy` once the length of an epoch is known.
+    """
+
+    def __init__(self, cfg: AttrDict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 scaler: torch.amp.GradScaler | None, sampler_seed: int, output_dir: str, is_main: bool,
+                 data: dict | None = None, writer_dict: dict[str, Any] | None = None) -> None:
+        self.cfg, self.model, self.optimizer, self.scaler = cfg, model, optimizer, scaler
+        self.sampler_seed = int(sampler_seed)  # every rank shuffles with it (rank 0 picked it)
+        self.output_dir, self.is_main = output_dir, is_main
+        self.data = data  # what identifies the training and validation data (utils.data_identity)
+        self.writer_dict = writer_dict
+        self.epoch = cfg.TRAIN.BEGIN_EPOCH  # the next epoch to train
+        # The LR schedule counts epochs from the run's first (LRPolicy's epoch_offset).
+        self.lr_epoch_offset = self.epoch
+        self.perf, self.best_perf, self.best_epoch = 0.0, 0.0, 0
+        self.history: list[dict[str, Any]] = []
+        self.resume_at: EpochPosition | None = None  # where a mid-epoch checkpoint stopped
+        self.lr_policy: LRPolicy | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether no epoch is left to train (``TRAIN.END_EPOCH`` reached, not stopped mid-epoch)."""
+        return self.resume_at is None and self.epoch >= self.cfg.TRAIN.END_EPOCH
+
+    def position_in(self, epoch: int) -> EpochPosition | None:
+        """Where ``epoch`` resumes when a mid-epoch checkpoint stopped in it, else ``None``."""
+        return self.resume_at if self.resume_at is not None and self.resume_at.epoch == epoch else None
+
+    def start_lr_policy(self, num_batches: int) -> LRPolicy:
+        """The run's LR policy at the position it starts from (``num_batches`` iterations per epoch)."""
+        position = self.position_in(self.epoch)
+        first_iteration = position.iteration if position is not None else 0
+        self.lr_policy = LRPolicy(self.cfg, self.optimizer, self.epoch, first_iteration,
+                                  first_iteration + num_batches, epoch_offset=self.lr_epoch_offset)
+        return self.lr_policy
+
+    def state_dict(self, next_epoch: int, rng_per_rank: list[dict[str, Any]]) -> dict[str, Any]:
+        """The training checkpoint: the original's keys (``epoch``, ``model``, ``state_dict``, ``perf``,
+        ``optimizer``) and what an exact resume needs."""
+        state_dict = unwrap_model(self.model).state_dict()
+        steps = self.writer_dict or {}
+        return {
+            "epoch": next_epoch,
+            "model": get_model_name(self.cfg),
+            # 'module.' keys, like the original DataParallel files (readable by the original valid.py)
+            "state_dict": OrderedDict((f"module.{k}", v) for k, v in state_dict.items()),
+            "perf": float(self.perf),
+            "best_perf": float(self.best_perf),
+            "best_epoch": int(self.best_epoch),
+            "optimizer": self.optimizer.state_dict(),
+            # what the original's MultiStepLR.last_epoch held
+            "lr_scheduler_last_epoch": self.lr_policy.schedule_epoch(next_epoch),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+            "rng": rng_per_rank[0],
+            "rng_per_rank": rng_per_rank,
+            "config": self.cfg.to_dict(),
+            "sampler_seed": int(self.sampler_seed),
+            "train_global_steps": steps.get("train_global_steps", next_epoch),
+            "valid_global_steps": steps.get("valid_global_steps", next_epoch),
+            "history": self.history,
+            "data": self.data,
+        }
+
+    def load_state_dict(self, ckpt: dict[str, Any], source: str, dist_info: DistInfo) -> None:
+        """Restore the run from checkpoint ``ckpt`` (ours or the original's, read from ``source``),
+        everything but the weights (:func:`load_on_every_rank` loads those first).
+
+        A mid-epoch file restores this rank's position in the epoch; its RNG states are then put back
+        by the training loop at that iteration, else here. The original's files hold no schedule: the
+        optimizer is put where a run from epoch 0 would be.
+        """
+        self.resume_at = position_from_checkpoint(ckpt, source, dist_info.rank, dist_info.world_size,
+                                                  self.cfg.TRAIN.BATCH_SIZE)
+        self.epoch = int(ckpt["epoch"])  # a mid-epoch file names the epoch in progress
+        self.perf = float(ckpt.get("perf", 0.0))
+        self.best_perf = float(ckpt.get("best_perf", ckpt.get("perf", 0.0)))
+        self.best_epoch = int(ckpt.get("best_epoch", 0))
+        if "optimizer" in ckpt:
+            load_optimizer_state(self.cfg, self.optimizer, ckpt["optimizer"])
+        restore_scaler(self.scaler, ckpt)
+        self.sampler_seed = int(ckpt.get("sampler_seed", self.sampler_seed))
+        self.history = list(ckpt.get("history", []))
+        if self.resume_at is None:
+            restore_rank_rng(ckpt, dist_info)
+        if self.writer_dict is not None:
+            self.writer_dict["train_global_steps"] = int(ckpt.get("train_global_steps", self.epoch))
+            self.writer_dict["valid_global_steps"] = int(ckpt.get("valid_global_steps", self.epoch))
+        if "lr_scheduler_last_epoch" in ckpt:  # ours: the epochs the schedule had counted
+            self.lr_epoch_offset = self.epoch - int(ckpt["lr_scheduler_last_epoch"])
+        else:  # the original's checkpoint: continue the schedule a fresh run from epoch 0 would follow
+            self.lr_epoch_offset = 0
+            restore_original_schedule(self.cfg, self.optimizer, self.epoch)
+
+    def record_epoch(self, epoch: int, lr: float, stats: dict[str, float], perf: float | None,
+                     metrics: dict[str, float | None] | None) -> bool:
+        """Add ``epoch`` to the history (``perf``/``metrics`` ``None`` when it was not validated);
+        returns whether its score is the best so far: strictly, ties keep the older epoch (as the original)."""
+        best = False
+        if perf is not None:
+            self.perf = perf  # the checkpoint's "perf" stays the last score of a validated epoch
+            if perf > self.best_perf:
+                self.best_perf, self.best_epoch, best = perf, epoch, True
+                logger.info("=> best model so far: epoch %d, perf %.4f", epoch, perf)
+        self.history.append({"epoch": epoch, "lr": lr, "train_loss": stats["loss"], "train_acc": stats["acc"],
+                             "perf": perf, "metrics": metrics if perf is not None else None})
+        return best
+
+    def save_epoch(self, epoch: int, best_model: bool) -> None:
+        """After ``epoch`` (every rank calls this): ``checkpoint.pth.tar``, ``model_best.pth.tar`` when
+        ``best_model``, the ``TRAIN.CHECKPOINT_EVERY`` snapshots and ``history.json``, all atomic."""
+        rng_per_rank = all_gather_objects(capture_rng_state())  # every rank's, for an exact resume
+        if self.is_main:
+            logger.info("=> saving checkpoint to %s", self.output_dir)
+            save_checkpoint(self.state_dict(epoch + 1, rng_per_rank), best_model, self.output_dir,
+                            every=self.cfg.TRAIN.CHECKPOINT_EVERY)
+            write_json(Path(self.output_dir) / "history.json", self.history, indent=1)
+        barrier()
+
+    def save_position(self, position: EpochPosition, num_batches: int) -> None:
+        """``TRAIN.CHECKPOINT_ITERS``: ``checkpoint.pth.tar`` with a ``mid_epoch`` entry (every rank calls this)."""
+        started = time.time()
+        gathered = all_gather_objects((position.rank_state(), capture_rng_state()))
+        if self.is_main:
+            states = self.state_dict(position.epoch, [rng for _, rng in gathered])
+            states["mid_epoch"] = mid_epoch_entry(position, [s for s, _ in gathered], num_batches,
+                                                  self.cfg.TRAIN.BATCH_SIZE)
+            save_checkpoint(states, False, self.output_dir, every=0)  # no model_best, no epoch snapshot
+            logger.info("=> saved checkpoint at epoch %d, iteration %d/%d to %s (%.2f s)", position.epoch,
+                        position.iteration, num_batches, self.output_dir, time.time() - started)
+        barrier()
+
+
+def resume(state: TrainState, dist_info: DistInfo) -> bool:
+    """Continue ``state`` from the checkpoint :func:`resume_file` picks, if any, on every rank.
+
+    Returns False when that checkpoint's run has already finished: nothing was loaded or written,
+    and the caller stops. Rank 0 makes the decision and every rank follows it.
+    """
+    checkpoint_file = broadcast_object(resume_file(state.cfg, state.output_dir) if dist_info.is_main else None)
+    if isinstance(checkpoint_file, FileNotFoundError):
+        raise checkpoint_file
+    if not checkpoint_file:
+        return True
+    ckpt = load_on_every_rank(state.cfg, checkpoint_file, state.model, dist_info.is_main, state.data)
+    state.load_state_dict(ckpt, checkpoint_file, dist_info)
+    if state.finished:
+        logger.info("=> nothing left to train: %s has finished epoch %d of %d (TRAIN.END_EPOCH %d); nothing "
+                    "was written. Raise TRAIN.END_EPOCH to train on", checkpoint_file, state.epoch,
+                    state.cfg.TRAIN.END_EPOCH, state.cfg.TRAIN.END_EPOCH)
+        return False
+    logger.info(
+        "=> resumed from %s: epoch %d%s, lr %.3g, best perf %.4f (epoch %d)",
+        checkpoint_file, state.epoch, f" at iteration {state.resume_at.iteration}" if state.resume_at else "",
+        state.optimizer.param_groups[0]["lr"], state.best_perf, state.best_epoch,
+    )
+    return True
+
+
+def resume_file(cfg: AttrDict, final_output_dir: str) -> str | FileNotFoundError:
+    """Rank 0's choice: ``MODEL.CHECKPOINT``, else ``<output dir>/checkpoint.pth.tar`` under
+    ``TRAIN.AUTO_RESUME``, else ``""`` (a fresh run). A missing explicit file is returned as the
+    error to raise on every rank."""
+    if cfg.MODEL.CHECKPOINT:
+        if not Path(cfg.MODEL.CHECKPOINT).is_file():
+            return FileNotFoundError(f"MODEL.CHECKPOINT={cfg.MODEL.CHECKPOINT!r}: file not found")
+        return str(cfg.MODEL.CHECKPOINT)
+    auto_file = Path(final_output_dir) / "checkpoint.pth.tar"
+    return str(auto_file) if cfg.TRAIN.AUTO_RESUME and auto_file.is_file() else ""
+
+
+# Keys that may change between a run and its resumption without changing what is trained.
+RESUME_FREE_KEYS = frozenset({
+    "DATASET.ROOT", "MODEL.CHECKPOINT", "MODEL.PRETRAINED", "TRAIN.AUTO_RESUME", "TRAIN.END_EPOCH",
+    "TRAIN.CHECKPOINT_EVERY", "TRAIN.PIN_MEMORY", "TRAIN.VALIDATE_EVERY",
+    "TRAIN.AMP", "TRAIN.AMP_DTYPE", "TRAIN.CHANNELS_LAST", "TRAIN.FUSED_OPTIMIZER",  # speed switches
+})
+RESUME_SECTIONS = ("MODEL", "DATASET", "TRAIN", "LOSS")
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_differences(stored: dict, current: AttrDict) -> list[str]:
+    """``KEY: checkpoint X, now Y`` for each run-shaping key that both configs have and that differs."""
+    old = {k: v for k, v in _flat(stored).items() if k.split(".")[0] in RESUME_SECTIONS}
+    new = _flat(current.to_dict())
+    return [
+        f"{key}: checkpoint {old[key]!r}, now {new[key]!r}"
+        for key in sorted(old)
+        if key in new and key not in RESUME_FREE_KEYS and old[key] != new[key]
+    ]
+
+
+def resume_refusal(checkpoint_file: str, config_diffs: list[str], data_diffs: list[str]) -> ConfigError:
+    """The one-line refusal of an auto-resume whose checkpoint was written with another config or data."""
+    what = " and ".join(w for w, diffs in (("another config", config_diffs), ("other data", data_diffs)) if diffs)
+    folder = str(Path(checkpoint_file).parent)
+    return ConfigError(
+        f"{checkpoint_file} was written by a run with {what}; auto-resume refused. Differences: "
+        + "; ".join(config_diffs + data_diffs) + ". To go on: train into another OUTPUT_DIR (or rename the YAML); "
+        f"or resume from it anyway with MODEL.CHECKPOINT {checkpoint_file}; or start afresh in {folder}: delete "
+        "the folder, or set TRAIN.AUTO_RESUME false (its checkpoint and results get overwritten)"
+    )
+
+
+def _compare_with_checkpoint(cfg: AttrDict, ckpt: dict, checkpoint_file: str, data: dict | None) -> ConfigError | None:
+    """Rank 0's comparison of the stored config and data identity with the current ones: the refusal
+    of an auto-resume on a difference; an explicit ``MODEL.CHECKPOINT`` logs the differences and goes on."""
+    config_diffs = config_differences(ckpt["config"], cfg) if isinstance(ckpt.get("config"), dict) else []
+    data_diffs = data_differences(ckpt.get("data"), data or {})
+    if (config_diffs or data_diffs) and not cfg.MODEL.CHECKPOINT:
+        return resume_refusal(checkpoint_file, config_diffs, data_diffs)
+    if cfg.MODEL.CHECKPOINT:
+        for diff in config_diffs:
+            logger.warning("=> resuming with a changed config (the current value wins): %s", diff)
+        for diff in data_diffs:
+            logger.warning("=> resuming on other data than the checkpoint's: %s", diff)
+    return None
+
+
+def load_on_every_rank(cfg: AttrDict, checkpoint_file: str, model: torch.nn.Module, is_main: bool,
+                       data: dict | None = None) -> dict:
+    """Every rank reads the chosen file into the bare model; any rank's failure stops every rank.
+
+    Rank 0 first compares the stored config, and the stored data identity with ``data``
+    (:mod:`utils.data_identity`), with the current ones: auto-resume refuses on a difference, before
+    any weight is loaded, an explicit ``MODEL.CHECKPOINT`` logs the differences and goes on.
+    """
+    ckpt, error = None, None
+    try:
+        ckpt = load_training_checkpoint(checkpoint_file, map_location="cpu")
+        if is_main:
+            error = _compare_with_checkpoint(cfg, ckpt, checkpoint_file, data)
+        if error is None:
+            load_model_weights(model, ckpt["state_dict"], source=checkpoint_file)
+    except (OSError, RuntimeError, ValueError, KeyError) as e:
+        error = e
+    errors = [(rank, e) for rank, e in enumerate(all_gather_objects(None if error is None else str(error))) if e]
+    if errors:
+        if isinstance(error, ConfigError) and len(errors) == 1:
+            raise error
+        raise CheckpointError(
+            f"cannot resume from {checkpoint_file}: " + "; ".join(f"rank {rank}: {e}" for rank, e in errors)
+        )
+    return ckpt
+
+
+def restore_scaler(scaler: torch.amp.GradScaler | None, ckpt: dict) -> None:
+    """The GradScaler state across ``TRAIN.AMP`` / ``TRAIN.AMP_DTYPE`` switches (speed switches, free on resume).
+
+    A run without fp16 saves ``{}`` (or, the original, nothing): an fp16 run resumed from it starts a fresh
+    scaler; a saved state that the current run has no scaler for (now float32 or bf16) is left unused.
+    """
+    saved = ckpt.get("scaler") or {}
+    if scaler is not None and saved:
+        scaler.load_state_dict(saved)
+    elif scaler is not None:
+        logger.info("=> the checkpoint holds no GradScaler state (its run did not train in fp16): a fresh scaler")
+    elif saved:
+        logger.info("=> the checkpoint's GradScaler state is not used (no fp16 in this run)")
+
+
+def restore_rank_rng(ckpt: dict, dist_info: DistInfo) -> None:
+    """Each rank's own RNG states when the checkpoint has them for this world size, else rank 0's only."""
+    per_rank = ckpt.get("rng_per_rank")
+    if isinstance(per_rank, list) and len(per_rank) == dist_info.world_size:
+        restore_rng_state(per_rank[dist_info.rank])
+    elif "rng" in ckpt and dist_info.rank == 0:
+        restore_rng_state(ckpt["rng"])
+        if dist_info.enabled:
+            logger.warning("=> the checkpoint holds no RNG states for %d ranks: ranks > 0 keep their seeds",
+                           dist_info.world_size)

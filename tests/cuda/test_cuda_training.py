@@ -139,8 +139,8 @@ def test_pinned_memory_loading(synthetic_data, tmp_path, real_cuda):
     for workers in (0, 2):
         for pin in (True, False):
             cfg = load_config(cfg_file, ["WORKERS", str(workers), "TRAIN.PIN_MEMORY", str(pin)])
-            _, train_loader, valid_loader, _ = train_entry.make_loaders(cfg, 1, 0, 0, torch.device("cuda", 0))
-            for loader in (train_loader, valid_loader):
+            loaders = train_entry.make_loaders(cfg, *train_entry.build_datasets(cfg), 1, 0, 0, torch.device("cuda", 0))
+            for loader in (loaders.train, loaders.valid):
                 inputs, target, target_weight, _meta = next(iter(loader))
                 assert [t.is_pinned() for t in (inputs, target, target_weight)] == [pin] * 3, (workers, pin)
 

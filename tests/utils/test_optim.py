@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from core.config import get_default_config, update_config_from_list
-from utils.train_state import lr_at_epoch, lr_at_iteration, per_iteration_lr, validation_due
+from utils.lr_policy import lr_at_epoch, lr_at_iteration, per_iteration_lr
+from utils.train_state import validation_due
 
 
 def _cfg(*opts):
@@ -96,14 +97,14 @@ def test_validation_epochs(every, end, due):
 
 
 # ------------------------------------------------------------------------------------------------
-# the one LR policy (utils.train_state.LRPolicy) against torch's MultiStepLR used the original's way
+# the one LR policy (utils.lr_policy.LRPolicy) against torch's MultiStepLR used the original's way
 
 
 def _policy_run(cfg, epochs, num_batches, resume_from=None):
     """The LR of every iteration as train.py drives the policy: ``at`` before each optimizer step,
     ``end_epoch`` after each epoch; ``resume_from=(epoch, lr_scheduler_last_epoch or None)`` starts
     a new optimizer and policy there, as a resumed run does."""
-    from utils.train_state import LRPolicy, restore_original_schedule
+    from utils.lr_policy import LRPolicy, restore_original_schedule
 
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.TRAIN.LR)
     first, offset = 0, cfg.TRAIN.BEGIN_EPOCH
