@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Forward-pass speed of the network of a config, four ways, at batch 1, 8 and 32.
 
-    python tools/benchmark_inference.py --cfg X.yaml [--batches 1 8 32] [--repeats 5] [--threads N] [KEY VALUE ...]
+    python bench/bench_inference.py --cfg X.yaml [--batches 1 8 32] [--repeats 5] [--threads N] [KEY VALUE ...]
 
 The ``KEY VALUE`` config overrides may follow any flag, ``--batches`` included.
 
