@@ -70,8 +70,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
+
 import cv2
 import numpy as np
+
+from dataset.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS
 
 __all__ = [
     "COCO_KEYPOINT_NAMES",
@@ -94,36 +98,31 @@ GENERATOR_VERSION = "1.0"
 # ------------------------------------------------------------------------------------------------
 # joint sets
 
-# Internal joint order: the 17 COCO joints first, then the four extra MPII joints.
-INTERNAL_JOINTS = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-    "pelvis", "thorax", "upper_neck", "head_top",
-)  # fmt: skip
+# The COCO-17 and MPII-16 joint sets (names, skeleton) are dataset.keypoints' COCO_KEYPOINTS and
+# MPII_KEYPOINTS; the generator writes them into the files in the forms those files use.
+COCO_KEYPOINT_NAMES = list(COCO_KEYPOINTS.names)
+# 1-based joint pairs, as the official COCO person category writes its skeleton.
+COCO_SKELETON = [[a + 1, b + 1] for a, b in COCO_KEYPOINTS.skeleton]
+MPII_JOINT_NAMES = list(MPII_KEYPOINTS.names)
+
+
+def _long_side_name(mpii_name: str) -> str:
+    """The COCO spelling of an MPII joint name: ``r_ankle`` -> ``right_ankle``, ``l_hip`` -> ``left_hip``."""
+    side, _, rest = mpii_name.partition("_")
+    return {"r": "right_", "l": "left_"}[side] + rest if side in ("r", "l") else mpii_name
+
+
+# Internal joint order: the 17 COCO joints, then the MPII joints COCO lacks (pelvis, thorax,
+# upper_neck, head_top) in MPII order. A figure is drawn and annotated with all of them.
+INTERNAL_JOINTS = COCO_KEYPOINTS.names + tuple(
+    name for name in map(_long_side_name, MPII_KEYPOINTS.names) if name not in COCO_KEYPOINTS.names)
 J = {name: i for i, name in enumerate(INTERNAL_JOINTS)}
-
-COCO_KEYPOINT_NAMES = list(INTERNAL_JOINTS[:17])
-# 1-based joint pairs, as in the official COCO person category.
-COCO_SKELETON = [
-    [16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8], [7, 9],
-    [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7],
-]  # fmt: skip
-
-MPII_JOINT_NAMES = [
-    "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "thorax",
-    "upper_neck", "head_top", "r_wrist", "r_elbow", "r_shoulder", "l_shoulder", "l_elbow", "l_wrist",
-]  # fmt: skip
-# Names stored in gt_valid.mat's ``dataset_joints`` (the evaluation looks joints up by these).
+# MPII joint k is internal joint MPII_FROM_INTERNAL[k].
+MPII_FROM_INTERNAL = [J[_long_side_name(name)] for name in MPII_KEYPOINTS.names]
+# Names stored in gt_valid.mat's ``dataset_joints`` (the MPII evaluation looks joints up by these).
 MPII_MAT_NAMES = [
     "rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thor",
     "neck", "head", "rwri", "relb", "rsho", "lsho", "lelb", "lwri",
-]  # fmt: skip
-# MPII joint k is internal joint MPII_FROM_INTERNAL[k].
-MPII_FROM_INTERNAL = [
-    J["right_ankle"], J["right_knee"], J["right_hip"], J["left_hip"], J["left_knee"],
-    J["left_ankle"], J["pelvis"], J["thorax"], J["upper_neck"], J["head_top"], J["right_wrist"],
-    J["right_elbow"], J["right_shoulder"], J["left_shoulder"], J["left_elbow"], J["left_wrist"],
 ]  # fmt: skip
 
 # Part ids in the label map (per figure; the map stores 16 * (figure slot) + part).
