@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -93,6 +92,7 @@ def _onnx_row(model: torch.nn.Module, cfg, tmp: Path) -> tuple:
     """ONNX Runtime on the model exported by tools/export_onnx.py, or why it cannot run."""
     try:
         import onnxruntime as ort
+
         from export_onnx import export_onnx
     except ImportError as e:
         return ("ONNX Runtime", f"not available: {e}")

@@ -17,9 +17,8 @@ import sys
 import time
 from typing import Any, Callable, Dict, List
 
-import numpy as np
-
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
+import numpy as np
 
 from nms import nms as nms_mod  # noqa: E402
 

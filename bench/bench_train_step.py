@@ -19,11 +19,11 @@ import platform
 import time
 from pathlib import Path
 
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import numpy as np
 import torch
 import torch.nn as nn
 
-import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 from core.config import load_config  # noqa: E402
 from core.evaluate import accuracy  # noqa: E402
 from core.function import inference_step, prepare_inference_model  # noqa: E402

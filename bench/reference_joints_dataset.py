@@ -27,7 +27,6 @@ import cv2
 import numpy as np
 import torch
 
-
 # --------------------------------------------------------------------------------------------------
 # original lib/utils/transforms.py helpers
 

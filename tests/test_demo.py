@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from core.api import PoseEstimator
-from helpers import load_script
 from core.config import load_config
+from helpers import load_script
 from models import build_pose_net
 
 REPO = Path(__file__).resolve().parents[1]

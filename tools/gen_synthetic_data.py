@@ -71,7 +71,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
-
 import cv2
 import numpy as np
 

@@ -22,9 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 

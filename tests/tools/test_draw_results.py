@@ -91,7 +91,6 @@ def test_no_result_above_min_score_is_an_error_and_writes_nothing(coco_root, tmp
     """An empty --out folder and exit 0 read as success: when no person passes --min-score the tool
     says so in one line (exit 2) and creates nothing."""
     import draw_results as tool
-
     from utils.cli import run_cli
 
     images = coco_root / "images" / "val2017"
