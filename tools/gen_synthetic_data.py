@@ -370,21 +370,21 @@ def _build_figure(rng: np.random.Generator, height_px: float, rotation: float) -
         joints[J[f"{name}_knee"]] = kn
         joints[J[f"{name}_ankle"]] = an
 
-    # head points on a sphere (l = person's left, f = forward, u = up) -> image x and depth
-    def head_point(l: float, f: float, u: float) -> tuple[np.ndarray, float]:
-        x = l * cy + f * sy
-        d = -l * sy + f * cy
+    # head points on a sphere (left = towards the person's left, f = forward, u = up) -> image x and depth
+    def head_point(left: float, f: float, u: float) -> tuple[np.ndarray, float]:
+        x = left * cy + f * sy
+        d = -left * sy + f * cy
         return C + head_r * (x * nh + u * th), d
 
     prior = np.full(21, 2, dtype=np.int64)
-    for name, (l, f, u), hide_lim, unl_lim in (
+    for name, (left, f, u), hide_lim, unl_lim in (
         ("nose", (0.0, 1.0, -0.15), -0.05, -0.4),
         ("left_eye", (0.36, 0.86, 0.2), 0.05, -0.4),
         ("right_eye", (-0.36, 0.86, 0.2), 0.05, -0.4),
         ("left_ear", (0.92, -0.05, 0.0), -0.15, -0.6),
         ("right_ear", (-0.92, -0.05, 0.0), -0.15, -0.6),
     ):
-        p, d = head_point(l, f, u)
+        p, d = head_point(left, f, u)
         joints[J[name]] = p
         # hidden behind the own head: still labelled when the annotator could guess it, else not
         prior[J[name]] = 2 if d >= hide_lim else (1 if d >= unl_lim else 0)
@@ -411,9 +411,9 @@ def _build_figure(rng: np.random.Generator, height_px: float, rotation: float) -
     # torso: convex hull of a box (shoulder and hip levels, +-lateral, +-depth) seen under the yaw
     corners = []
     for centre, half_l in ((T + 0.025 * t, sw + 0.02), (P - 0.03 * t, hw + 0.035)):
-        for l in (-half_l, half_l):
+        for left in (-half_l, half_l):
             for f in (-td, td):
-                corners.append(centre + (l * cy + f * sy) * n)
+                corners.append(centre + (left * cy + f * sy) * n)
     hull = cv2.convexHull(np.array(corners, dtype=np.float32)).reshape(-1, 2).astype(np.float64)
     prims.append(_Prim("poly", hull, (0.0,), torso_col, TORSO, 0.0))
     cap(T - 0.01 * t, N + 0.3 * head_r * th, 0.05, 0.045, _scale_bgr(skin, 0.9), NECK, 0.01)
@@ -529,10 +529,10 @@ def _draw_head(img: np.ndarray, lab: np.ndarray, fig: _Figure, label: int) -> No
     x1, y1 = min(w, int(math.ceil(c[0] + r + 2))), min(h, int(math.ceil(c[1] + r + 2)))
     cy, sy = math.cos(fig.yaw), math.sin(fig.yaw)
     # ears first (they stick out a little behind the head outline)
-    for l in (0.92, -0.92):
-        d = -l * sy - 0.05 * cy
+    for left in (0.92, -0.92):
+        d = -left * sy - 0.05 * cy
         if d > -0.15:
-            e = c + r * (l * cy - 0.05 * sy) * right
+            e = c + r * (left * cy - 0.05 * sy) * right
             cv2.circle(img, tuple(int(v) for v in _fx(e)), int(round(0.22 * r * _ONE)), _scale_bgr(fig.skin, 0.85), -1, cv2.LINE_AA, _SHIFT)
             cv2.circle(lab, tuple(int(v) for v in _fx(e)), int(round(0.22 * r * _ONE)), (label,), -1, cv2.LINE_8, _SHIFT)
     ci = tuple(int(v) for v in _fx(c))
@@ -556,17 +556,18 @@ def _draw_head(img: np.ndarray, lab: np.ndarray, fig: _Figure, label: int) -> No
     shade = (0.8 + 0.2 * hd)[..., None]
     patch[inside] = np.clip(patch[inside] * shade[inside], 0, 255).astype(np.uint8)
 
-    def head_pt(l: float, ff: float, u: float) -> tuple[np.ndarray, float]:
-        return c + r * ((l * cy + ff * sy) * right + u * up), -l * sy + ff * cy
+    def head_pt(left: float, ff: float, u: float) -> tuple[np.ndarray, float]:
+        return c + r * ((left * cy + ff * sy) * right + u * up), -left * sy + ff * cy
 
     dark = (30, 30, 40)
-    for l in (0.36, -0.36):  # eyes
-        p, d = head_pt(l, 0.86, 0.2)
+    for left in (0.36, -0.36):  # eyes
+        p, d = head_pt(left, 0.86, 0.2)
         if d > 0.05:
             cv2.circle(img, tuple(int(v) for v in _fx(p)), max(_ONE, int(round(0.13 * r * _ONE))), dark, -1, cv2.LINE_AA, _SHIFT)
     p, d = head_pt(0.0, 1.0, -0.15)  # nose
     if d > -0.05:
-        cv2.circle(img, tuple(int(v) for v in _fx(p)), max(_ONE, int(round(0.14 * r * _ONE))), _scale_bgr(fig.skin, 0.7), -1, cv2.LINE_AA, _SHIFT)
+        cv2.circle(img, tuple(int(v) for v in _fx(p)), max(_ONE, int(round(0.14 * r * _ONE))), _scale_bgr(fig.skin, 0.7), -1,
+                   cv2.LINE_AA, _SHIFT)
     a, da = head_pt(0.2, 0.88, -0.48)  # mouth
     b, db = head_pt(-0.2, 0.88, -0.48)
     if da > 0.05 or db > 0.05:
