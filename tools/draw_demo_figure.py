@@ -12,7 +12,8 @@ that file, in ``image_id`` order, that hold at least one person with keypoints. 
 test). Each image is drawn as ``pose_estimation/demo.py`` draws one (thin grey boxes, left side
 green, right side orange), scaled to fit a ``--tile`` square, and the tiles fill ``--cols``
 columns. The picture is written whole or not at all (through a temporary file); its suffix picks
-the format, and a .png is stored with a palette of 256 colours. ``scripts/quickstart.sh`` trains the model this reads; it does not run this tool.
+the format, and a .png is stored with a palette of 256 colours. ``scripts/quickstart.sh`` trains the
+model this reads; it does not run this tool.
 """
 from __future__ import annotations
 
