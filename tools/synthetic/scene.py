@@ -133,23 +133,13 @@ def _joint_visibility(lab: np.ndarray, fig: Figure, slot: int) -> np.ndarray:
     return vis
 
 
-def render_scene(seed: int, split_code: int, index: int, opt: SceneOptions = SceneOptions()
-                 ) -> tuple[np.ndarray, list[FigureAnnotation]]:
-    """Draw image ``index`` of a split; returns the BGR image and one annotation per person.
-
-    The result depends only on (seed, split_code, index, opt).
-    """
-    from pycocotools import mask as mask_utils  # imported lazily: only needed when generating
-
-    rng = np.random.default_rng([seed, split_code, index])
-    h, w = opt.height, opt.width
-    img = _background(rng, opt)
-    lab = np.zeros((h, w), np.uint8)
-
+def _sample_figures(rng: np.random.Generator, opt: SceneOptions) -> list[Figure]:
+    """1-3 posed and placed figures (``opt.people_probs``), each overlapping the earlier ones by at most
+    ``opt.max_box_iou`` (a figure is tried 12 times, then left out); smaller (further) ones first."""
     probs = np.asarray(opt.people_probs, dtype=np.float64)
     n_people = int(rng.choice(len(probs), p=probs / probs.sum())) + 1
     n_people = min(n_people, MAX_FIGURES)
-    short = min(h, w)
+    short = min(opt.height, opt.width)
     hmax = opt.max_height_frac[min(n_people, len(opt.max_height_frac)) - 1]
     figs: list[Figure] = []
     boxes: list[np.ndarray] = []
@@ -169,14 +159,12 @@ def render_scene(seed: int, split_code: int, index: int, opt: SceneOptions = Sce
                 break
     # smaller people are further away: draw them first
     order = sorted(range(len(figs)), key=lambda i: figs[i].height_px)
-    figs = [figs[i] for i in order]
+    return [figs[i] for i in order]
 
-    masks: list[np.ndarray] = []
-    for slot, fig in enumerate(figs, start=1):
-        draw_figure(img, lab, fig, slot)
-        masks.append((lab >> 4) == slot)  # the whole silhouette, before anything drawn later
 
-    # an occluding box (a "table", "sign" or "car") over part of one person
+def _draw_occluder(rng: np.random.Generator, img: np.ndarray, lab: np.ndarray, figs: list[Figure],
+                   opt: SceneOptions) -> None:
+    """Sometimes (``opt.occluder_prob``) an occluding box (a "table", "sign" or "car") over part of one person."""
     if figs and rng.random() < opt.occluder_prob:
         b = figs[int(rng.integers(len(figs)))].extent()
         bw, bh = b[2] - b[0], b[3] - b[1]
@@ -197,35 +185,60 @@ def render_scene(seed: int, split_code: int, index: int, opt: SceneOptions = Sce
         cv2.polylines(img, [fx(quad)], True, scale_bgr(col, 0.6), 2, cv2.LINE_AA, SHIFT)
         cv2.fillConvexPoly(lab, fx(quad), (OCCLUDER_LABEL,), cv2.LINE_8, SHIFT)
 
-    # sensor-like degradations
+
+def _degrade(rng: np.random.Generator, img: np.ndarray, opt: SceneOptions) -> np.ndarray:
+    """Sensor-like degradations: sometimes a slight blur, always Gaussian noise (saturating add)."""
     if rng.random() < opt.blur_prob:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.0))
     sigma = rng.uniform(*opt.noise_sigma)
-    noise = rng.standard_normal((h, w, 3), dtype=np.float32)
+    noise = rng.standard_normal((opt.height, opt.width, 3), dtype=np.float32)
     noise *= sigma
-    img = cv2.add(img, noise, dtype=cv2.CV_8U)  # saturating add
+    return cv2.add(img, noise, dtype=cv2.CV_8U)  # saturating add
 
-    annos: list[FigureAnnotation] = []
-    for slot, (fig, m) in enumerate(zip(figs, masks), start=1):
-        area = int(m.sum())
-        if area == 0:
-            continue
-        vis = _joint_visibility(lab, fig, slot)
-        joints = np.where(vis[:, None] > 0, fig.joints, 0.0)
-        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
-        x0, x1, y0, y1 = float(cols[0]), float(cols[-1]) + 1, float(rows[0]), float(rows[-1]) + 1
-        lbl = joints[vis > 0]
-        if len(lbl):  # guarantee: every labelled joint lies inside its box
-            x0, y0 = min(x0, float(lbl[:, 0].min())), min(y0, float(lbl[:, 1].min()))
-            x1, y1 = max(x1, float(lbl[:, 0].max()) + 1), max(y1, float(lbl[:, 1].max()) + 1)
-        margin = max(1.0, round(0.02 * fig.height_px))
-        x0, y0 = max(0.0, x0 - margin), max(0.0, y0 - margin)
-        x1, y1 = min(float(w), x1 + margin), min(float(h), y1 + margin)
-        rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
-        rle["counts"] = rle["counts"].decode("ascii")
-        c, r = fig.head_c, fig.head_r
-        annos.append(FigureAnnotation(
-            joints=joints, vis=vis, bbox=[x0, y0, x1 - x0, y1 - y0], area=area, rle=rle,
-            head_box=[c[0] - r, c[1] - r, c[0] + r, c[1] + r], height_px=fig.height_px,
-        ))  # fmt: skip
-    return img, annos
+
+def _annotate(lab: np.ndarray, fig: Figure, slot: int, m: np.ndarray) -> FigureAnnotation | None:
+    """The annotation of the figure in ``slot`` with silhouette ``m``; None when none of it is in the image."""
+    from pycocotools import mask as mask_utils  # imported lazily: only needed when generating
+
+    h, w = lab.shape
+    area = int(m.sum())
+    if area == 0:
+        return None
+    vis = _joint_visibility(lab, fig, slot)
+    joints = np.where(vis[:, None] > 0, fig.joints, 0.0)
+    rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+    x0, x1, y0, y1 = float(cols[0]), float(cols[-1]) + 1, float(rows[0]), float(rows[-1]) + 1
+    lbl = joints[vis > 0]
+    if len(lbl):  # guarantee: every labelled joint lies inside its box
+        x0, y0 = min(x0, float(lbl[:, 0].min())), min(y0, float(lbl[:, 1].min()))
+        x1, y1 = max(x1, float(lbl[:, 0].max()) + 1), max(y1, float(lbl[:, 1].max()) + 1)
+    margin = max(1.0, round(0.02 * fig.height_px))
+    x0, y0 = max(0.0, x0 - margin), max(0.0, y0 - margin)
+    x1, y1 = min(float(w), x1 + margin), min(float(h), y1 + margin)
+    rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    c, r = fig.head_c, fig.head_r
+    return FigureAnnotation(
+        joints=joints, vis=vis, bbox=[x0, y0, x1 - x0, y1 - y0], area=area, rle=rle,
+        head_box=[c[0] - r, c[1] - r, c[0] + r, c[1] + r], height_px=fig.height_px,
+    )  # fmt: skip
+
+
+def render_scene(seed: int, split_code: int, index: int, opt: SceneOptions = SceneOptions()
+                 ) -> tuple[np.ndarray, list[FigureAnnotation]]:
+    """Draw image ``index`` of a split; returns the BGR image and one annotation per person.
+
+    The result depends only on (seed, split_code, index, opt).
+    """
+    rng = np.random.default_rng([seed, split_code, index])
+    img = _background(rng, opt)
+    lab = np.zeros((opt.height, opt.width), np.uint8)
+    figs = _sample_figures(rng, opt)
+    masks: list[np.ndarray] = []
+    for slot, fig in enumerate(figs, start=1):
+        draw_figure(img, lab, fig, slot)
+        masks.append((lab >> 4) == slot)  # the whole silhouette, before anything drawn later
+    _draw_occluder(rng, img, lab, figs, opt)
+    img = _degrade(rng, img, opt)
+    annos = [_annotate(lab, fig, slot, m) for slot, (fig, m) in enumerate(zip(figs, masks), start=1)]
+    return img, [a for a in annos if a is not None]
