@@ -121,23 +121,53 @@ def _limb_colours(rng: np.random.Generator, hues: tuple[float, float]) -> tuple[
     return out[0], out[1], out[2], out[3]
 
 
-def build_figure(rng: np.random.Generator, height_px: float, rotation: float) -> Figure:
-    """Sample proportions, view and pose; return primitives and joints in image pixels (anchor 0)."""
-    H = height_px
+@dataclass
+class _Body:
+    """A person's sampled view, proportions and body frame (units of the figure height, y up, origin at
+    the pelvis)."""
+
+    yaw: float
+    cy: float  # cos(yaw)
+    sy: float  # sin(yaw)
+    profile: bool
+    fwd_sign: float
+    side_depth: dict[str, float]  # depth (towards the viewer) of the person's left and right sides
+    lat: dict[str, float]  # image-x factor of each side's lateral offset
+    sw: float  # shoulder joint half spacing (frontal)
+    hw: float  # hip joint half spacing (frontal)
+    upper_arm: float
+    forearm: float
+    thigh: float
+    shin: float
+    w_ua: float  # limb widths: upper arm, forearm, thigh, shin
+    w_fa: float
+    w_th: float
+    w_sh: float
+    td: float  # torso half depth (what is seen in profile)
+    head_r: float
+    t: np.ndarray  # torso axis (up)
+    n: np.ndarray  # torso right (+x)
+    th: np.ndarray  # head axis (up)
+    nh: np.ndarray  # head right
+    P: np.ndarray  # pelvis
+    T: np.ndarray  # thorax
+    N: np.ndarray  # upper neck
+    C: np.ndarray  # head centre
+    head_top: np.ndarray
+
+
+def _sample_body(rng: np.random.Generator) -> _Body:
+    """View (front, back or profile), jittered proportions, lean and head tilt of one person."""
     yaw = _sample_yaw(rng)
     cy, sy = math.cos(yaw), math.sin(yaw)
-    profile = abs(cy) < 0.35
-    fwd_sign = 1.0 if sy >= 0 else -1.0
-    # depth (towards the viewer) of the person's left and right sides
-    side_depth = {"L": -sy, "R": sy}
 
     # proportions in units of H (jittered per person)
     j = lambda a, b=0.07: a * rng.uniform(1 - b, 1 + b)  # noqa: E731
     torso_len, neck_len, head_r = j(0.29), j(0.05, 0.15), j(0.062, 0.1)
-    sw, hw = j(0.11), j(0.06)  # shoulder / hip joint half spacing (frontal)
+    sw, hw = j(0.11), j(0.06)
     upper_arm, forearm, thigh, shin = j(0.17), j(0.155), j(0.245), j(0.24)
     w_ua, w_fa, w_th, w_sh = j(0.06, 0.15), j(0.048, 0.15), j(0.09, 0.15), j(0.065, 0.15)
-    td = j(0.06)  # torso half depth (what is seen in profile)
+    td = j(0.06)
 
     # body frame: origin at the pelvis, x right in the image, y up, units of H
     lean = math.radians(rng.normal(0.0, 7.0))
@@ -150,14 +180,19 @@ def build_figure(rng: np.random.Generator, height_px: float, rotation: float) ->
     nh = np.array([math.cos(head_tilt), -math.sin(head_tilt)])
     N = T + neck_len * t
     C = N + 0.92 * head_r * th
-    head_top = C + head_r * th
+    return _Body(
+        yaw=yaw, cy=cy, sy=sy, profile=abs(cy) < 0.35, fwd_sign=1.0 if sy >= 0 else -1.0,
+        side_depth={"L": -sy, "R": sy}, lat={"L": cy, "R": -cy}, sw=sw, hw=hw, upper_arm=upper_arm,
+        forearm=forearm, thigh=thigh, shin=shin, w_ua=w_ua, w_fa=w_fa, w_th=w_th, w_sh=w_sh, td=td,
+        head_r=head_r, t=t, n=n, th=th, nh=nh, P=P, T=T, N=N, C=C, head_top=C + head_r * th,
+    )  # fmt: skip
 
-    lat = {"L": cy, "R": -cy}  # image-x factor of each side's lateral offset
-    joints = np.zeros((21, 2))
-    joints[J["pelvis"]] = P
-    joints[J["thorax"]] = T
-    joints[J["upper_neck"]] = N
-    joints[J["head_top"]] = head_top
+
+def _pose_limbs(rng: np.random.Generator, b: _Body, joints: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """Sample arm and leg angles of both sides; write their joints into ``joints`` and return, per side
+    ('L', 'R'), the limb points (``sh``, ``el``, ``wr``, ``hip``, ``kn``, ``an``) and the forearm and
+    shin directions (``d_fa``, ``d_sh``)."""
+    t, n, profile, fwd_sign = b.t, b.n, b.profile, b.fwd_sign
 
     def fshort() -> float:  # occasional foreshortening (limb pointing towards/away from the camera)
         return rng.uniform(0.7, 1.0) if rng.random() < 0.25 else 1.0
@@ -167,10 +202,10 @@ def build_figure(rng: np.random.Generator, height_px: float, rotation: float) ->
 
     limbs: dict[str, dict[str, np.ndarray]] = {}
     for s, name in (("L", "left"), ("R", "right")):
-        sh = T - 0.012 * t + lat[s] * sw * n
-        hip = P + lat[s] * hw * n
+        sh = b.T - 0.012 * t + b.lat[s] * b.sw * n
+        hip = b.P + b.lat[s] * b.hw * n
         # "outward" side direction: away from the body in front/back views, forward in profile
-        out_sign = (1.0 if lat[s] >= 0 else -1.0) if not profile else fwd_sign
+        out_sign = (1.0 if b.lat[s] >= 0 else -1.0) if not profile else fwd_sign
         # arms (angles from "down along the torso", positive = towards out_sign side)
         if rng.random() < 0.6:
             a = math.radians(rng.uniform(3, 55))
@@ -182,8 +217,8 @@ def build_figure(rng: np.random.Generator, height_px: float, rotation: float) ->
         bend_sign = fwd_sign * out_sign if profile else (1.0 if rng.random() < 0.5 else -1.0)
         d_ua = dir_from(-t, out_sign * n, a)
         d_fa = dir_from(-t, out_sign * n, a + bend_sign * bend)
-        el = sh + upper_arm * fshort() * d_ua
-        wr = el + forearm * fshort() * d_fa
+        el = sh + b.upper_arm * fshort() * d_ua
+        wr = el + b.forearm * fshort() * d_fa
         # legs (from straight down in the body frame)
         down, side = np.array([0.0, -1.0]), np.array([out_sign, 0.0])
         if profile:
@@ -197,8 +232,8 @@ def build_figure(rng: np.random.Generator, height_px: float, rotation: float) ->
             a_sh = a_th + rng.uniform(-25, 25)
         d_th = dir_from(down, side, math.radians(a_th))
         d_sh = dir_from(down, side, math.radians(a_sh))
-        kn = hip + thigh * fshort() * d_th
-        an = kn + shin * fshort() * d_sh
+        kn = hip + b.thigh * fshort() * d_th
+        an = kn + b.shin * fshort() * d_sh
         limbs[s] = dict(sh=sh, el=el, wr=wr, hip=hip, kn=kn, an=an, d_fa=d_fa, d_sh=d_sh)
         joints[J[f"{name}_shoulder"]] = sh
         joints[J[f"{name}_elbow"]] = el
@@ -206,12 +241,20 @@ def build_figure(rng: np.random.Generator, height_px: float, rotation: float) ->
         joints[J[f"{name}_hip"]] = hip
         joints[J[f"{name}_knee"]] = kn
         joints[J[f"{name}_ankle"]] = an
+    return limbs
+
+
+def _face_joints(b: _Body, joints: np.ndarray) -> np.ndarray:
+    """Write the nose, eyes and ears into ``joints``; return the prior visibility of all 21 joints
+    (a face point hidden behind the own head is still labelled (1) when an annotator could guess it,
+    else not labelled (0))."""
+    cy, sy = b.cy, b.sy
 
     # head points on a sphere (left = towards the person's left, f = forward, u = up) -> image x and depth
     def head_point(left: float, f: float, u: float) -> tuple[np.ndarray, float]:
         x = left * cy + f * sy
         d = -left * sy + f * cy
-        return C + head_r * (x * nh + u * th), d
+        return b.C + b.head_r * (x * b.nh + u * b.th), d
 
     prior = np.full(21, 2, dtype=np.int64)
     for name, (left, f, u), hide_lim, unl_lim in (
@@ -225,8 +268,22 @@ def build_figure(rng: np.random.Generator, height_px: float, rotation: float) ->
         joints[J[name]] = p
         # hidden behind the own head: still labelled when the annotator could guess it, else not
         prior[J[name]] = 2 if d >= hide_lim else (1 if d >= unl_lim else 0)
+    return prior
 
-    # ---- appearance
+
+@dataclass
+class _Look:
+    """A person's colours (BGR): per side (upper arm, forearm, thigh, shin), torso, skin, hair, shoes."""
+
+    left_cols: tuple[tuple[int, int, int], ...]
+    right_cols: tuple[tuple[int, int, int], ...]
+    torso: tuple[int, int, int]
+    skin: tuple[int, int, int]
+    hair: tuple[int, int, int]
+    shoe: tuple[int, int, int]
+
+
+def _sample_look(rng: np.random.Generator) -> _Look:
     left_cols = _limb_colours(rng, LEFT_HUES)
     right_cols = _limb_colours(rng, RIGHT_HUES)
     if rng.random() < 0.3:
@@ -239,7 +296,19 @@ def build_figure(rng: np.random.Generator, height_px: float, rotation: float) ->
     hr = HAIR_TONES[int(rng.integers(len(HAIR_TONES)))]
     hair = bgr(hr[0] * 360, hr[1], hr[2] * rng.uniform(0.85, 1.1))
     shoe = bgr(rng.uniform(0, 360), rng.uniform(0, 0.3), rng.uniform(0.08, 0.3))
+    return _Look(left_cols, right_cols, torso_col, skin, hair, shoe)
 
+
+_SIDE_PARTS = {
+    "L": (L_UPPER_ARM, L_FOREARM, L_HAND, L_THIGH, L_SHIN, L_FOOT),
+    "R": (R_UPPER_ARM, R_FOREARM, R_HAND, R_THIGH, R_SHIN, R_FOOT),
+}
+
+
+def _body_prims(body: _Body, limbs: dict[str, dict[str, np.ndarray]], look: _Look) -> list[Prim]:
+    """The drawing primitives in the body frame: torso, neck, head, and per side the limbs, hand, foot
+    and the mannequin's ball joints."""
+    t, n, cy, sy, th = body.t, body.n, body.cy, body.sy, body.th
     prims: list[Prim] = []
 
     def cap(a: np.ndarray, b: np.ndarray, w0: float, w1: float, col, part: int, depth: float) -> None:
@@ -247,31 +316,31 @@ def build_figure(rng: np.random.Generator, height_px: float, rotation: float) ->
 
     # torso: convex hull of a box (shoulder and hip levels, +-lateral, +-depth) seen under the yaw
     corners = []
-    for centre, half_l in ((T + 0.025 * t, sw + 0.02), (P - 0.03 * t, hw + 0.035)):
+    for centre, half_l in ((body.T + 0.025 * t, body.sw + 0.02), (body.P - 0.03 * t, body.hw + 0.035)):
         for left in (-half_l, half_l):
-            for f in (-td, td):
+            for f in (-body.td, body.td):
                 corners.append(centre + (left * cy + f * sy) * n)
     hull = cv2.convexHull(np.array(corners, dtype=np.float32)).reshape(-1, 2).astype(np.float64)
-    prims.append(Prim("poly", hull, (0.0,), torso_col, TORSO, 0.0))
-    cap(T - 0.01 * t, N + 0.3 * head_r * th, 0.05, 0.045, scale_bgr(skin, 0.9), NECK, 0.01)
-    prims.append(Prim("head", C[None], (head_r,), skin, HEAD, 0.05, outline=False))
+    prims.append(Prim("poly", hull, (0.0,), look.torso, TORSO, 0.0))
+    cap(body.T - 0.01 * t, body.N + 0.3 * body.head_r * th, 0.05, 0.045, scale_bgr(look.skin, 0.9), NECK, 0.01)
+    prims.append(Prim("head", body.C[None], (body.head_r,), look.skin, HEAD, 0.05, outline=False))
 
-    for s, cols in (("L", left_cols), ("R", right_cols)):
+    w_ua, w_fa, w_th, w_sh = body.w_ua, body.w_fa, body.w_th, body.w_sh
+    for s, cols in (("L", look.left_cols), ("R", look.right_cols)):
         lb = limbs[s]
-        dz = side_depth[s]
+        dz = body.side_depth[s]
         ua, fa, th_, sh_ = cols
-        parts = (L_UPPER_ARM, L_FOREARM, L_HAND, L_THIGH, L_SHIN, L_FOOT) if s == "L" else (
-            R_UPPER_ARM, R_FOREARM, R_HAND, R_THIGH, R_SHIN, R_FOOT)
+        parts = _SIDE_PARTS[s]
         arm_d, leg_d = dz + 0.1, dz - 0.05
         cap(lb["sh"], lb["el"], w_ua, 0.85 * w_ua, ua, parts[0], arm_d)
         cap(lb["el"], lb["wr"], w_fa, 0.8 * w_fa, fa, parts[1], arm_d + 0.001)
         hand = lb["wr"] + 0.03 * lb["d_fa"]
-        prims.append(Prim("circle", hand[None], (0.03,), skin, parts[2], arm_d + 0.002))
+        prims.append(Prim("circle", hand[None], (0.03,), look.skin, parts[2], arm_d + 0.002))
         cap(lb["hip"], lb["kn"], w_th, 0.8 * w_th, th_, parts[3], leg_d)
         cap(lb["kn"], lb["an"], w_sh, 0.75 * w_sh, sh_, parts[4], leg_d + 0.001)
         # foot: points forward (visible length grows in profile) and a little down the shin
         toe = lb["an"] + 0.02 * lb["d_sh"] + 0.09 * sy * np.array([1.0, 0.0]) + 0.015 * np.array([0.0, -1.0])
-        cap(lb["an"], toe, 0.045, 0.04, shoe, parts[5], leg_d + 0.002)
+        cap(lb["an"], toe, 0.045, 0.04, look.shoe, parts[5], leg_d + 0.002)
         # mannequin "ball joints": small dark discs in the limb's own colour at elbow, wrist, knee and
         # ankle.  They make the keypoints local, well-defined features, which is what lets a small
         # network learn this data in a few CPU minutes; the colour keeps the left/right cue.
@@ -282,12 +351,15 @@ def build_figure(rng: np.random.Generator, height_px: float, rotation: float) ->
             (lb["an"], 0.26 * w_sh, sh_, parts[4], leg_d + 0.003),
         ):
             prims.append(Prim("circle", centre[None], (radius,), scale_bgr(col, 0.5), part, depth))
+    return prims
 
-    # far-side shoulders/hips sit behind the torso: the torso then hides them
+
+def _own_parts(side_depth: dict[str, float]) -> list[frozenset[int]]:
+    """Per joint, the body parts that may cover it without hiding it (its own limbs; the torso too for
+    the near-side shoulders and hips: the far-side ones sit behind the torso, which then hides them)."""
     own: list[frozenset[int]] = [frozenset({HEAD})] * 5 + [frozenset()] * 16
     for s, name in (("L", "left"), ("R", "right")):
-        p = (L_UPPER_ARM, L_FOREARM, L_HAND, L_THIGH, L_SHIN, L_FOOT) if s == "L" else (
-            R_UPPER_ARM, R_FOREARM, R_HAND, R_THIGH, R_SHIN, R_FOOT)
+        p = _SIDE_PARTS[s]
         far = side_depth[s] < -0.5
         own[J[f"{name}_shoulder"]] = frozenset({p[0]} | (set() if far else {TORSO}))
         own[J[f"{name}_elbow"]] = frozenset({p[0], p[1]})
@@ -299,6 +371,23 @@ def build_figure(rng: np.random.Generator, height_px: float, rotation: float) ->
     own[J["thorax"]] = frozenset({TORSO, NECK})
     own[J["upper_neck"]] = frozenset({NECK, HEAD})
     own[J["head_top"]] = frozenset({HEAD})
+    return own
+
+
+def build_figure(rng: np.random.Generator, height_px: float, rotation: float) -> Figure:
+    """Sample proportions, view and pose; return primitives and joints in image pixels (anchor 0)."""
+    H = height_px
+    b = _sample_body(rng)
+    joints = np.zeros((21, 2))
+    joints[J["pelvis"]] = b.P
+    joints[J["thorax"]] = b.T
+    joints[J["upper_neck"]] = b.N
+    joints[J["head_top"]] = b.head_top
+    limbs = _pose_limbs(rng, b, joints)
+    prior = _face_joints(b, joints)
+    look = _sample_look(rng)
+    prims = _body_prims(b, limbs, look)
+    own = _own_parts(b.side_depth)
 
     # body frame (units of H, y up) -> image pixels (y down), rotated about the pelvis
     def to_img(p: np.ndarray) -> np.ndarray:
@@ -309,13 +398,17 @@ def build_figure(rng: np.random.Generator, height_px: float, rotation: float) ->
         p.pts = to_img(p.pts)
         p.widths = tuple(w * H for w in p.widths)
     prims.sort(key=lambda p: p.depth)  # painter's order: far side, torso, head, near side
-    up = rotate(th, rotation) * np.array([1.0, -1.0])
-    right = rotate(nh, rotation) * np.array([1.0, -1.0])
+    up = rotate(b.th, rotation) * np.array([1.0, -1.0])
+    right = rotate(b.nh, rotation) * np.array([1.0, -1.0])
     return Figure(
-        prims=prims, joints=to_img(joints), prior_vis=prior, own_parts=own, head_c=to_img(C),
-        head_r=head_r * H, head_axes=(right, up), yaw=yaw, skin=skin, hair=hair,
+        prims=prims, joints=to_img(joints), prior_vis=prior, own_parts=own, head_c=to_img(b.C),
+        head_r=b.head_r * H, head_axes=(right, up), yaw=b.yaw, skin=look.skin, hair=look.hair,
         hair_line=rng.uniform(0.25, 0.6), height_px=H,
     )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------
+# drawing
 
 
 def _draw_capsule(img: np.ndarray, lab: np.ndarray, p: Prim, label: int) -> None:
