@@ -1,9 +1,9 @@
 # Everything runs inside the project's virtual environment at .venv (created on first use).
 #   make quickstart   set up, generate synthetic data, train a small network on the CPU, validate, draw
-#   make test         set up and run the test suite without the CUDA tests (what CI runs)
+#   make test         set up, lint (ruff check .) and run the test suite without the CUDA tests (what CI runs)
 #   make test-fast    the tests that start no subprocess, torchrun job or training run (a developer's loop)
 #   make test-gpu     the CUDA tests (they skip without a GPU)
-#   make lint         ruff with the rules in pyproject.toml (not part of make test)
+#   make lint         ruff with the rules in pyproject.toml (also the first step of make test)
 #   make bench        the speed benchmarks in bench/
 SHELL := /bin/bash
 BOOTSTRAP_PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -28,6 +28,7 @@ nms: $(STAMP)
 
 # markers and the other pytest settings: pyproject.toml
 test: setup
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -m "not cuda" -n auto
 
 test-fast: setup

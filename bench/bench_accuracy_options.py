@@ -33,7 +33,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 import _init_paths  # noqa: E402, F401  (puts lib/ on sys.path)
-
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 

@@ -23,7 +23,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 import _init_paths  # noqa: E402, F401  (puts lib/ on sys.path)
-
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

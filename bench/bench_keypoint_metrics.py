@@ -19,9 +19,8 @@ import statistics
 import sys
 import time
 
-import numpy as np
-
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
+import numpy as np
 
 from core.keypoint_metrics import keypoint_scores, match_by_image  # noqa: E402
 

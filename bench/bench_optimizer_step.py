@@ -18,6 +18,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 import _init_paths  # noqa: E402, F401  (puts lib/ on sys.path)
+
 from core.config import load_config  # noqa: E402
 from models import build_pose_net  # noqa: E402
 from utils.utils import get_optimizer  # noqa: E402

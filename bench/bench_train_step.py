@@ -19,11 +19,11 @@ import platform
 import time
 from pathlib import Path
 
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import numpy as np
 import torch
 import torch.nn as nn
 
-import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 from core.config import load_config  # noqa: E402
 from core.evaluate import accuracy  # noqa: E402
 from core.inference_step import inference_step, prepare_inference_model  # noqa: E402
@@ -100,7 +100,8 @@ def main() -> None:
     print(f"torch   : {torch.__version__}, threads {torch.get_num_threads()}, oneDNN {torch.backends.mkldnn.is_available()}")
     print(f"setting : 256x192 input, batch {args.batch}, ResNet-50 trunk, median of {args.iters} steps after warm-up")
     print()
-    header = f"{'network':22s} {'train orig':>11s} {'train ours':>11s} {'speed-up':>9s} {'eval orig':>10s} {'eval ours':>10s}  loss orig / ours (first step)"
+    header = (f"{'network':22s} {'train orig':>11s} {'train ours':>11s} {'speed-up':>9s} {'eval orig':>10s} {'eval ours':>10s}"
+              "  loss orig / ours (first step)")
     print(header)
     print("-" * len(header))
     results = {}
@@ -117,8 +118,9 @@ def main() -> None:
         batch = (inputs, target, weight)
 
         def fresh() -> nn.Module:  # same weights, default memory format, for every measurement
-            m = build_pose_net(cfg, is_train=False)
-            m.load_state_dict(state)
+            # called only in this iteration, so the loop's cfg and state are the ones meant
+            m = build_pose_net(cfg, is_train=False)  # noqa: B023
+            m.load_state_dict(state)  # noqa: B023
             return m
 
         orig_train, orig_losses = time_train(fresh(), OriginalJointsMSELoss(), batch, args.iters)

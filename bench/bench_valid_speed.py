@@ -39,6 +39,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 import _init_paths  # noqa: E402, F401  (puts lib/ on sys.path)
+
 PY = sys.executable
 YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 QUICKSTART_YAML = REPO / "experiments/synthetic/res18_128x96_quickstart.yaml"

@@ -27,7 +27,6 @@ import cv2
 import numpy as np
 import torch
 
-
 # --------------------------------------------------------------------------------------------------
 # original lib/utils/transforms.py helpers
 
@@ -45,7 +44,8 @@ def ref_get_3rd_point(a, b):
     return b + np.array([-direct[1], direct[0]], dtype=np.float32)
 
 
-def ref_get_affine_transform(center, scale, rot, output_size, shift=np.array([0, 0], dtype=np.float32), inv=0):
+# the original's signature, array default included (never modified, so sharing it is harmless)
+def ref_get_affine_transform(center, scale, rot, output_size, shift=np.array([0, 0], dtype=np.float32), inv=0):  # noqa: B008
     if not isinstance(scale, np.ndarray) and not isinstance(scale, list):
         scale = np.array([scale, scale])
 

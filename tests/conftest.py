@@ -14,6 +14,7 @@ import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from helpers import run_python, sample_path
+
 _SAVED_TMP = pytest.StashKey[tuple]()  # TMPDIR and tempfile.tempdir before the run
 
 

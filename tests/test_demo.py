@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from core.api import PoseEstimator
-from helpers import load_script
 from core.config import load_config
+from helpers import load_script
 from models import build_pose_net
 
 REPO = Path(__file__).resolve().parents[1]
@@ -450,7 +450,7 @@ def test_plain_user_errors_are_one_line_without_a_traceback_file(ckpt: Path, tmp
     ]
     for args, expected in cases:
         with pytest.raises(SystemExit) as info:
-            run_cli(lambda: run(ckpt, *args))
+            run_cli(lambda: run(ckpt, *args))  # noqa: B023  (called at once, in this iteration)
         assert info.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err

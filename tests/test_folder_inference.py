@@ -9,8 +9,8 @@ import shutil
 import pytest
 import torch
 
-from helpers import REPO, load_script
 from core.config import load_config
+from helpers import REPO, load_script
 from models import build_pose_net
 from utils.cli import run_cli
 

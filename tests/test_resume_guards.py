@@ -168,8 +168,8 @@ def test_test_amp_dtype_the_device_cannot_run_is_refused_at_start(data, tmp_path
     import contextlib
     import importlib.util
 
-    from helpers import REPO
     from core.config import ConfigError
+    from helpers import REPO
 
     folder = str(REPO / "pose_estimation")
     monkeypatch.syspath_prepend(folder)

@@ -26,10 +26,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no display needed
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 from core.config import ConfigError, load_config  # noqa: E402
 from utils.cli import add_opts, run_cli  # noqa: E402
 from utils.figures import save_figure  # noqa: E402

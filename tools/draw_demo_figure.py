@@ -12,17 +12,18 @@ that file, in ``image_id`` order, that hold at least one person with keypoints. 
 test). Each image is drawn as ``pose_estimation/demo.py`` draws one (thin grey boxes, left side
 green, right side orange), scaled to fit a ``--tile`` square, and the tiles fill ``--cols``
 columns. The picture is written whole or not at all (through a temporary file); its suffix picks
-the format, and a .png is stored with a palette of 256 colours. ``scripts/quickstart.sh`` trains the model this reads; it does not run this tool.
+the format, and a .png is stored with a palette of 256 colours. ``scripts/quickstart.sh`` trains the
+model this reads; it does not run this tool.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import cv2
 import numpy as np
 
-import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 from utils.atomic_io import atomic_path  # noqa: E402
 from utils.cli import InputFileError, UsageError, positive_int, read_json, run_cli  # noqa: E402
 from utils.vis import draw_skeleton  # noqa: E402
@@ -62,9 +63,9 @@ def fit_tile(image: np.ndarray, tile: int) -> np.ndarray:
 
 def draw_demo_figure(cfg: str | Path, model_file: str | Path, data: str | Path, out: str | Path, num: int = 6,
                      cols: int = 3, tile: int = 256, kpt_thr: float = 0.3, device: str = "cpu") -> Path:
-    from core.api import PoseEstimator, keypoint_info
-
     from PIL import Image
+
+    from core.api import PoseEstimator, keypoint_info
 
     out = Path(out)
     if out.suffix.lower() not in Image.registered_extensions():

@@ -21,10 +21,10 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
+import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import cv2
 import numpy as np
 
-import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 from utils.atomic_io import atomic_path  # noqa: E402
 from utils.cli import InputFileError, UsageError, read_json, run_cli  # noqa: E402
 from utils.vis import draw_skeleton  # noqa: E402

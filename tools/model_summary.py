@@ -18,7 +18,6 @@ import argparse
 from typing import Any, Sequence
 
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
-
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402

@@ -13,8 +13,8 @@ import torch
 
 from core.config import check_network
 from models.resnet import (
-    build_pose_net_of,
     ResNetBackbone,
+    build_pose_net_of,
     conv_bn_relu,
     deconv_block,
     final_conv,

@@ -6,13 +6,13 @@ import pytest
 
 from core.config import (
     ConfigError,
-    config as global_config,
     get_default_config,
     get_model_name,
     load_config,
     update_config,
     update_config_from_list,
 )
+from core.config import config as global_config
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS = REPO / "experiments"

@@ -1,8 +1,8 @@
 """docs/configuration.md documents every key of the default config, with its default."""
 import re
 
-from helpers import REPO
 from core.config import _ADDED_KEYS, get_default_config
+from helpers import REPO
 
 
 def _leaves(node, prefix=""):

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO, run_python
 from core.config import ConfigError, load_config
 from core.keypoint_metrics import keep_all, keypoint_scores, match_by_image, metric_names
 from dataset.coco import COCODataset
+from helpers import REPO, run_python
 
 FACE_YAML = REPO / "experiments" / "synthetic" / "res18_128x128_face.yaml"
 TINY = ["GPUS", "cpu", "WORKERS", "0", "MODEL.IMAGE_SIZE", "[64,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[16,16]",

@@ -15,13 +15,15 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import sample_path
 from core.api import PoseEstimator
 from core.amp import inference_autocast
 from core.inference_step import inference_step, prepare_inference_model
 from dataset.keypoints import COCO_KEYPOINTS
+from helpers import sample_path
 from models import POSE_NETS, build_pose_net
-from test_api import COCO_YAML as API_YAML, SMALL as API_SMALL, _save_checkpoints
+from test_api import COCO_YAML as API_YAML
+from test_api import SMALL as API_SMALL
+from test_api import _save_checkpoints
 from test_demo import ckpt, load_results, run  # noqa: F401  (ckpt: test_demo's small checkpoint fixture)
 from test_inference_switches import _cfg, _flipped_back, net_and_inputs  # noqa: F401  (a fixture too)
 from test_networks import MRFEA, make_cfg

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from cuda_tier import train_with_device_noise
 
 from helpers import identical, write_tiny_yaml
-from cuda_tier import train_with_device_noise
 from test_mid_epoch_resume import EVERY_4, _assert_same_run, _finished, _killed, _load, _out_dir
 
 pytestmark = [pytest.mark.cuda, pytest.mark.slow]

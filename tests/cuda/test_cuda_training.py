@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from cuda_tier import assert_trained, history, torchrun
 
 from helpers import write_tiny_yaml
-from cuda_tier import assert_trained, history, torchrun
 from test_distributed import _edited_copy
 from test_mid_epoch_resume import _finished, _load, _out_dir, _train
 from test_train import _load_entry

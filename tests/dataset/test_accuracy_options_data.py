@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from helpers import REPO
 from core.config import load_config
 from dataset import build_dataset
+from helpers import REPO
 
 COCO_YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 

@@ -8,10 +8,10 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from helpers import REPO
 from core.config import load_config
 from dataset import build_dataset
 from dataset.coco import COCO_STATS_NAMES, COCODataset
+from helpers import REPO
 from nms.nms import oks_nms
 
 COCO_YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"

@@ -6,10 +6,10 @@ import logging
 
 import numpy as np
 
-from helpers import REPO
 from core.config import load_config
 from core.detections import drop_degenerate_boxes, is_degenerate_box
 from dataset import build_dataset
+from helpers import REPO
 
 COCO_YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 DET_NAME = "COCO_val2017_detections_AP_H_56_person.json"

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import REPO
 from core.config import ConfigError, load_config
 from dataset.coco import COCODataset
+from helpers import REPO
 from utils.cli import _error_line
 
 YAML = REPO / "experiments" / "synthetic" / "res18_128x128_face.yaml"

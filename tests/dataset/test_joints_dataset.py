@@ -11,15 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO, identical, sample_path
 from core.config import get_default_config, load_config
 from dataset import DATASETS, build_dataset, build_transform
 from dataset.coco import COCODataset
 from dataset.JointsDataset import JointsDataset, _matmul_matches_dot, is_standard_transform
 from dataset.mpii import MPIIDataset
+from helpers import REPO, identical, sample_path
 from reference_joints_dataset import ReferenceJointsDataset, build_reference_transform  # bench/, the test oracle
 from utils import zipreader
-
 
 COCO_YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 MPII_YAML = REPO / "experiments/mpii/resnet50/256x256_d256x3_adam_lr1e-3.yaml"

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO, run_python
 from core.config import ConfigError, load_config
 from dataset import build_transform
 from dataset.coco import COCODataset
@@ -22,6 +21,7 @@ from dataset.keypoints import (
     KeypointInfo,
     derive_flip_pairs,
 )
+from helpers import REPO, run_python
 
 FACE_YAML = REPO / "experiments" / "synthetic" / "res18_128x128_face.yaml"
 HAND_SIGMAS = json.dumps([0.035] + [0.03, 0.028, 0.025, 0.022] * 5)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from scipy.io import loadmat
 
-from helpers import REPO, sample_path
 from core.config import load_config
 from dataset import build_dataset
+from helpers import REPO, sample_path
 
 MPII_YAML = REPO / "experiments/mpii/resnet50/256x256_d256x3_adam_lr1e-3.yaml"
 KEYS = ["Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean", "Mean@0.11"]

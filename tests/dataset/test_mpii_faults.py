@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers import REPO
 from core.config import load_config
 from dataset import build_dataset
+from helpers import REPO
 from utils.cli import USER_ERRORS
 
 MPII_YAML = REPO / "experiments/mpii/resnet50/256x256_d256x3_adam_lr1e-3.yaml"

@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from helpers import REPO
 from core.config import load_config
 from dataset import build_dataset
+from helpers import REPO
 
 joints_module = importlib.import_module("dataset.JointsDataset")
 

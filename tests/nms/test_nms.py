@@ -9,8 +9,7 @@ import pytest
 
 from dataset.keypoints import COCO_KEYPOINTS
 from nms import nms as nms_mod
-from nms.nms import (cpu_nms, cpu_nms_numpy, gpu_nms_wrapper, nms, oks_iou, oks_nms,
-                     oks_nms_numpy)
+from nms.nms import cpu_nms, cpu_nms_numpy, gpu_nms_wrapper, nms, oks_iou, oks_nms, oks_nms_numpy
 
 COCO_SIGMAS = COCO_KEYPOINTS.oks_sigmas()  # the default sigmas of oks_iou / oks_nms
 LIB = Path(__file__).resolve().parents[2] / "lib"

@@ -10,7 +10,6 @@ import pytest
 from browse_dataset import browse, joint_groups
 from helpers import REPO, run_python
 
-
 FACE_YAML = REPO / "experiments" / "synthetic" / "res18_128x128_face_pck.yaml"
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, run_python
 from core.config import load_config
+from helpers import REPO, run_python
 
 sys.path.insert(0, str(REPO / "tools"))
 from browse_dataset import _image_label  # noqa: E402

@@ -16,7 +16,9 @@ COCO_YAML = REPO / "experiments" / "coco" / "resnet50" / "256x192_d256x3_adam_lr
 
 
 def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"_tool_{name}", REPO / "tools" / f"{name}.py")
+    """The tool ``tools/<name>.py``, or ``bench/<name>.py`` for a name starting ``bench_``."""
+    folder = "bench" if name.startswith("bench_") else "tools"
+    spec = importlib.util.spec_from_file_location(f"_tool_{name}", REPO / folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -35,7 +37,7 @@ def _usage_error(tool: str, argv: list[str], capsys) -> str:
                                         ("--repeats", "0")])
 def test_benchmark_counts_must_be_positive(flag, value, capsys):
     small = ["MODEL.EXTRA.NUM_LAYERS", "18", "MODEL.IMAGE_SIZE", "[64,64]", "MODEL.EXTRA.HEATMAP_SIZE", "[16,16]"]
-    last = _usage_error("benchmark_inference", ["--cfg", str(COCO_YAML), "--skip-compile", flag, value, *small], capsys)
+    last = _usage_error("bench_inference", ["--cfg", str(COCO_YAML), "--skip-compile", flag, value, *small], capsys)
     assert f"argument {flag}: expected an int >= 1, got " in last and value in last
 
 
@@ -43,7 +45,7 @@ def test_benchmark_overrides_after_batches_reach_the_config():
     """``--batches 1 MODEL.NAME x``: the override is read as an override (and refused by name), not
     swallowed by --batches as an int."""
     with pytest.raises(ConfigError, match=r"MODEL.NAME = 'x' is not valid"):
-        _tool("benchmark_inference").main(["--cfg", str(COCO_YAML), "--batches", "1", "MODEL.NAME", "x"])
+        _tool("bench_inference").main(["--cfg", str(COCO_YAML), "--batches", "1", "MODEL.NAME", "x"])
 
 
 def test_split_overrides_keeps_negative_values_and_paths():

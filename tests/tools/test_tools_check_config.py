@@ -21,7 +21,7 @@ EXPECTED = (f"error: {YAML}: MODEL.IMAGE_SIZE = [100, 100] is not allowed; expec
 @pytest.mark.parametrize("tool,args", [
     ("tools/export_onnx.py", ["--model-file", "{tmp}/missing.pth", "--output", "{tmp}/x.onnx"]),
     ("tools/model_summary.py", []),
-    ("tools/benchmark_inference.py", ["--skip-compile", "--batches", "1", "--repeats", "1"]),
+    ("bench/bench_inference.py", ["--skip-compile", "--batches", "1", "--repeats", "1"]),
     ("tools/browse_dataset.py", ["--out", "{tmp}/pictures"]),
 ])
 def test_bad_value_is_one_error_line(tool: str, args: list[str], tmp_path: Path) -> None:

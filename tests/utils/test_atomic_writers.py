@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO, FullDiskFile
 from core.config import dump_config, get_default_config, load_config
 from dataset import build_dataset
 from dataset.per_joint import write_per_joint
+from helpers import REPO, FullDiskFile
 from utils.checkpoint import save_atomic
 from utils.utils import save_checkpoint
 

@@ -6,9 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
-from helpers import REPO, sample_path
 from core.config import load_config
 from dataset import build_dataset
+from helpers import REPO, sample_path
 from utils.data_identity import annotation_file, data_differences, data_identity, split_identity
 
 COCO_YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"

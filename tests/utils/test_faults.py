@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import sample_path
 from core.config import ConfigError
+from helpers import sample_path
 from utils import atomic_io, zipreader
 from utils.checkpoint import UnsafeCheckpointError, load_checkpoint, load_state_dict_file, save_atomic
 from utils.cli import run_cli
@@ -144,11 +144,11 @@ def test_run_cli_other_value_errors_keep_their_traceback_in_a_file(capsys, tmp_p
 def test_plain_user_errors_write_no_traceback_file(capsys, tmp_path, monkeypatch):
     """``GPUS abc``, an OUTPUT_DIR that is a file and a malformed detection entry are the user's input:
     one ``error:`` line, no "(traceback written to ...)" line and no file."""
+    import argparse
     import json
 
     from core.detections import DetectionFile
     from utils.cli import add_common_args, add_opts, config_from_args
-    import argparse
 
     monkeypatch.setenv("SIMMRPOSE_TRACEBACK_DIR", str(tmp_path / "tracebacks"))
     (tmp_path / "tracebacks").mkdir()

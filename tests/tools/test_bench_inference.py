@@ -1,4 +1,4 @@
-"""tools/benchmark_inference.py on a small network: every row is measured or says why not."""
+"""bench/bench_inference.py on a small network: every row is measured or says why not."""
 import re
 
 import pytest
@@ -12,7 +12,7 @@ SMALL = ["MODEL.EXTRA.NUM_LAYERS", "18", "MODEL.EXTRA.NUM_DECONV_FILTERS", "[32,
 
 
 def test_rows_for_each_way_with_rates_and_latencies():
-    proc = run_python(["tools/benchmark_inference.py", "--cfg", REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml",
+    proc = run_python(["bench/bench_inference.py", "--cfg", REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml",
                        "--batches", "1", "2", "--repeats", "1", "--threads", "1", "--skip-compile", *SMALL], timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Forward-pass speed of the network of a config, four ways, at batch 1, 8 and 32.
 
-    python tools/benchmark_inference.py --cfg X.yaml [--batches 1 8 32] [--repeats 5] [--threads N] [KEY VALUE ...]
+    python bench/bench_inference.py --cfg X.yaml [--batches 1 8 32] [--repeats 5] [--threads N] [KEY VALUE ...]
 
 The ``KEY VALUE`` config overrides may follow any flag, ``--batches`` included.
 
@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -94,6 +93,7 @@ def _onnx_row(model: torch.nn.Module, cfg, tmp: Path) -> tuple:
     """ONNX Runtime on the model exported by tools/export_onnx.py, or why it cannot run."""
     try:
         import onnxruntime as ort
+
         from export_onnx import export_onnx
     except ImportError as e:
         return ("ONNX Runtime", f"not available: {e}")

@@ -1,11 +1,13 @@
 """Kill-and-recover trials: does torchrun (``--max-restarts``) plus auto-resume recover a SIGKILLed rank?
 
-    python bench/bench_kill_recover.py [--trials 10] [--epochs 3] [--seed 0]
+    python tools/stress_kill_recover.py [--trials 10] [--epochs 3] [--seed 0]
 
 Each trial starts a 2-rank gloo job on the CPU the way ``scripts/*/train.sh`` does (static
 rendezvous on 127.0.0.1, ``--max-restarts 1``) on a tiny generated COCO set, waits for the epoch-1
 checkpoint plus a random delay, SIGKILLs a random rank and counts the trial as recovered when the job
-ends with exit 0 and final weights equal, bit for bit, to an uninterrupted run's. Not part of CI.
+ends with exit 0 and final weights equal, bit for bit, to an uninterrupted run's. A stress test, not
+a speed benchmark, and not part of CI: ``tests/test_distributed.py`` runs one such trial (rank 1, right
+after the checkpoint); this tool repeats them with random ranks and delays.
 """
 from __future__ import annotations
 
@@ -20,9 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
