@@ -29,8 +29,8 @@ import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from core.config import load_config, update_config_from_list  # noqa: E402
 from core.amp import inference_autocast  # noqa: E402
+from core.config import load_config, update_config_from_list  # noqa: E402
 from core.inference_step import prepare_inference_model  # noqa: E402
 from models import build_pose_net  # noqa: E402
 from utils.cli import add_opts, positive_int, run_cli, split_overrides  # noqa: E402

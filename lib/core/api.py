@@ -45,17 +45,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.config import AttrDict, load_config, validate_config
-from core.inference_step import inference_step, prepare_inference_model
 from core.codec import crop_transform
+from core.config import AttrDict, load_config, validate_config
 from core.detections import MAX_BOX_COORD
 from core.inference import get_final_preds
+from core.inference_step import inference_step, prepare_inference_model
 from dataset import build_transform
 from dataset.coco import box_to_center_scale as coco_box_to_center_scale
 from dataset.coco import rescore
-from dataset.keypoints import (COCO_KEYPOINTS, KeypointInfo, keypoints_for_config,
-                                keypoints_of_categories)
 from dataset.JointsDataset import IMREAD_FLAGS
+from dataset.keypoints import COCO_KEYPOINTS, KeypointInfo, keypoints_for_config, keypoints_of_categories
 from models import build_pose_net
 from utils.checkpoint import CheckpointMismatchError, load_model_weights
 from utils.cli import InputFileError

@@ -55,8 +55,15 @@ from utils.atomic_io import write_pickle
 from utils.cli import InputFileError
 
 from .JointsDataset import JointsDataset
-from .keypoints import (COCO_KEYPOINTS, KeypointInfo, category_joint_names, clean_skeleton, keypoints_of_category,
-                        resolve_for_config, with_upper_body_ids)
+from .keypoints import (
+    COCO_KEYPOINTS,
+    KeypointInfo,
+    category_joint_names,
+    clean_skeleton,
+    keypoints_of_category,
+    resolve_for_config,
+    with_upper_body_ids,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from core.amp import heatmap_layers
 from core.codec import encode_target, heatmap_to_input
 from core.config import load_config
-from core.amp import heatmap_layers
 from core.evaluation import _validation_network
-from core.inference_step import inference_step, input_pixels
 from core.inference import get_max_preds
+from core.inference_step import inference_step, input_pixels
 from dataset.keypoints import COCO_KEYPOINTS
 from models import POSE_NETS, build_pose_net
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.amp import check_inference_amp
 from core.api import PoseEstimator
 from core.config import ConfigError, load_config
 from core.detections import DetectionFile
-from core.amp import check_inference_amp
 from core.inference_step import inference_heatmaps, inference_step, prepare_inference_model
 from dataset.keypoints import COCO_KEYPOINTS
 from helpers import load_script

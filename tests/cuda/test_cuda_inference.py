@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.api import PoseEstimator
 from core.amp import inference_autocast
+from core.api import PoseEstimator
 from core.inference_step import inference_step, prepare_inference_model
 from dataset.keypoints import COCO_KEYPOINTS
 from helpers import sample_path
