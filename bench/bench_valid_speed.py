@@ -40,6 +40,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 import _init_paths  # noqa: E402, F401  (puts lib/ on sys.path)
 
+from core.results import read_keypoint_results  # noqa: E402
+
 PY = sys.executable
 YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 QUICKSTART_YAML = REPO / "experiments/synthetic/res18_128x96_quickstart.yaml"
@@ -72,7 +74,7 @@ def _ap(log: Path) -> float:
 def _people(results: Path) -> dict[tuple, tuple[float, list[float]]]:
     """(person score, joint scores) by detector box: ``(image_id, center, scale)`` rounded to 1e-3."""
     people = {}
-    for r in json.loads(results.read_text()):
+    for r in read_keypoint_results(results):
         key = (r["image_id"], *(round(v, 3) for v in r["center"]), *(round(v, 3) for v in r["scale"]))
         people[key] = (r["score"], r["keypoints"][2::3])
     return people

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from helpers import run_python, sample_path
+from helpers import generate_keypoint_set, run_python, sample_path
 
 _SAVED_TMP = pytest.StashKey[tuple]()  # TMPDIR and tempfile.tempdir before the run
 
@@ -67,6 +67,22 @@ def copy_root(coco_root, tmp_path):
 @pytest.fixture
 def mpii_root() -> Path:
     return sample_path("mpii")
+
+
+@pytest.fixture(scope="session")
+def keypoint_sets(tmp_path_factory) -> Path:
+    """Tiny generated face (5 joints) and hand (21 joints) datasets in the COCO layout, made once per
+    run: ``<root>/face`` (16 train / 8 val images) and ``<root>/hand`` (16 / 6). Tests read them only."""
+    root = tmp_path_factory.mktemp("kpsets")
+    generate_keypoint_set(root, "face", num_train=16, num_val=8, seed=2)
+    generate_keypoint_set(root, "hand", num_train=16, num_val=6, seed=1)
+    return root
+
+
+@pytest.fixture(scope="session")
+def face_set(keypoint_sets) -> Path:
+    """The generated face set of :func:`keypoint_sets` (its folder)."""
+    return keypoint_sets / "face"
 
 
 @pytest.fixture(scope="session", autouse=True)

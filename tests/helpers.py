@@ -1,6 +1,7 @@
 """Helpers the test modules import (``from helpers import REPO, run_python, ...``): paths of the
-checkout, the real sample data, running a project script, a tiny training YAML, exact comparison of
-nested outputs and importing a script of ``pose_estimation/`` by its file path.
+checkout, the real sample data, running a project script, a tiny training YAML, a generated face or
+hand keypoint set, exact comparison of nested outputs and importing a script of ``pose_estimation/``
+by its file path.
 
 ``tests/`` is on the import path through ``pythonpath`` in pyproject.toml, as are ``lib/``, ``tools/``
 and ``bench/``. Fixtures and hooks live in the conftest.py files; this is a plain module, so no two
@@ -86,6 +87,22 @@ TEST:
 def write_tiny_yaml(path: Path, data_root: Path, out: Path, name="pose_resnet", layers=18, filters=32, epochs=3) -> Path:
     path.write_text(TINY_TRAIN_YAML.format(out=out, root=data_root, name=name, layers=layers, filters=filters, epochs=epochs))
     return path
+
+
+def generate_keypoint_set(out: Path, kind: str, num_train: int, num_val: int, seed: int, image_size: int = 96,
+                          layout: str = "coco", workers: int | None = None) -> Path:
+    """A tiny ``face`` (5 joints) or ``hand`` (21 joints) dataset written by tools/gen_synthetic_data.py
+    under ``out``, as a user would make it; its folder (``<out>/<kind>``, ``<out>/<kind>_export`` for
+    ``layout="export"``)."""
+    args = ["tools/gen_synthetic_data.py", "--out", out, "--format", kind, "--num-train", num_train,
+            "--num-val", num_val, "--image-size", image_size, "--seed", seed]
+    if layout != "coco":
+        args += ["--layout", layout]
+    if workers is not None:
+        args += ["--workers", workers]
+    proc = run_python(args, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return Path(out) / (kind if layout == "coco" else f"{kind}_{layout}")
 
 
 def identical(a, b, path="out"):

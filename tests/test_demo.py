@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -15,7 +14,7 @@ import torch
 
 from core.api import PoseEstimator
 from core.config import load_config
-from helpers import load_script
+from helpers import generate_keypoint_set, load_script
 from models import build_pose_net
 
 REPO = Path(__file__).resolve().parents[1]
@@ -300,11 +299,7 @@ FACE_YAML = REPO / "experiments" / "synthetic" / "res18_128x128_face.yaml"
 def test_folder_of_a_five_joint_set_draws_its_skeleton(tmp_path: Path) -> None:
     from dataset.keypoints import COCO_KEYPOINTS
 
-    gen = subprocess.run([sys.executable, str(REPO / "tools/gen_synthetic_data.py"), "--out", str(tmp_path / "data"),
-                          "--format", "face", "--num-train", "1", "--num-val", "3", "--image-size", "96",
-                          "--seed", "3", "--workers", "1"], capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert gen.returncode == 0, gen.stderr
-    root = tmp_path / "data" / "face"
+    root = generate_keypoint_set(tmp_path / "data", "face", num_train=1, num_val=3, seed=3, workers=1)
     opts = ["DATASET.ROOT", str(root), *SMALL, "MODEL.NUM_JOINTS", "5"]
     torch.manual_seed(0)
     model_file = tmp_path / "face.pth"

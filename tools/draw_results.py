@@ -25,6 +25,7 @@ import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import cv2
 import numpy as np
 
+from core.results import read_keypoint_results  # noqa: E402
 from utils.atomic_io import atomic_path  # noqa: E402
 from utils.cli import InputFileError, UsageError, read_json, run_cli  # noqa: E402
 from utils.vis import draw_skeleton  # noqa: E402
@@ -79,16 +80,7 @@ def image_file_names(annotations: str | Path | None, image_dir: str | Path) -> d
 
 def draw_results(results_file: str | Path, image_dir: str | Path, out_dir: str | Path, num: int = 8,
                  kpt_thr: float = 0.3, min_score: float = 0.2, annotations: str | Path | None = None) -> list[Path]:
-    results = read_json(results_file, "COCO keypoint results file")
-    if not isinstance(results, list) or not all(
-        isinstance(r, dict) and isinstance(r.get("image_id"), int) and isinstance(r.get("score"), (int, float))
-        and isinstance(r.get("keypoints"), list) and r["keypoints"] and len(r["keypoints"]) % 3 == 0
-        for r in results
-    ):
-        raise InputFileError(f"{results_file}: expected a list of COCO keypoint results "
-                             "{'image_id': int, 'keypoints': [x, y, score, ...], 'score': number}")
-    if len({len(r["keypoints"]) for r in results}) > 1:
-        raise InputFileError(f"{results_file}: the results have different numbers of joints per person")
+    results = read_keypoint_results(results_file)
     info = keypoint_info_for(len(results[0]["keypoints"]) // 3, image_dir, annotations) if results else None
     file_names = image_file_names(annotations, image_dir)
     per_image: dict[int, list[dict]] = defaultdict(list)

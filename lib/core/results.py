@@ -15,18 +15,23 @@ person was found. It comes in two forms:
 
 Every file is written whole or not at all (``utils.atomic_io``) and is standard JSON: people with a
 NaN or infinite value are left out of the validation file, with one warning.
+
+Both forms are read back with :func:`read_keypoint_results` (``tools/draw_results.py``, the benchmarks).
 """
 from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from utils.atomic_io import write_json, write_text
+from utils.cli import InputFileError, read_json
 
-__all__ = ["results_json_text", "results_of_people", "write_coco_keypoint_results", "write_results"]
+__all__ = ["read_keypoint_results", "results_json_text", "results_of_people", "write_coco_keypoint_results",
+           "write_results"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,3 +114,29 @@ def results_of_people(people: list[dict[str, Any]], image_id: int, file_name: st
 def write_results(path: str | os.PathLike, entries: list[dict[str, Any]]) -> None:
     """The demo's results file: ``entries`` as compact JSON."""
     write_json(path, entries)
+
+
+def _is_result(entry: Any) -> bool:
+    """Whether ``entry`` holds what every reader needs: an int image_id, a number score and a
+    non-empty keypoints list of ``x, y, score`` triples."""
+    return (isinstance(entry, dict) and isinstance(entry.get("image_id"), int)
+            and isinstance(entry.get("score"), (int, float))
+            and isinstance(entry.get("keypoints"), list) and len(entry["keypoints"]) > 0
+            and len(entry["keypoints"]) % 3 == 0)
+
+
+def read_keypoint_results(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The entries of a keypoint results file (either form above), as they are in the file.
+
+    A missing file is a ``FileNotFoundError``; a file that is not JSON, not a list of results
+    (``image_id`` int, ``score`` number, ``keypoints`` ``[x, y, score, ...]``) or whose people have
+    different numbers of joints is an ``InputFileError``; each names the file. An empty list is
+    returned as it is: what "no results" means is the caller's to say.
+    """
+    results = read_json(path, "COCO keypoint results file")
+    if not isinstance(results, list) or not all(_is_result(r) for r in results):
+        raise InputFileError(f"{Path(path)}: expected a list of COCO keypoint results "
+                             "{'image_id': int, 'keypoints': [x, y, score, ...], 'score': number}")
+    if len({len(r["keypoints"]) for r in results}) > 1:
+        raise InputFileError(f"{Path(path)}: the results have different numbers of joints per person")
+    return results

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -37,9 +38,18 @@ def add_test_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def add_opts(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The trailing ``KEY VALUE`` config overrides (``args.opts``); flags may also come after them.
+
+    argparse hands every token from the first override on to ``opts``, so
+    ``--cfg x.yaml TEST.FLIP_TEST false --model-file m.pth`` would read ``--model-file`` as a config
+    key. The parser's ``parse_known_args`` (which ``parse_args`` calls) is wrapped so that such
+    flags are parsed as flags; see :func:`_parse_with_trailing_flags`.
+    """
     parser.add_argument(
-        "opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs, e.g. TEST.FLIP_TEST False"
+        "opts", nargs=argparse.REMAINDER,
+        help="config overrides as KEY VALUE pairs, e.g. TEST.FLIP_TEST False (flags may follow them)",
     )
+    parser.parse_known_args = functools.partial(_parse_with_trailing_flags, parser.parse_known_args)
     return parser
 
 
@@ -64,17 +74,66 @@ def _is_config_key(token: str) -> bool:
     return token.split(".")[0] in get_default_config()
 
 
+def _pairs_and_flags(opts: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``opts`` read as ``KEY VALUE`` pairs: (the pairs, the flags found where a KEY should be).
+
+    A token that starts with ``-`` in the place of a KEY begins a flag; the flag's own values run up
+    to the next config key (``--batches 1 8 MODEL.NAME x``). A VALUE is never taken for a flag, so
+    ``TRAIN.LR -1`` stays a pair. Whatever is neither stays with the pairs, where the config reports it.
+    """
+    pairs: list[str] = []
+    flags: list[str] = []
+    i = 0
+    while i < len(opts):
+        if opts[i].startswith("-"):
+            j = i + 1
+            while j < len(opts) and not _is_config_key(opts[j]):
+                j += 1
+            flags += opts[i:j]
+            i = j
+        else:
+            pairs += opts[i:i + 2]
+            i += 2
+    return pairs, flags
+
+
 def split_overrides(argv: Sequence[str] | None) -> tuple[list[str], list[str]]:
     """``argv`` cut at the first token that is a config key: (flags, ``KEY VALUE`` overrides).
 
     argparse lets a flag with ``nargs="+"`` (e.g. ``--batches 1 8``) swallow the overrides after it;
     cutting first keeps ``--batches 1 MODEL.NAME x`` working, and an override value that starts
-    with ``-`` is never mistaken for a flag."""
+    with ``-`` is never mistaken for a flag. Flags written after the overrides
+    (``MODEL.NAME x --threads 2``) go back to the flags."""
     argv = list(sys.argv[1:] if argv is None else argv)
     for i, token in enumerate(argv):
         if _is_config_key(token):
-            return argv[:i], argv[i:]
+            pairs, flags = _pairs_and_flags(argv[i:])
+            return argv[:i] + flags, pairs
     return argv, []
+
+
+def _parse_with_trailing_flags(
+    parse_known_args: Callable[..., tuple[argparse.Namespace, list[str]]],
+    args: Sequence[str] | None = None,
+    namespace: argparse.Namespace | None = None,
+) -> tuple[argparse.Namespace, list[str]]:
+    """argparse's ``parse_known_args``, then flags among the ``KEY VALUE`` overrides parsed as flags.
+
+    A command line whose overrides hold no flag is parsed exactly as argparse parses it. Otherwise
+    the flags found where a KEY should be (:func:`_pairs_and_flags`) are parsed again together with
+    everything before the overrides; an unknown one is argparse's own ``error: unrecognized
+    arguments`` line, and the pairs stay the overrides, in their order.
+    """
+    argv = list(sys.argv[1:] if args is None else args)
+    parsed, extras = parse_known_args(argv, namespace)
+    opts = list(getattr(parsed, "opts", None) or [])
+    pairs, flags = _pairs_and_flags(opts)
+    start = len(argv) - len(opts)
+    if not flags or not pairs or argv[start:] != opts:  # no flag to move (or nothing would change)
+        return parsed, extras
+    parsed, extras = parse_known_args(argv[:start] + flags, namespace)
+    parsed.opts = pairs + list(parsed.opts or [])  # anything left over after the flags: reported by the config
+    return parsed, extras
 
 
 def config_from_args(args: argparse.Namespace) -> AttrDict:

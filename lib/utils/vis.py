@@ -7,9 +7,9 @@ Joints are ``(x, y)`` in input-crop pixels (x right, y down, integer = pixel cen
 """
 from __future__ import annotations
 
-import logging
 import math
 import os
+from pathlib import Path
 from typing import Any, Sequence
 
 import cv2
@@ -19,8 +19,7 @@ import torchvision
 
 from core.inference import get_max_preds
 from dataset.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS, KeypointInfo
-
-logger = logging.getLogger(__name__)
+from utils.atomic_io import write_bytes
 
 __all__ = [
     "CENTER_COLOR",
@@ -64,12 +63,28 @@ def _as_array(joints: Any) -> np.ndarray:
     return np.array(joints, dtype=np.float64, copy=True)
 
 
-def _write(file_name: str, image: np.ndarray) -> None:
-    folder = os.path.dirname(file_name)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    if not cv2.imwrite(file_name, image):
-        logger.warning("could not write debug image %s", file_name)
+def _write(file_name: str | os.PathLike, image: np.ndarray) -> None:
+    """Write ``image`` to ``file_name`` in the format its suffix names, atomically.
+
+    The picture is encoded in memory (the same encoder and settings as ``cv2.imwrite``, so the same
+    bytes) and written through :func:`utils.atomic_io.write_bytes`: a reader never sees half a
+    picture, and a failed write leaves the previous one. A picture that cannot be encoded or written
+    is an ``OSError`` naming the file.
+    """
+    path = Path(file_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        ok, encoded = cv2.imencode(path.suffix, image)
+    except cv2.error as e:
+        raise OSError(f"cannot write debug image {path}: OpenCV could not encode it ({e.err})") from None
+    if not ok:
+        raise OSError(f"cannot write debug image {path}: OpenCV could not encode it")
+    try:
+        write_bytes(path, encoded.tobytes())
+    except OSError as e:
+        if str(path) in str(e):
+            raise
+        raise OSError(e.errno, f"cannot write debug image {path}: {e.strerror or e}") from e
 
 
 def _batch_grid(batch_image: torch.Tensor, nrow: int, padding: int) -> np.ndarray:

@@ -168,15 +168,6 @@ def test_metric_key_defaults() -> None:
 # the dataset's evaluation
 
 
-@pytest.fixture(scope="module")
-def face_set(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("faces")
-    proc = run_python(["tools/gen_synthetic_data.py", "--out", out, "--format", "face", "--num-train", 16,
-                       "--num-val", 8, "--image-size", 96, "--seed", 2])
-    assert proc.returncode == 0, proc.stderr
-    return out / "face"
-
-
 def _face_cfg(root: Path, *extra: str):
     return load_config(FACE_YAML, ["DATASET.ROOT", str(root), "DATASET.OKS_SIGMAS", "~", *TINY, *extra],
                        validate=True)

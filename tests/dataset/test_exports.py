@@ -369,12 +369,9 @@ def _export_opts(root: Path, out: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_train_and_validate_on_a_tool_export(tmp_path) -> None:
-    from helpers import run_python
+    from helpers import generate_keypoint_set, run_python
 
-    proc = run_python(["tools/gen_synthetic_data.py", "--out", tmp_path, "--format", "face", "--layout", "export",
-                       "--num-train", 12, "--num-val", 6, "--image-size", 96, "--seed", 3])
-    assert proc.returncode == 0, proc.stderr
-    root = tmp_path / "face_export"
+    root = generate_keypoint_set(tmp_path, "face", num_train=12, num_val=6, seed=3, layout="export")
     opts = _export_opts(root, tmp_path)
     proc = run_python(["pose_estimation/train.py", "--cfg", YAML, *opts, "TRAIN.END_EPOCH", "1"])
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -29,17 +29,6 @@ TINY = ["GPUS", "cpu", "WORKERS", "0", "MODEL.IMAGE_SIZE", "[64,64]", "MODEL.EXT
         "MODEL.EXTRA.NUM_DECONV_FILTERS", "[32,32,32]", "TRAIN.BATCH_SIZE", "8", "TEST.BATCH_SIZE", "8"]
 
 
-@pytest.fixture(scope="module")
-def keypoint_sets(tmp_path_factory) -> Path:
-    """Tiny generated face (5 joints) and hand (21 joints) datasets in the COCO layout."""
-    out = tmp_path_factory.mktemp("kpsets")
-    for kind in ("face", "hand"):
-        proc = run_python(["tools/gen_synthetic_data.py", "--out", out, "--format", kind, "--num-train", 16,
-                           "--num-val", 6, "--image-size", 96, "--seed", 1])
-        assert proc.returncode == 0, proc.stderr
-    return out
-
-
 def _opts(root: Path, kind: str, out: Path) -> list[str]:
     opts = ["DATASET.ROOT", f"{root}/{kind}/", "OUTPUT_DIR", out / "output", "LOG_DIR", out / "log", *TINY]
     if kind == "hand":

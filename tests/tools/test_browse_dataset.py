@@ -13,15 +13,6 @@ from helpers import REPO, run_python
 FACE_YAML = REPO / "experiments" / "synthetic" / "res18_128x128_face_pck.yaml"
 
 
-@pytest.fixture(scope="module")
-def face_root(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("faces")
-    proc = run_python(["tools/gen_synthetic_data.py", "--out", out, "--format", "face", "--num-train", 6,
-                       "--num-val", 3, "--image-size", 96, "--seed", 4])
-    assert proc.returncode == 0, proc.stderr
-    return out / "face"
-
-
 def test_flip_pairs_share_a_colour_group() -> None:
     group, role = joint_groups(5, [(1, 2), (3, 4)])
     assert group[1] == group[2] != group[3] == group[4] and len({group[0], group[1], group[3]}) == 3
@@ -34,8 +25,8 @@ def _pixels(path: Path) -> np.ndarray:
     return image
 
 
-def test_pictures_of_both_splits(face_root, tmp_path) -> None:
-    opts = ["DATASET.ROOT", str(face_root), "OUTPUT_DIR", str(tmp_path / "output")]
+def test_pictures_of_both_splits(face_set, tmp_path) -> None:
+    opts = ["DATASET.ROOT", str(face_set), "OUTPUT_DIR", str(tmp_path / "output")]
     written = browse(str(FACE_YAML), "train", 3, tmp_path / "train", seed=0, opts=opts)
     assert len(written) == 3 and all(p.parent == tmp_path / "train" and p.name.startswith("train_") for p in written)
     again = browse(str(FACE_YAML), "train", 3, tmp_path / "again", seed=0, opts=opts)
@@ -50,16 +41,16 @@ def test_pictures_of_both_splits(face_root, tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_command_line(face_root, tmp_path) -> None:
+def test_command_line(face_set, tmp_path) -> None:
     proc = run_python(["tools/browse_dataset.py", "--cfg", FACE_YAML, "--num", "2", "--out", tmp_path / "pics",
-                       "DATASET.ROOT", face_root])
+                       "DATASET.ROOT", face_set])
     assert proc.returncode == 0, proc.stderr
     printed = [line for line in proc.stdout.splitlines() if line.endswith(".png")]  # pycocotools prints too
     assert len(printed) == 2 and all(Path(p).parent == tmp_path / "pics" and Path(p).is_file() for p in printed)
     for args, message in ((["--num", "0"], "error: --num 0: expected a number of samples >= 1"),
                           (["DATASET.FLIP_PAIRS", "[[1,7]]"], "DATASET.FLIP_PAIRS pair [1, 7] is out of range")):
         proc = run_python(["tools/browse_dataset.py", "--cfg", FACE_YAML, "--out", tmp_path / "bad", *args,
-                           "DATASET.ROOT", face_root])
+                           "DATASET.ROOT", face_set])
         assert proc.returncode == 2 and message in proc.stderr.strip().splitlines()[-1], proc.stderr
         assert "Traceback" not in proc.stderr
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())

@@ -207,3 +207,87 @@ def test_per_joint_table_on_a_full_disk_keeps_the_previous_table(tmp_path, monke
         write_per_joint(str(path), "OKS", ["a", "b"], [0.75, 0.25], [3, 1])
     assert info.value.errno == errno.ENOSPC and str(path) in str(info.value)
     assert path.read_bytes() == before and _names(tmp_path) == [path.name]
+
+
+# ------------------------------------------------------------------------------------------------
+# debug pictures (utils.vis)
+
+
+@pytest.fixture(scope="module")
+def debug_batch():
+    """A real validation batch of the COCO sample: (config with every DEBUG picture on, inputs, meta,
+    target heat-maps, predicted joints)."""
+    import torchvision.transforms as T
+
+    cfg = load_config(COCO_YAML, ["DATASET.ROOT", str(REPO / "tests/data/coco")])
+    for key in ("DEBUG", "SAVE_BATCH_IMAGES_GT", "SAVE_BATCH_IMAGES_PRED", "SAVE_HEATMAPS_GT", "SAVE_HEATMAPS_PRED"):
+        cfg.DEBUG[key] = True
+    normalize = T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    ds = build_dataset(cfg, "val2017", False, T.Compose([T.ToTensor(), normalize]))
+    items = [ds[i] for i in range(3)]
+    inputs = torch.stack([it[0] for it in items])
+    target = torch.stack([torch.as_tensor(it[1]) for it in items])
+    meta = {key: torch.stack([torch.as_tensor(it[3][key]) for it in items]) for key in ("joints", "joints_vis")}
+    return cfg, inputs, meta, target, meta["joints"][:, :, :2] + 3
+
+
+def test_debug_pictures_are_the_bytes_cv2_imwrite_writes(debug_batch, tmp_path):
+    """Each picture is what ``cv2.imwrite`` writes for its pixels (read back from a lossless PNG)."""
+    import cv2
+
+    from utils import vis
+
+    cfg, inputs, meta, target, pred = debug_batch
+    writers = {
+        "joints": lambda path: vis.save_batch_image_with_joints(inputs, meta["joints"], meta["joints_vis"], str(path)),
+        "joints_test": lambda path: vis.save_batch_image_with_joints_test(inputs, pred, str(path)),
+        "heatmaps": lambda path: vis.save_batch_heatmaps(inputs, target, str(path)),
+    }
+    for name, write in writers.items():
+        for suffix in (".png", ".jpg"):
+            write(tmp_path / f"{name}{suffix}")
+        pixels = cv2.imread(str(tmp_path / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        for suffix in (".png", ".jpg"):
+            reference = tmp_path / "reference" / f"{name}{suffix}"
+            reference.parent.mkdir(exist_ok=True)
+            assert cv2.imwrite(str(reference), pixels)
+            assert (tmp_path / f"{name}{suffix}").read_bytes() == reference.read_bytes(), (name, suffix)
+    vis.save_debug_images(cfg, inputs, meta, target, pred, target, str(tmp_path / "debug" / "val_0"))
+    assert _names(tmp_path / "debug") == ["val_0_gt.jpg", "val_0_hm_gt.jpg", "val_0_hm_pred.jpg", "val_0_pred.jpg"]
+
+
+def test_debug_picture_on_a_full_disk_keeps_the_previous_picture(debug_batch, tmp_path, monkeypatch):
+    from utils.vis import save_debug_images
+
+    cfg, inputs, meta, target, pred = debug_batch
+    save_debug_images(cfg, inputs, meta, target, pred, target, str(tmp_path / "val_0"))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    fill_disk(monkeypatch, tmp_path)
+    with pytest.raises(OSError) as info:
+        save_debug_images(cfg, inputs * 0.5, meta, target, pred + 1, target * 0.5, str(tmp_path / "val_0"))
+    assert info.value.errno == errno.ENOSPC and str(tmp_path / "val_0_gt.jpg") in str(info.value)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no half picture, no temporary file
+
+
+def test_debug_picture_rename_refused_keeps_the_previous_picture(debug_batch, tmp_path, monkeypatch):
+    from utils.vis import save_batch_heatmaps
+
+    _, inputs, _, target, _ = debug_batch
+    path = tmp_path / "val_0_hm_pred.jpg"
+    save_batch_heatmaps(inputs, target, str(path))
+    before = path.read_bytes()
+    refuse_rename(monkeypatch, path.name)
+    with pytest.raises(PermissionError) as info:
+        save_batch_heatmaps(inputs, target * 0.5, str(path))
+    assert str(path) in str(info.value)
+    assert path.read_bytes() == before and _names(tmp_path) == [path.name]
+
+
+def test_debug_picture_of_an_unknown_format_is_an_error_naming_the_file(debug_batch, tmp_path):
+    from utils.vis import save_batch_heatmaps
+
+    _, inputs, _, target, _ = debug_batch
+    path = tmp_path / "val_0_hm_pred.xyz"
+    with pytest.raises(OSError, match=f"cannot write debug image {path}"):
+        save_batch_heatmaps(inputs, target, str(path))
+    assert _names(tmp_path) == []
