@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from core.amp import inference_autocast  # noqa: E402
-from core.config import load_config, update_config_from_list  # noqa: E402
-from core.inference_step import prepare_inference_model  # noqa: E402
-from models import build_pose_net  # noqa: E402
-from utils.cli import add_opts, positive_int, run_cli, split_overrides  # noqa: E402
+from core.amp import inference_autocast
+from core.config import load_config, update_config_from_list
+from core.inference_step import prepare_inference_model
+from models import build_pose_net
+from utils.cli import add_opts, positive_int, run_cli, split_overrides
 
 
 def _time(fn: Callable[[], object], repeats: int) -> float:
@@ -82,7 +82,7 @@ def _runners(model: torch.nn.Module, cfg, tmp: Path,
             compiled = torch.compile(model)
             compiled(torch.zeros(1, 3, int(cfg.MODEL.IMAGE_SIZE[1]), int(cfg.MODEL.IMAGE_SIZE[0])))
             rows.append(("torch.compile (float32)", lambda x: (lambda: compiled(x))))
-        except Exception as e:  # noqa: BLE001  any compiler failure: report it and go on
+        except Exception as e:  # any compiler failure: report it and go on
             reason = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
             rows.append(("torch.compile (float32)", f"fails on this machine: {reason}"))
     rows.append(_onnx_row(model, cfg, tmp))

@@ -22,7 +22,7 @@ import time
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import numpy as np
 
-from core.keypoint_metrics import keypoint_scores, match_by_image  # noqa: E402
+from core.keypoint_metrics import keypoint_scores, match_by_image
 
 TARGET_SECONDS = 0.5
 

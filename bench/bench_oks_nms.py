@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import numpy as np
 
-from nms import nms as nms_mod  # noqa: E402
+from nms import nms as nms_mod
 
 TARGET_SPEEDUP = 10.0
 TARGET_N = 500

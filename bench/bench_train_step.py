@@ -24,11 +24,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from core.config import load_config  # noqa: E402
-from core.evaluate import accuracy  # noqa: E402
-from core.inference_step import inference_step, prepare_inference_model  # noqa: E402
-from core.loss import JointsMSELoss  # noqa: E402
-from models import POSE_NETS, build_pose_net  # noqa: E402
+from core.config import load_config
+from core.evaluate import accuracy
+from core.inference_step import inference_step, prepare_inference_model
+from core.loss import JointsMSELoss
+from models import POSE_NETS, build_pose_net
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"

@@ -3,9 +3,9 @@
 valid.py now reads both key formats, so this is the same program.
 """
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
-from valid import main  # noqa: E402
+from valid import main
 
-from utils.cli import run_cli  # noqa: E402
+from utils.cli import run_cli
 
 if __name__ == "__main__":
     run_cli(main)

@@ -191,7 +191,7 @@ def test_torchrun_restarts_a_killed_rank_and_resumes_exactly(synthetic_data, tmp
         try:
             if torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"] >= 1:
                 break
-        except Exception:  # noqa: BLE001 - not written yet
+        except Exception:  # not written yet
             pass
         time.sleep(0.05)
     workers = sorted(_children(job.pid))

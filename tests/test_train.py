@@ -84,7 +84,7 @@ def _wait_for_epoch(path: Path, epoch: int, proc: subprocess.Popen, timeout: flo
             try:
                 if torch.load(path, map_location="cpu", weights_only=True)["epoch"] >= epoch:
                     return
-            except Exception:  # noqa: BLE001 - only our atomic file can be read here; retry
+            except Exception:  # only our atomic file can be read here; retry
                 pass
         time.sleep(0.05)
     raise AssertionError(f"no checkpoint for epoch {epoch} within {timeout} s")

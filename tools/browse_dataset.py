@@ -27,12 +27,12 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display needed
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from core.config import ConfigError, load_config  # noqa: E402
-from utils.cli import add_opts, run_cli  # noqa: E402
-from utils.figures import save_figure  # noqa: E402
+from core.config import ConfigError, load_config
+from utils.cli import add_opts, run_cli
+from utils.figures import save_figure
 
 
 def joint_groups(num_joints: int, flip_pairs) -> tuple[list[int], list[str]]:

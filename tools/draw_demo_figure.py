@@ -24,9 +24,9 @@ import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import cv2
 import numpy as np
 
-from utils.atomic_io import atomic_path  # noqa: E402
-from utils.cli import InputFileError, UsageError, positive_int, read_json, run_cli  # noqa: E402
-from utils.vis import draw_skeleton  # noqa: E402
+from utils.atomic_io import atomic_path
+from utils.cli import InputFileError, UsageError, positive_int, read_json, run_cli
+from utils.vis import draw_skeleton
 
 BOX_COLOR = (200, 200, 200)  # as pose_estimation/demo.py draws the person boxes
 

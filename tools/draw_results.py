@@ -25,10 +25,10 @@ import _init_paths  # noqa: F401  (puts lib/ on sys.path)
 import cv2
 import numpy as np
 
-from core.results import read_keypoint_results  # noqa: E402
-from utils.atomic_io import atomic_path  # noqa: E402
-from utils.cli import InputFileError, UsageError, read_json, run_cli  # noqa: E402
-from utils.vis import draw_skeleton  # noqa: E402
+from core.results import read_keypoint_results
+from utils.atomic_io import atomic_path
+from utils.cli import InputFileError, UsageError, read_json, run_cli
+from utils.vis import draw_skeleton
 
 
 def default_annotations(image_dir: str | Path) -> Path:

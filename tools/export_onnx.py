@@ -31,15 +31,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import numpy as np
+import torch
+from torch import nn
 
-from core.config import AttrDict, load_config  # noqa: E402
-from models import build_pose_net  # noqa: E402
-from utils.atomic_io import atomic_path  # noqa: E402
-from utils.checkpoint import load_model_weights  # noqa: E402
-from utils.cli import run_cli  # noqa: E402
+from core.config import AttrDict, load_config
+from models import build_pose_net
+from utils.atomic_io import atomic_path
+from utils.checkpoint import load_model_weights
+from utils.cli import run_cli
 
 __all__ = ["check_onnx", "export_onnx", "main"]
 

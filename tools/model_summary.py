@@ -18,13 +18,13 @@ import argparse
 from typing import Any, Sequence
 
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
-import models  # noqa: E402
-from core.config import load_config  # noqa: E402
-from utils.cli import run_cli  # noqa: E402
+import models
+from core.config import load_config
+from utils.cli import run_cli
 
 
 def _count_macs(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:

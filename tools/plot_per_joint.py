@@ -14,10 +14,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display needed
 import _init_paths  # noqa: F401  (puts lib/ on sys.path)
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from utils.cli import InputFileError, read_json, run_cli  # noqa: E402
-from utils.figures import image_suffix_problem, save_figure  # noqa: E402
+from utils.cli import InputFileError, read_json, run_cli
+from utils.figures import image_suffix_problem, save_figure
 
 
 def plot_per_joint(table_file: str | Path, out_file: str | Path) -> Path:

@@ -71,7 +71,7 @@ def wait_for_epoch(ckpt: Path, epoch: int, job: subprocess.Popen, timeout: float
         try:
             if torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"] >= epoch:
                 return True
-        except Exception:  # noqa: BLE001 - not there yet
+        except Exception:  # not there yet
             pass
         time.sleep(0.05)
     return False

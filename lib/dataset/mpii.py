@@ -179,7 +179,7 @@ def load_evaluation_gt(gt_file: str, num_preds: int) -> dict[str, np.ndarray]:
         raise FileNotFoundError(f"MPII evaluation GT not found: {gt_file}")
     try:
         gt_dict = loadmat(gt_file)
-    except Exception as e:  # noqa: BLE001  scipy's errors of a damaged file: MatReadError, OSError, IndexError, ...
+    except Exception as e:  # scipy's errors of a damaged file: MatReadError, OSError, IndexError, ...
         raise InputFileError(f"{gt_file}: cannot read this MATLAB file (truncated or not a .mat?): "
                              f"{type(e).__name__}: {e}") from e
     missing = [k for k in GT_FIELDS if k not in gt_dict]

@@ -109,7 +109,7 @@ class Bottleneck(nn.Module):
         return self.relu(out)
 
 
-class Bottleneck_CAFFE(Bottleneck):  # noqa: N801 - original class name
+class Bottleneck_CAFFE(Bottleneck):  # original class name
     """Caffe-style bottleneck: the stride sits on the first 1x1 convolution, the 3x3 has stride 1.
 
     Same parameters and key names as :class:`Bottleneck`; only the place of the stride differs.

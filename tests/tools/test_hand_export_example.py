@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from browse_dataset import _image_label
 from core.config import load_config
 from helpers import REPO, run_python
-
-sys.path.insert(0, str(REPO / "tools"))
-from browse_dataset import _image_label  # noqa: E402
 
 HAND_YAML = REPO / "experiments" / "synthetic" / "res18_128x128_hand_export.yaml"
 PATH_KEYS = ("TRAIN_ANN_FILE", "TRAIN_IMAGE_DIR", "TEST_ANN_FILE", "TEST_IMAGE_DIR")
