@@ -53,66 +53,6 @@ logger = logging.getLogger(__name__)
 MODELS_DIR = Path(__file__).resolve().parents[1] / "lib" / "models"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Train keypoints network")
-    add_opts(add_common_args(parser))
-    return parser.parse_args(argv)
-
-
-def weights_digest(model: torch.nn.Module) -> str:
-    """SHA-1 of every parameter and buffer, to compare replicas."""
-    digest = hashlib.sha1()
-    for tensor in model.state_dict().values():
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def build_datasets(cfg: AttrDict):
-    """``(train_dataset, valid_dataset)`` of ``DATASET.TRAIN_SET`` / ``DATASET.TEST_SET``."""
-    transform = build_transform()
-    return (build_dataset(cfg, cfg.DATASET.TRAIN_SET, True, transform),
-            build_dataset(cfg, cfg.DATASET.TEST_SET, False, transform))
-
-
-class Loaders(NamedTuple):
-    valid_dataset: object
-    train: DataLoader
-    valid: DataLoader
-    train_sampler: EpochSampler
-
-
-def make_loaders(cfg: AttrDict, train_dataset, valid_dataset, world_size: int, rank: int, sampler_seed: int,
-                 device: torch.device) -> Loaders:
-    # One sampler type for one and many processes: the order is a function of (seed, epoch) only,
-    # which is what makes a resumed run see the same batches as an uninterrupted one. With mid-epoch
-    # checkpoints every sample's augmentation is seeded from (seed, epoch, slot) as well, so that it
-    # does not depend on WORKERS or on where the run was interrupted (another stream than the default).
-    # Persistent workers carry their RNG streams from epoch to epoch, where no checkpoint can reach them:
-    # they are seeded per sample too, which makes an epoch-end resume with them exact.
-    per_sample_seeds = cfg.TRAIN.CHECKPOINT_ITERS > 0 or (cfg.TRAIN.PERSISTENT_WORKERS and cfg.WORKERS > 0)
-    train_sampler = EpochSampler(
-        train_dataset, num_replicas=world_size, rank=rank, shuffle=cfg.TRAIN.SHUFFLE, seed=sampler_seed,
-        sample_seeds=per_sample_seeds,
-    )
-    if per_sample_seeds:
-        train_dataset = SeededSamples(train_dataset)
-    common = dict(
-        num_workers=cfg.WORKERS,
-        pin_memory=cfg.TRAIN.PIN_MEMORY and device.type == "cuda",
-        persistent_workers=cfg.TRAIN.PERSISTENT_WORKERS and cfg.WORKERS > 0,
-    )
-    if per_sample_seeds:  # the workers' base seeds (unused then) stop drawing from the global torch RNG
-        common["generator"] = torch.Generator().manual_seed(sampler_seed)
-    train_loader = DataLoader(train_dataset, batch_size=cfg.TRAIN.BATCH_SIZE, sampler=train_sampler, **common)
-    valid_loader = DataLoader(
-        valid_dataset,
-        batch_size=cfg.TEST.BATCH_SIZE,
-        sampler=ShardSampler(len(valid_dataset), world_size, rank),
-        **common,
-    )
-    return Loaders(valid_dataset, train_loader, valid_loader, train_sampler)
-
-
 def main(argv: list[str] | None = None) -> int:
     held: list[RunLock] = []  # the output folder's lock, released however training ends
     try:
@@ -169,6 +109,12 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
     return 0
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train keypoints network")
+    add_opts(add_common_args(parser))
+    return parser.parse_args(argv)
+
+
 def take_output_folder(cfg: AttrDict, cfg_file: str, dist_info: DistInfo, held: list[RunLock]) -> None:
     """One run per output folder: rank 0 locks it (into ``held``) before anything is written there;
     every rank raises FolderInUseError when another run holds it."""
@@ -195,6 +141,13 @@ def log_start(args: argparse.Namespace, cfg: AttrDict, device: torch.device, dis
     logger.info("=> device %s, world size %d", device, dist_info.world_size)
     if dist_info.is_main:
         warn_slow_cpu_fp16(cfg, device)
+
+
+def build_datasets(cfg: AttrDict):
+    """``(train_dataset, valid_dataset)`` of ``DATASET.TRAIN_SET`` / ``DATASET.TEST_SET``."""
+    transform = build_transform()
+    return (build_dataset(cfg, cfg.DATASET.TRAIN_SET, True, transform),
+            build_dataset(cfg, cfg.DATASET.TEST_SET, False, transform))
 
 
 def place_model(cfg: AttrDict, model: torch.nn.Module, device: torch.device, dist_info: DistInfo) -> None:
@@ -229,6 +182,47 @@ def wrap_for_ddp(cfg: AttrDict, model: torch.nn.Module, device: torch.device, di
     if cfg.TRAIN.SYNC_BN:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+class Loaders(NamedTuple):
+    """The run's data loaders, the validation dataset (evaluated on rank 0) and the training sampler."""
+
+    valid_dataset: object
+    train: DataLoader
+    valid: DataLoader
+    train_sampler: EpochSampler
+
+
+def make_loaders(cfg: AttrDict, train_dataset, valid_dataset, world_size: int, rank: int, sampler_seed: int,
+                 device: torch.device) -> Loaders:
+    # One sampler type for one and many processes: the order is a function of (seed, epoch) only,
+    # which is what makes a resumed run see the same batches as an uninterrupted one. With mid-epoch
+    # checkpoints every sample's augmentation is seeded from (seed, epoch, slot) as well, so that it
+    # does not depend on WORKERS or on where the run was interrupted (another stream than the default).
+    # Persistent workers carry their RNG streams from epoch to epoch, where no checkpoint can reach them:
+    # they are seeded per sample too, which makes an epoch-end resume with them exact.
+    per_sample_seeds = cfg.TRAIN.CHECKPOINT_ITERS > 0 or (cfg.TRAIN.PERSISTENT_WORKERS and cfg.WORKERS > 0)
+    train_sampler = EpochSampler(
+        train_dataset, num_replicas=world_size, rank=rank, shuffle=cfg.TRAIN.SHUFFLE, seed=sampler_seed,
+        sample_seeds=per_sample_seeds,
+    )
+    if per_sample_seeds:
+        train_dataset = SeededSamples(train_dataset)
+    common = dict(
+        num_workers=cfg.WORKERS,
+        pin_memory=cfg.TRAIN.PIN_MEMORY and device.type == "cuda",
+        persistent_workers=cfg.TRAIN.PERSISTENT_WORKERS and cfg.WORKERS > 0,
+    )
+    if per_sample_seeds:  # the workers' base seeds (unused then) stop drawing from the global torch RNG
+        common["generator"] = torch.Generator().manual_seed(sampler_seed)
+    train_loader = DataLoader(train_dataset, batch_size=cfg.TRAIN.BATCH_SIZE, sampler=train_sampler, **common)
+    valid_loader = DataLoader(
+        valid_dataset,
+        batch_size=cfg.TEST.BATCH_SIZE,
+        sampler=ShardSampler(len(valid_dataset), world_size, rank),
+        **common,
+    )
+    return Loaders(valid_dataset, train_loader, valid_loader, train_sampler)
 
 
 def train_epoch(state: TrainState, epoch: int, criterion: torch.nn.Module, loaders: Loaders, tb_log_dir: str) -> bool:
@@ -285,6 +279,14 @@ def finish(state: TrainState, dist_info: DistInfo) -> None:
         logger.info("=> no best model was saved: the validation score never rose above 0 (model_best.pth.tar "
                     "is written only when it improves); the last weights are in %s", final_model_state_file)
     state.writer_dict["writer"].close()
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-1 of every parameter and buffer, to compare replicas."""
+    digest = hashlib.sha1()
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 if __name__ == "__main__":
