@@ -24,7 +24,6 @@ import logging
 import os
 import pprint
 import secrets
-import shutil
 from pathlib import Path
 from typing import NamedTuple
 
@@ -40,6 +39,7 @@ from core.training import NonFiniteLossError, train
 from dataset import build_dataset, build_transform
 from dataset.sampler import EpochSampler, SeededSamples, ShardSampler
 from models import build_pose_net
+from utils.atomic_io import copy_file
 from utils.checkpoint import save_atomic, unwrap_model
 from utils.cli import add_common_args, add_opts, config_from_args, run_cli
 from utils.data_identity import data_identity
@@ -169,7 +169,7 @@ def open_run_files(cfg: AttrDict, final_output_dir: str, tb_log_dir: str, writer
     open_deferred_log_file()
     dump_config(cfg, Path(final_output_dir) / "config_train.yaml")
     for source in (MODELS_DIR / f"{cfg.MODEL.NAME}.py", MODELS_DIR / "resnet.py"):
-        shutil.copy2(source, final_output_dir)
+        copy_file(source, Path(final_output_dir) / source.name, metadata=True)
     from tensorboardX import SummaryWriter
 
     writer_dict["writer"] = SummaryWriter(log_dir=tb_log_dir)

@@ -27,6 +27,7 @@ import errno
 import json
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -126,4 +127,11 @@ def write_json(path: str | os.PathLike, obj: Any, **dump_kwargs: Any) -> Path:
 def write_pickle(path: str | os.PathLike, obj: Any, protocol: int = pickle.HIGHEST_PROTOCOL) -> Path:
     with atomic_open(path, "wb") as f:
         pickle.dump(obj, f, protocol)
+    return Path(path)
+
+
+def copy_file(source: str | os.PathLike, path: str | os.PathLike, metadata: bool = False) -> Path:
+    """Copy ``source`` to ``path`` atomically (``shutil.copy2``'s times and mode too with ``metadata``)."""
+    with atomic_path(path) as tmp:
+        (shutil.copy2 if metadata else shutil.copyfile)(source, tmp)
     return Path(path)

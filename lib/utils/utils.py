@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import torch
 
 from core.config import AttrDict, get_model_name
-from utils.atomic_io import atomic_path
+from utils.atomic_io import copy_file
 from utils.checkpoint import save_atomic
 
 logger = logging.getLogger(__name__)
@@ -193,8 +192,6 @@ def save_checkpoint(
     if every > 0 and epoch > 0 and epoch % every == 0:
         save_atomic(states, output_dir / f"checkpoint_epoch{epoch - 1}.pth.tar")
         if best.is_file():
-            target = output_dir / f"model_best_until_epoch{epoch - 1}.pth.tar"
-            with atomic_path(target) as tmp:
-                shutil.copyfile(best, tmp)
+            copy_file(best, output_dir / f"model_best_until_epoch{epoch - 1}.pth.tar")
         else:
             logger.info("=> no model_best.pth.tar yet; model_best_until_epoch%d not written", epoch - 1)

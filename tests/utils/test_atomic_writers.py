@@ -291,3 +291,27 @@ def test_debug_picture_of_an_unknown_format_is_an_error_naming_the_file(debug_ba
     with pytest.raises(OSError, match=f"cannot write debug image {path}"):
         save_batch_heatmaps(inputs, target, str(path))
     assert _names(tmp_path) == []
+
+
+def test_copy_file_keeps_the_previous_copy_when_the_rename_is_refused(tmp_path, monkeypatch):
+    """train.py's copies of the network sources and the model_best_until_epoch<E> copy: all or nothing."""
+    from utils.atomic_io import copy_file
+
+    source = REPO / "lib" / "models" / "pose_resnet.py"
+    target = tmp_path / "pose_resnet.py"
+    target.write_text("the previous run's copy")
+    refuse_rename(monkeypatch, "pose_resnet.py")
+    with pytest.raises(PermissionError):
+        copy_file(source, target, metadata=True)
+    assert target.read_text() == "the previous run's copy"
+    assert _names(tmp_path) == ["pose_resnet.py"]
+
+
+def test_copy_file_copies_bytes_and_with_metadata_the_times(tmp_path):
+    from utils.atomic_io import copy_file
+
+    source = REPO / "lib" / "models" / "resnet.py"
+    plain, with_times = copy_file(source, tmp_path / "a.py"), copy_file(source, tmp_path / "b.py", metadata=True)
+    assert plain.read_bytes() == with_times.read_bytes() == source.read_bytes()
+    assert with_times.stat().st_mtime_ns == source.stat().st_mtime_ns
+    assert _names(tmp_path) == ["a.py", "b.py"]
