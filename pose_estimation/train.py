@@ -46,7 +46,7 @@ from utils.data_identity import data_identity
 from utils.device import configure_cudnn, resolve_device, warn_slow_cpu_fp16
 from utils.distributed import DistInfo, all_gather_objects, broadcast_buffers, broadcast_object, cleanup, init_distributed
 from utils.run_lock import FolderInUseError, RunLock
-from utils.train_state import TrainState, resume, seed_everything, validation_due
+from utils.train_state import TrainState, check_checkpoint_exists, resume, seed_everything, validation_due
 from utils.utils import create_logger, get_optimizer, open_deferred_log_file, output_dirs
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
     device = resolve_device(cfg.GPUS)  # under torchrun: cuda:<LOCAL_RANK>
     check_inference_amp(cfg, device)  # the per-epoch validation's TEST.AMP_DTYPE, before anything is written
     dist_info = init_distributed(device)
+    check_checkpoint_exists(cfg, dist_info)
     take_output_folder(cfg, args.cfg, dist_info, held)
     # Nothing goes into the folder (log file, config copy, network sources) before the resume decision:
     # the log is kept in memory until then, so that a refused run leaves the folder as it was.
@@ -90,7 +91,9 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
     sampler_seed = broadcast_object(cfg.TRAIN.SEED if cfg.TRAIN.SEED >= 0 else secrets.randbelow(2**31))
     state = TrainState(cfg, model, optimizer, scaler, sampler_seed, final_output_dir, dist_info.is_main, data,
                        writer_dict)
-    if not resume(state, dist_info):  # the checkpoint's run has finished: nothing written
+    resumed_from = resume(state, dist_info)
+    if resumed_from and state.finished:
+        end_finished_run(state, resumed_from)
         cleanup()
         return 0
 
@@ -107,6 +110,23 @@ def _main(argv: list[str] | None, held: list[RunLock]) -> int:
     finish(state, dist_info)
     cleanup()
     return 0
+
+
+def end_finished_run(state: TrainState, checkpoint_file: str) -> None:
+    """A finished run started again trains nothing and writes nothing, except a ``final_state.pth.tar``
+    lost by a stop between the last checkpoint and the end: the checkpoint in the run's own folder holds
+    the same weights, and it is written from them."""
+    final_state = Path(state.output_dir) / "final_state.pth.tar"
+    own_checkpoint = Path(checkpoint_file).resolve() == (Path(state.output_dir) / "checkpoint.pth.tar").resolve()
+    if state.is_main and own_checkpoint and not final_state.exists():
+        save_atomic(unwrap_model(state.model).state_dict(), final_state)
+        logger.info("=> %s has finished epoch %d of %d, but its final_state.pth.tar was missing: written from "
+                    "that checkpoint's weights. Nothing else was written", checkpoint_file, state.epoch,
+                    state.cfg.TRAIN.END_EPOCH)
+        return
+    logger.info("=> nothing left to train: %s has finished epoch %d of %d (TRAIN.END_EPOCH %d); nothing "
+                "was written. Raise TRAIN.END_EPOCH to train on", checkpoint_file, state.epoch,
+                state.cfg.TRAIN.END_EPOCH, state.cfg.TRAIN.END_EPOCH)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

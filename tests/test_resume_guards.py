@@ -104,6 +104,27 @@ def test_other_data_is_refused_moved_data_resumes_a_finished_run_writes_nothing(
     assert "best perf" not in proc.stderr
     assert _snapshot(out) == finished
 
+    # a stop between the last checkpoint and the end lost final_state.pth.tar: started again, the run
+    # writes it from its checkpoint's weights and nothing else
+    (out / "final_state.pth.tar").unlink()
+    proc = _train(tmp_path, moved, "TRAIN.END_EPOCH", 2)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "final_state.pth.tar was missing: written from that checkpoint's weights" in proc.stderr
+    final = torch.load(out / "final_state.pth.tar", weights_only=True)
+    stored = torch.load(out / "checkpoint.pth.tar", weights_only=True)["state_dict"]
+    assert list(final) == [k.removeprefix("module.") for k in stored]
+    assert all(torch.equal(final[k.removeprefix("module.")], v) for k, v in stored.items())
+    again = _snapshot(out)
+    assert {k: v for k, v in again.items() if k != "final_state.pth.tar"} == {
+        k: v for k, v in finished.items() if k != "final_state.pth.tar"}
+
+
+def test_a_missing_model_checkpoint_creates_nothing(data, tmp_path):
+    proc = _train(tmp_path, data["face"], "MODEL.CHECKPOINT", tmp_path / "nope.pth.tar")
+    line = _error_line(proc)
+    assert "MODEL.CHECKPOINT=" in line and "nope.pth.tar" in line and "file not found" in line
+    assert not (tmp_path / "output").exists() and not (tmp_path / "log").exists()
+
 
 def test_hand_variant_into_the_face_folder_names_num_joints_and_writes_nothing(data, tmp_path):
     out = tmp_path / "output" / RUN

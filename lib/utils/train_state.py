@@ -311,30 +311,36 @@ class TrainState:
         barrier()
 
 
-def resume(state: TrainState, dist_info: DistInfo) -> bool:
-    """Continue ``state`` from the checkpoint :func:`resume_file` picks, if any, on every rank.
+def resume(state: TrainState, dist_info: DistInfo) -> str:
+    """Continue ``state`` from the checkpoint :func:`resume_file` picks, if any, on every rank; returns
+    that file, ``""`` for a fresh run. Rank 0 makes the decision and every rank follows it.
 
-    Returns False when that checkpoint's run has already finished: nothing was loaded or written,
-    and the caller stops. Rank 0 makes the decision and every rank follows it.
+    When the checkpoint's run has already finished (:attr:`TrainState.finished`), the state is
+    restored and the caller ends the run.
     """
     checkpoint_file = broadcast_object(resume_file(state.cfg, state.output_dir) if dist_info.is_main else None)
     if isinstance(checkpoint_file, FileNotFoundError):
         raise checkpoint_file
     if not checkpoint_file:
-        return True
+        return ""
     ckpt = load_on_every_rank(state.cfg, checkpoint_file, state.model, dist_info.is_main, state.data)
     state.load_state_dict(ckpt, checkpoint_file, dist_info)
-    if state.finished:
-        logger.info("=> nothing left to train: %s has finished epoch %d of %d (TRAIN.END_EPOCH %d); nothing "
-                    "was written. Raise TRAIN.END_EPOCH to train on", checkpoint_file, state.epoch,
-                    state.cfg.TRAIN.END_EPOCH, state.cfg.TRAIN.END_EPOCH)
-        return False
-    logger.info(
-        "=> resumed from %s: epoch %d%s, lr %.3g, best perf %.4f (epoch %d)",
-        checkpoint_file, state.epoch, f" at iteration {state.resume_at.iteration}" if state.resume_at else "",
-        state.optimizer.param_groups[0]["lr"], state.best_perf, state.best_epoch,
-    )
-    return True
+    if not state.finished:
+        logger.info(
+            "=> resumed from %s: epoch %d%s, lr %.3g, best perf %.4f (epoch %d)",
+            checkpoint_file, state.epoch, f" at iteration {state.resume_at.iteration}" if state.resume_at else "",
+            state.optimizer.param_groups[0]["lr"], state.best_perf, state.best_epoch,
+        )
+    return checkpoint_file
+
+
+def check_checkpoint_exists(cfg: AttrDict, dist_info: DistInfo) -> None:
+    """A ``MODEL.CHECKPOINT`` that is not a file stops every rank before the output folder is made
+    (rank 0 looks): a refused run creates nothing."""
+    explicit = cfg.MODEL.CHECKPOINT
+    missing = broadcast_object(bool(explicit) and not Path(explicit).is_file() if dist_info.is_main else None)
+    if missing:
+        raise FileNotFoundError(f"MODEL.CHECKPOINT={explicit!r}: file not found")
 
 
 def resume_file(cfg: AttrDict, final_output_dir: str) -> str | FileNotFoundError:
