@@ -292,3 +292,31 @@ def test_export_layout_is_shaped_like_a_tool_export(tmp_path) -> None:
         coco = json.loads((coco_root / "annotations" / f"person_keypoints_{coco_set}.json").read_text())
         assert [a["keypoints"] for a in data["annotations"]] == [a["keypoints"] for a in coco["annotations"]]
     assert json.loads((root / "oks_sigmas.json").read_text()) == gsd.KEYPOINT_SETS["face"]["sigmas"]
+
+
+@pytest.mark.parametrize("refused", ["person_keypoints_val2017.json", "000000000003.jpg", "gt_valid.mat"])
+def test_a_write_that_fails_leaves_the_previous_file_and_no_temporary(synth: Path, tmp_path: Path, monkeypatch,
+                                                                      refused: str) -> None:
+    """Generating again into a folder whose file cannot be replaced: that file keeps its previous bytes,
+    and no temporary or partial file is left beside it (every file goes through utils.atomic_io)."""
+    import errno
+    import os
+    import shutil
+
+    out = tmp_path / "again"
+    shutil.copytree(synth, out)
+    before = _md5s(out)
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if Path(dst).name == refused:
+            raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(PermissionError):
+        gsd.main(["--out", str(out), "--num-train", str(NUM_TRAIN), "--num-val", str(NUM_VAL), "--seed", "7",
+                  "--format", "both", "--workers", "1"])
+    after = _md5s(out)
+    assert after.keys() == before.keys()  # nothing half-written or temporary beside the files
+    assert [k for k in after if Path(k).name == refused and after[k] == before[k]] != []

@@ -3,6 +3,7 @@
 pool that gives the same bytes."""
 from __future__ import annotations
 
+import io
 import math
 import multiprocessing as mp
 import os
@@ -14,6 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from dataset.keypoints import COCO_KEYPOINTS, MPII_KEYPOINTS
+from utils.atomic_io import write_bytes, write_text
 
 from .files import GENERATOR_VERSION, dump_json, encode_jpeg, rnd
 from .mannequin import MPII_FROM_INTERNAL
@@ -49,8 +51,7 @@ class _Job:
 
 def _run_job(job: _Job) -> list[FigureAnnotation]:
     img, annos = render_scene(job.seed, job.split_code, job.index, job.opt)
-    with open(job.path, "wb") as f:
-        f.write(encode_jpeg(img, job.opt.jpeg_quality))
+    write_bytes(job.path, encode_jpeg(img, job.opt.jpeg_quality))
     return annos
 
 
@@ -165,7 +166,7 @@ build).  Regenerate with:
 
     {command}
 """
-    (out_root / "README.md").write_text(text, encoding="utf-8")
+    write_text(out_root / "README.md", text)
 
 
 def generate_coco(out_root: str | os.PathLike, num_train: int = 2000, num_val: int = 200, seed: int = 0,
@@ -206,7 +207,6 @@ def generate_mpii(out_root: str | os.PathLike, num_train: int = 2000, num_val: i
                   image_size: int | Sequence[int] = 256, workers: int | None = None,
                   options: SceneOptions | None = None, log: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Write the MPII layout under ``out_root`` (e.g. ``data/synthetic/mpii``); returns a summary."""
-    import scipy.io
 
     opt = _options(image_size, options)
     out = Path(out_root)
@@ -251,8 +251,7 @@ def generate_mpii(out_root: str | os.PathLike, num_train: int = 2000, num_val: i
                 "pos_gt_src": np.array(gt_pos, dtype=np.float64).reshape(-1, 16, 2).transpose(1, 2, 0),
                 "headboxes_src": np.array(gt_head, dtype=np.float64).reshape(-1, 2, 2).transpose(1, 2, 0),
             }
-            scipy.io.savemat(str(out / "annot" / "gt_valid.mat"), mat, do_compression=True)
-            _strip_mat_timestamp(out / "annot" / "gt_valid.mat")
+            write_bytes(out / "annot" / "gt_valid.mat", _mat_bytes(mat))
         summary[set_name] = {"images": num, "people": len(records)}
         if log:
             log(f"mpii {set_name}: {num} images, {len(records)} people ({time.time() - t0:.1f}s)")
@@ -264,14 +263,16 @@ def generate_mpii(out_root: str | os.PathLike, num_train: int = 2000, num_val: i
     return summary
 
 
-def _strip_mat_timestamp(path: Path) -> None:
-    """scipy writes the creation time into the 116-byte MAT header text: blank it for byte-stable output."""
-    with open(path, "r+b") as f:
-        header = bytearray(f.read(116))
-        text = b"MATLAB 5.0 MAT-file, written by SimMRPose tools/gen_synthetic_data.py"
-        header[:] = text.ljust(116, b" ")
-        f.seek(0)
-        f.write(header)
+def _mat_bytes(mat: dict[str, Any]) -> bytes:
+    """``scipy.io.savemat`` (compressed) of ``mat``, with the creation time that scipy writes into the
+    116-byte header text blanked, for byte-stable output."""
+    import scipy.io
+
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, mat, do_compression=True)
+    data = bytearray(buffer.getvalue())
+    data[:116] = b"MATLAB 5.0 MAT-file, written by SimMRPose tools/gen_synthetic_data.py".ljust(116, b" ")
+    return bytes(data)
 
 
 def _options(image_size: int | Sequence[int], options: SceneOptions | None) -> SceneOptions:

@@ -1,4 +1,7 @@
-"""What every layout writes with: the generator version, rounding for JSON, JPEG bytes, compact JSON."""
+"""What every layout writes with: the generator version, rounding for JSON, JPEG bytes, compact JSON.
+
+Every file is written through ``utils.atomic_io``: a generator stopped part-way leaves whole files only.
+"""
 from __future__ import annotations
 
 import json
@@ -7,6 +10,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from utils.atomic_io import write_text
 
 GENERATOR_VERSION = "1.0"
 
@@ -25,5 +30,4 @@ def encode_jpeg(img: np.ndarray, quality: int) -> bytes:
 
 def dump_json(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, separators=(",", ":"))
+    write_text(path, json.dumps(obj, separators=(",", ":")))

@@ -12,6 +12,8 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from utils.atomic_io import write_bytes
+
 from .files import GENERATOR_VERSION, dump_json, encode_jpeg, rnd
 from .paint import bgr, scale_bgr
 
@@ -159,7 +161,7 @@ def generate_keypoint_set_export(out_root: str | os.PathLike, kind: str, num_tra
             ok, buf = cv2.imencode(".png", img)
             if not ok:
                 raise RuntimeError("PNG encoding failed")
-            path.write_bytes(buf.tobytes())
+            write_bytes(path, buf.tobytes())
             images.append({"id": ids[i], "width": width, "height": height, "file_name": names[i], "license": 0,
                            "flickr_url": "", "coco_url": "", "date_captured": 0})
             for a in annos:
@@ -201,7 +203,7 @@ def generate_keypoint_set(out_root: str | os.PathLike, kind: str, num_train: int
         for i in range(num):
             img_id = split_code * 1_000_000 + i + 1
             img, annos = render_keypoint_set_image(kind, seed, split_code, i, width, height)
-            (img_dir / f"{img_id:012d}.jpg").write_bytes(encode_jpeg(img, jpeg_quality))
+            write_bytes(img_dir / f"{img_id:012d}.jpg", encode_jpeg(img, jpeg_quality))
             images.append({"id": img_id, "file_name": f"{img_id:012d}.jpg", "width": width, "height": height})
             for a in annos:
                 annotations.append({"id": len(annotations) + 1 + split_code * 10_000_000, "image_id": img_id,
