@@ -14,8 +14,8 @@ START=$(date +%s)
 if [ ! -f "$DATA/coco/annotations/person_keypoints_val2017.json" ]; then
   "$PYTHON" tools/gen_synthetic_data.py --out "$DATA" --format coco
 fi
-OUT=$("$PYTHON" - "$CFG" <<'PY'
-import sys; sys.path.insert(0, "lib")
+OUT=$(PYTHONPATH=lib "$PYTHON" - "$CFG" <<'PY'
+import sys
 from core.config import load_config
 from utils.utils import output_dirs
 print(output_dirs(load_config(sys.argv[1]), sys.argv[1])[0])

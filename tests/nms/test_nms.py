@@ -1,4 +1,5 @@
 """Tests of lib/nms: box NMS conventions, OKS-NMS (compiled kernel vs NumPy reference), fallbacks."""
+import os
 import subprocess
 import sys
 import warnings
@@ -309,7 +310,6 @@ def test_fallback_warns_once(monkeypatch):
 def test_missing_extension_falls_back_in_fresh_process():
     code = (
         "import sys, warnings\n"
-        f"sys.path.insert(0, {str(LIB)!r})\n"
         "sys.modules['nms.cpu_nms'] = None  # makes `from .cpu_nms import ...` raise ImportError\n"
         "warnings.simplefilter('always')\n"
         "import numpy as np\n"
@@ -322,7 +322,8 @@ def test_missing_extension_falls_back_in_fresh_process():
         "    r1, r2 = m.oks_nms(db, 0.9), m.oks_nms(db, 0.99)\n"
         "print(r1, r2, sum(issubclass(x.category, RuntimeWarning) for x in w))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    env = {**os.environ, "PYTHONPATH": str(LIB)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "[0] [0, 1] 1"
 
 
