@@ -163,3 +163,15 @@ class FullDiskFile:
 
     def __exit__(self, *exc):
         self._f.close()
+
+
+def refuse_rename(monkeypatch, target_name: str) -> None:
+    """``os.replace`` onto a file named ``target_name`` fails (as for a target the user cannot replace)."""
+    real = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if Path(dst).name == target_name:
+            raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)

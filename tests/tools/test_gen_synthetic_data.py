@@ -299,21 +299,14 @@ def test_a_write_that_fails_leaves_the_previous_file_and_no_temporary(synth: Pat
                                                                       refused: str) -> None:
     """Generating again into a folder whose file cannot be replaced: that file keeps its previous bytes,
     and no temporary or partial file is left beside it (every file goes through utils.atomic_io)."""
-    import errno
-    import os
     import shutil
+
+    from helpers import refuse_rename
 
     out = tmp_path / "again"
     shutil.copytree(synth, out)
     before = _md5s(out)
-    real_replace = os.replace
-
-    def replace(src, dst, *args, **kwargs):
-        if Path(dst).name == refused:
-            raise PermissionError(errno.EACCES, "Permission denied", str(dst))
-        return real_replace(src, dst, *args, **kwargs)
-
-    monkeypatch.setattr(os, "replace", replace)
+    refuse_rename(monkeypatch, refused)
     with pytest.raises(PermissionError):
         gsd.main(["--out", str(out), "--num-train", str(NUM_TRAIN), "--num-val", str(NUM_VAL), "--seed", "7",
                   "--format", "both", "--workers", "1"])

@@ -22,7 +22,7 @@ import torch
 from core.config import dump_config, get_default_config, load_config
 from dataset import build_dataset
 from dataset.per_joint import write_per_joint
-from helpers import REPO, FullDiskFile
+from helpers import REPO, FullDiskFile, refuse_rename
 from utils.checkpoint import save_atomic
 from utils.utils import save_checkpoint
 
@@ -31,18 +31,6 @@ COCO_YAML = REPO / "experiments/coco/resnet50/256x192_d256x3_adam_lr1e-3.yaml"
 
 def _names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
-
-
-def refuse_rename(monkeypatch, target_name: str) -> None:
-    """``os.replace`` onto a file named ``target_name`` fails (as for a target the user cannot replace)."""
-    real = os.replace
-
-    def replace(src, dst, *args, **kwargs):
-        if Path(dst).name == target_name:
-            raise PermissionError(errno.EACCES, "Permission denied", str(dst))
-        return real(src, dst, *args, **kwargs)
-
-    monkeypatch.setattr(os, "replace", replace)
 
 
 def fill_disk(monkeypatch, folder: Path) -> None:
