@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from core.config import ConfigError
-from helpers import sample_path
+from helpers import FullDiskFile, sample_path
 from utils import atomic_io, zipreader
 from utils.checkpoint import UnsafeCheckpointError, load_checkpoint, load_state_dict_file, save_atomic
 from utils.cli import run_cli
@@ -29,9 +29,12 @@ class _FullDisk:
         return _FileOnAFullDisk(f, self) if "w" in mode else f
 
 
-class _FileOnAFullDisk:
+class _FileOnAFullDisk(FullDiskFile):
+    """A file of ``disk``: writes succeed while its space lasts (FullDiskFile fails the first write)."""
+
     def __init__(self, f, disk: _FullDisk):
-        self._f, self._disk = f, disk
+        super().__init__(f)
+        self._disk = disk
 
     def write(self, data) -> int:
         data = memoryview(data).cast("B")
@@ -41,15 +44,6 @@ class _FileOnAFullDisk:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         self._disk.space -= len(data)
         return self._f.write(data)
-
-    def __getattr__(self, name):
-        return getattr(self._f, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._f.close()
 
 
 @pytest.fixture(params=["enospc-writer", pytest.param("tmpfs", marks=pytest.mark.slow)])
