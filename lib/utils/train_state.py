@@ -337,10 +337,9 @@ def resume(state: TrainState, dist_info: DistInfo) -> str:
 def check_checkpoint_exists(cfg: AttrDict, dist_info: DistInfo) -> None:
     """A ``MODEL.CHECKPOINT`` that is not a file stops every rank before the output folder is made
     (rank 0 looks): a refused run creates nothing."""
-    explicit = cfg.MODEL.CHECKPOINT
-    missing = broadcast_object(bool(explicit) and not Path(explicit).is_file() if dist_info.is_main else None)
-    if missing:
-        raise FileNotFoundError(f"MODEL.CHECKPOINT={explicit!r}: file not found")
+    error = broadcast_object(_missing_checkpoint(cfg) if dist_info.is_main else None)
+    if error is not None:
+        raise error
 
 
 def resume_file(cfg: AttrDict, final_output_dir: str) -> str | FileNotFoundError:
@@ -348,11 +347,17 @@ def resume_file(cfg: AttrDict, final_output_dir: str) -> str | FileNotFoundError
     ``TRAIN.AUTO_RESUME``, else ``""`` (a fresh run). A missing explicit file is returned as the
     error to raise on every rank."""
     if cfg.MODEL.CHECKPOINT:
-        if not Path(cfg.MODEL.CHECKPOINT).is_file():
-            return FileNotFoundError(f"MODEL.CHECKPOINT={cfg.MODEL.CHECKPOINT!r}: file not found")
-        return str(cfg.MODEL.CHECKPOINT)
+        return _missing_checkpoint(cfg) or str(cfg.MODEL.CHECKPOINT)
     auto_file = Path(final_output_dir) / "checkpoint.pth.tar"
     return str(auto_file) if cfg.TRAIN.AUTO_RESUME and auto_file.is_file() else ""
+
+
+def _missing_checkpoint(cfg: AttrDict) -> FileNotFoundError | None:
+    """The error for a ``MODEL.CHECKPOINT`` that is set but not a file, else ``None``."""
+    explicit = cfg.MODEL.CHECKPOINT
+    if explicit and not Path(explicit).is_file():
+        return FileNotFoundError(f"MODEL.CHECKPOINT={explicit!r}: file not found")
+    return None
 
 
 # Keys that may change between a run and its resumption without changing what is trained.
